@@ -1,0 +1,49 @@
+"""cyclegc: a cycle garbage collector for CPython 3.11-3.13.
+
+``import cyclegc as gc`` is a drop-in for the standard ``gc`` module: the
+same functions, signatures, errors and shared state, but every collection
+it runs is done by cyclegc's own C core on the interpreter's real objects.
+"""
+from ._support import check_supported as _check_supported
+
+_check_supported()
+
+from .api import (  # noqa: E402
+    DEBUG_COLLECTABLE,
+    DEBUG_LEAK,
+    DEBUG_SAVEALL,
+    DEBUG_STATS,
+    DEBUG_UNCOLLECTABLE,
+    callbacks,
+    collect,
+    disable,
+    enable,
+    freeze,
+    garbage,
+    get_count,
+    get_debug,
+    get_freeze_count,
+    get_objects,
+    get_referents,
+    get_referrers,
+    get_stats,
+    get_threshold,
+    is_finalized,
+    is_tracked,
+    isenabled,
+    set_debug,
+    set_threshold,
+    unfreeze,
+)
+from .stats import collection_stats  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEBUG_COLLECTABLE", "DEBUG_LEAK", "DEBUG_SAVEALL", "DEBUG_STATS",
+    "DEBUG_UNCOLLECTABLE", "callbacks", "collect", "collection_stats", "disable",
+    "enable", "freeze", "garbage", "get_count", "get_debug", "get_freeze_count",
+    "get_objects", "get_referents", "get_referrers", "get_stats", "get_threshold",
+    "is_finalized", "is_tracked", "isenabled", "set_debug", "set_threshold",
+    "unfreeze",
+]

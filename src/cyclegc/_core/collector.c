@@ -1,0 +1,584 @@
+/* collector.c -- cyclegc's cycle collector, phase by phase.
+ *
+ * The algorithm is trial deletion over the interpreter's own generation
+ * lists, the same contract the built-in collector keeps:
+ *
+ *   1. start_generation    merge the younger lists into the one collected
+ *   2. update_refs         gc_refs := refcount for every candidate
+ *   3. subtract_refs       gc_refs -= references from other candidates
+ *   4. move_unreachable    anything reachable from gc_refs > 0 survives;
+ *                          the rest is tentatively unreachable
+ *   5. untrack_*           tuples (and, on full collections, dicts) that can
+ *                          hold no cycle leave the GC lists
+ *   6. move_legacy_*       tp_del objects and all they reach are uncollectable
+ *   7. handle_weakrefs     weakrefs to the garbage cleared; callbacks of live
+ *                          weakrefs run
+ *   8. finalize_garbage    PEP 442 tp_finalize, at most once per object
+ *   9. handle_resurrected  steps 2-4 again on the garbage: what a finalizer
+ *                          made reachable again survives
+ *  10. delete_garbage      tp_clear breaks the remaining cycles
+ *  11. legacy finalizers go to gc.garbage; stats are recorded
+ *  12. clear_freelists     (full collections) the interpreter's free lists
+ *                          of lists, dicts and tuples are emptied
+ *
+ * Scratch state lives in the GC headers, as in CPython: while a collection
+ * runs, _gc_prev's upper bits hold gc_refs and its COLLECTING bit marks the
+ * candidates; bit 0 of _gc_next marks the tentatively unreachable list.  Every
+ * phase leaves the lists it hands on in a stated shape (see each comment), and
+ * the collection ends with every object's header back in normal form: a
+ * valid prev pointer, no COLLECTING bit, no UNREACHABLE bit.
+ */
+#include "collector.h"
+
+/* ---- gc_refs in the header ------------------------------------------- */
+
+static inline Py_ssize_t
+refs_of(PyGC_Head *g)
+{
+    return (Py_ssize_t)(g->_gc_prev >> CG_PREV_SHIFT);
+}
+
+static inline void
+set_refs(PyGC_Head *g, Py_ssize_t refs)
+{
+    g->_gc_prev = (g->_gc_prev & ~CG_PREV_MASK) | ((uintptr_t)refs << CG_PREV_SHIFT);
+}
+
+static inline int
+is_candidate(PyGC_Head *g)
+{
+    return (g->_gc_prev & CG_PREV_COLLECTING) != 0;
+}
+
+static inline void
+clear_candidate(PyGC_Head *g)
+{
+    g->_gc_prev &= ~CG_PREV_COLLECTING;
+}
+
+static void
+debug_object(const char *what, PyObject *op)
+{
+    PySys_FormatStderr("gc: %s <%s %p>\n", what, Py_TYPE(op)->tp_name, (void *)op);
+}
+
+/* ---- 1. start_generation ------------------------------------------- */
+
+/* Resets the allocation counters as the interpreter expects and merges the
+ * generations younger than `gen` into it.  After: every candidate is in
+ * the list returned, in the interpreter's order (oldest first). */
+static PyGC_Head *
+start_generation(CgState *st, int gen)
+{
+    if (gen + 1 < CG_NUM_GENERATIONS) {
+        st->generations[gen + 1].count += 1;
+    }
+    for (int i = 0; i <= gen; i++) {
+        st->generations[i].count = 0;
+    }
+    for (int i = 0; i < gen; i++) {
+        cg_list_merge(cg_gen_head(st, i), cg_gen_head(st, gen));
+    }
+    return cg_gen_head(st, gen);
+}
+
+/* ---- 2. update_refs ---------------------------------------------------- */
+
+/* For each object in `young`: gc_refs := refcount, COLLECTING set.
+ * Immortal objects (3.12+) are set aside as the interpreter would.
+ * After: the list is singly linked (prev holds gc_refs); returns its size. */
+static Py_ssize_t
+update_refs(CgState *st, PyGC_Head *young)
+{
+    Py_ssize_t n = 0;
+    PyGC_Head *g = cg_next(young);
+    while (g != young) {
+        PyGC_Head *next = cg_next(g);
+        PyObject *op = CG_FROM_GC(g);
+        if (CG_IMMORTAL_ACTION != CG_IMMORTAL_NONE && CG_IS_IMMORTAL(op)) {
+            if (CG_IMMORTAL_ACTION == CG_IMMORTAL_FREEZE) {
+                cg_list_move(g, cg_permanent_head(st));
+            }
+            else {
+                cg_list_untrack(g);
+            }
+            g = next;
+            continue;
+        }
+        g->_gc_prev = (g->_gc_prev & CG_PREV_FINALIZED)
+                      | CG_PREV_COLLECTING
+                      | ((uintptr_t)Py_REFCNT(op) << CG_PREV_SHIFT);
+        n++;
+        g = next;
+    }
+    return n;
+}
+
+/* ---- 3. subtract_refs ---------------------------------------------------- */
+
+static int
+visit_decref(PyObject *op, void *Py_UNUSED(parent))
+{
+    if (cg_is_gc(op)) {
+        PyGC_Head *g = CG_AS_GC(op);
+        if (is_candidate(g)) {
+            g->_gc_prev -= ((uintptr_t)1 << CG_PREV_SHIFT);
+        }
+    }
+    return 0;
+}
+
+/* After: each candidate's gc_refs counts the references to it from outside
+ * the candidate set (>= 0 for correct refcounts). */
+static void
+subtract_refs(PyGC_Head *young)
+{
+    for (PyGC_Head *g = cg_next(young); g != young; g = cg_next(g)) {
+        PyObject *op = CG_FROM_GC(g);
+        Py_TYPE(op)->tp_traverse(op, visit_decref, op);
+    }
+}
+
+/* ---- 4. move_unreachable ------------------------------------------------ */
+
+/* Visitor for a reachable object's referents: a referent that is a
+ * candidate is reachable too.  If it was already moved to the unreachable
+ * list it comes back to the tail of `reachable`, to be scanned in turn. */
+static int
+visit_reachable(PyObject *op, void *arg)
+{
+    PyGC_Head *reachable = (PyGC_Head *)arg;
+    if (!cg_is_gc(op)) {
+        return 0;
+    }
+    PyGC_Head *g = CG_AS_GC(op);
+    if (!is_candidate(g)) {
+        return 0;       /* older generation, untracked, or already scanned */
+    }
+    if (g->_gc_next & CG_NEXT_UNREACHABLE) {
+        /* Unlink from the unreachable list (its prev links are valid). */
+        PyGC_Head *prev = cg_prev(g);
+        PyGC_Head *next = (PyGC_Head *)(g->_gc_next & ~CG_NEXT_UNREACHABLE);
+        prev->_gc_next = g->_gc_next;           /* keeps the UNREACHABLE bit */
+        cg_set_prev(next, prev);
+        cg_list_append(g, reachable);           /* clears the bit on g */
+        set_refs(g, 1);
+    }
+    else if (refs_of(g) == 0) {
+        set_refs(g, 1);     /* still ahead of the scan: it will be visited */
+    }
+    return 0;
+}
+
+/* Scans `young` in order.  Invariant: everything left of the scan point is
+ * reachable from outside the candidate set, has been traversed, and has a
+ * valid prev pointer and no COLLECTING bit; everything moved to
+ * `unreachable` had gc_refs == 0 when reached and nothing scanned so far
+ * refers to it.  young->_gc_prev always names the tail of the young chain.
+ * After: `young` is a normal list of survivors; `unreachable` holds the rest,
+ * still COLLECTING, each with the UNREACHABLE bit in _gc_next (the head's
+ * own next is clean). */
+static void
+move_unreachable(PyGC_Head *young, PyGC_Head *unreachable)
+{
+    PyGC_Head *prev = young;
+    PyGC_Head *g = cg_next(young);
+    while (g != young) {
+        if (refs_of(g) > 0) {
+            PyObject *op = CG_FROM_GC(g);
+            /* The traversal may append to young, changing g->_gc_next. */
+            Py_TYPE(op)->tp_traverse(op, visit_reachable, young);
+            cg_set_prev(g, prev);
+            clear_candidate(g);
+            prev = g;
+        }
+        else {
+            prev->_gc_next = g->_gc_next;
+            PyGC_Head *last = (PyGC_Head *)unreachable->_gc_prev;
+            last->_gc_next = CG_NEXT_UNREACHABLE | (uintptr_t)g;
+            cg_set_prev(g, last);
+            g->_gc_next = CG_NEXT_UNREACHABLE | (uintptr_t)unreachable;
+            unreachable->_gc_prev = (uintptr_t)g;
+        }
+        g = cg_next(prev);
+    }
+    young->_gc_prev = (uintptr_t)prev;
+    unreachable->_gc_next &= ~CG_NEXT_UNREACHABLE;
+}
+
+/* Steps 2-4 on `candidates`, a normal list.  No object outside it may carry
+ * the COLLECTING bit, or it would be mistaken for a candidate. */
+static Py_ssize_t
+deduce_unreachable(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable)
+{
+    Py_ssize_t n = update_refs(st, candidates);
+    subtract_refs(candidates);
+    cg_list_init(unreachable);
+    move_unreachable(candidates, unreachable);
+    return n;
+}
+
+static void
+clear_unreachable_bits(PyGC_Head *list)
+{
+    for (PyGC_Head *g = (PyGC_Head *)(list->_gc_next & ~CG_NEXT_UNREACHABLE);
+         g != list;
+         g = (PyGC_Head *)(g->_gc_next & ~CG_NEXT_UNREACHABLE)) {
+        g->_gc_next &= ~CG_NEXT_UNREACHABLE;
+    }
+}
+
+/* ---- 5. untracking ------------------------------------------------------ */
+
+/* Could `op` ever be part of a cycle through a container holding it? */
+static inline int
+may_be_tracked(PyObject *op)
+{
+    if (!cg_is_gc(op)) {
+        return 0;
+    }
+    if (PyTuple_CheckExact(op)) {
+        return cg_is_tracked(op);
+    }
+    return 1;
+}
+
+/* Tuples of atoms can never be in a cycle: stop tracking them.  `list` is a
+ * normal list; after, it holds the same objects less such tuples. */
+static void
+untrack_tuples(PyGC_Head *list)
+{
+    PyGC_Head *g = cg_next(list);
+    while (g != list) {
+        PyGC_Head *next = cg_next(g);
+        PyObject *op = CG_FROM_GC(g);
+        if (PyTuple_CheckExact(op)) {
+            Py_ssize_t n = PyTuple_GET_SIZE(op), i;
+            for (i = 0; i < n; i++) {
+                PyObject *item = PyTuple_GET_ITEM(op, i);
+                if (item == NULL || may_be_tracked(item)) {
+                    break;
+                }
+            }
+            if (i == n) {
+                cg_list_untrack(g);
+            }
+        }
+        g = next;
+    }
+}
+
+/* Exact dicts holding only atoms (keys and values) stop being tracked; the
+ * dict re-tracks itself when it gets a container.  Only on full
+ * collections, as the interpreter does, to avoid quadratic re-checks. */
+static void
+untrack_dicts(PyGC_Head *list)
+{
+    PyGC_Head *g = cg_next(list);
+    while (g != list) {
+        PyGC_Head *next = cg_next(g);
+        PyObject *op = CG_FROM_GC(g);
+        if (PyDict_CheckExact(op)) {
+            Py_ssize_t pos = 0;
+            PyObject *key, *value;
+            int atoms_only = 1;
+            while (PyDict_Next(op, &pos, &key, &value)) {
+                if (may_be_tracked(key) || may_be_tracked(value)) {
+                    atoms_only = 0;
+                    break;
+                }
+            }
+            if (atoms_only) {
+                cg_list_untrack(g);
+            }
+        }
+        g = next;
+    }
+}
+
+/* ---- 6. legacy finalizers ------------------------------------------------ */
+
+/* Clears the UNREACHABLE bits of `unreachable` (it becomes a normal list) and
+ * moves the objects with a legacy tp_del to `finalizers`, with COLLECTING
+ * cleared: they will not be collected. */
+static void
+move_legacy_finalizers(PyGC_Head *unreachable, PyGC_Head *finalizers)
+{
+    PyGC_Head *g = cg_next(unreachable);
+    while (g != unreachable) {
+        g->_gc_next &= ~CG_NEXT_UNREACHABLE;
+        PyGC_Head *next = cg_next(g);
+        if (Py_TYPE(CG_FROM_GC(g))->tp_del != NULL) {
+            clear_candidate(g);
+            cg_list_move(g, finalizers);
+        }
+        g = next;
+    }
+}
+
+static int
+visit_move_to(PyObject *op, void *arg)
+{
+    if (cg_is_gc(op)) {
+        PyGC_Head *g = CG_AS_GC(op);
+        if (is_candidate(g)) {
+            cg_list_move(g, (PyGC_Head *)arg);
+            clear_candidate(g);
+        }
+    }
+    return 0;
+}
+
+/* Everything a legacy finalizer can reach is kept alive with it.  After: no
+ * object in `unreachable` is referenced by one in `finalizers`. */
+static void
+move_legacy_finalizer_reachable(PyGC_Head *finalizers)
+{
+    for (PyGC_Head *g = cg_next(finalizers); g != finalizers; g = cg_next(g)) {
+        PyObject *op = CG_FROM_GC(g);    /* the list grows as we go */
+        Py_TYPE(op)->tp_traverse(op, visit_move_to, finalizers);
+    }
+}
+
+/* ---- 7. weakrefs --------------------------------------------------------- */
+
+/* Clears every weakref that is garbage or refers to garbage, so no callback
+ * or later lookup can see an object being collected.  Then runs the callbacks
+ * of the cleared weakrefs that are themselves alive (a weakref that dies with
+ * its referent never calls back).  Returns how many of those live weakrefs
+ * were freed by running their callback.  `unreachable` is a normal list,
+ * all COLLECTING; weakrefs that survive their callback go to `old`. */
+static Py_ssize_t
+handle_weakrefs(PyGC_Head *unreachable, PyGC_Head *old)
+{
+    PyGC_Head to_call;
+    Py_ssize_t freed = 0;
+    cg_list_init(&to_call);
+
+    for (PyGC_Head *g = cg_next(unreachable); g != unreachable; g = cg_next(g)) {
+        PyObject *op = CG_FROM_GC(g);
+        if (PyWeakref_Check(op)) {
+            _PyWeakref_ClearRef((PyWeakReference *)op);
+        }
+        if (Py_TYPE(op)->tp_weaklistoffset == 0) {
+            continue;
+        }
+        PyWeakReference **list = cg_weakrefs_listptr(op);
+        /* Clearing a weakref unlinks it, so the head changes each time. */
+        for (PyWeakReference *wr = *list; wr != NULL; wr = *list) {
+            _PyWeakref_ClearRef(wr);
+            if (wr->wr_callback == NULL) {
+                continue;
+            }
+            if (is_candidate(CG_AS_GC(wr))) {
+                continue;       /* the weakref is garbage too: no callback */
+            }
+            Py_INCREF(wr);
+            cg_list_move(CG_AS_GC(wr), &to_call);
+        }
+    }
+
+    /* No weakref can reach the garbage now, so callbacks are safe. */
+    while (!cg_list_is_empty(&to_call)) {
+        PyGC_Head *g = cg_next(&to_call);
+        PyWeakReference *wr = (PyWeakReference *)CG_FROM_GC(g);
+        PyObject *callback = wr->wr_callback;
+        PyObject *res = PyObject_CallOneArg(callback, (PyObject *)wr);
+        if (res == NULL) {
+            PyErr_WriteUnraisable(callback);
+        }
+        else {
+            Py_DECREF(res);
+        }
+        Py_DECREF(wr);
+        if (cg_next(&to_call) == g) {
+            cg_list_move(g, old);   /* still alive */
+        }
+        else {
+            freed++;
+        }
+    }
+    return freed;
+}
+
+/* ---- 8. finalizers ------------------------------------------------------- */
+
+/* Calls tp_finalize once on each object of `garbage` that has one and was
+ * never finalized (FINALIZED bit set first).  Objects may be freed or
+ * untracked meanwhile: each is moved to a private list before its finalizer
+ * runs.  After: `garbage` holds the objects still tracked, in order. */
+static void
+finalize_garbage(PyGC_Head *garbage)
+{
+    PyGC_Head seen;
+    cg_list_init(&seen);
+    while (!cg_list_is_empty(garbage)) {
+        PyGC_Head *g = cg_next(garbage);
+        PyObject *op = CG_FROM_GC(g);
+        cg_list_move(g, &seen);
+        destructor finalize = Py_TYPE(op)->tp_finalize;
+        if (finalize != NULL && !(g->_gc_prev & CG_PREV_FINALIZED)) {
+            g->_gc_prev |= CG_PREV_FINALIZED;
+            Py_INCREF(op);
+            finalize(op);
+            Py_DECREF(op);
+        }
+    }
+    cg_list_merge(&seen, garbage);
+}
+
+/* ---- 9. resurrection ----------------------------------------------------- */
+
+/* Finalizers may have made garbage reachable again.  Trial deletion on the
+ * garbage alone tells which: anything referenced from outside it now, or
+ * reachable from such an object, survives and moves to `old`.  After:
+ * `still_unreachable` is a normal list of COLLECTING objects, true garbage. */
+static void
+handle_resurrected(CgState *st, PyGC_Head *garbage, PyGC_Head *still_unreachable,
+                   PyGC_Head *old)
+{
+    deduce_unreachable(st, garbage, still_unreachable);
+    clear_unreachable_bits(still_unreachable);
+    cg_list_merge(garbage, old);
+}
+
+/* ---- 10. delete_garbage -------------------------------------------------- */
+
+/* Breaks the cycles: tp_clear on each object (or, with DEBUG_SAVEALL, keeps
+ * it in gc.garbage).  Objects that survive their tp_clear (something outside
+ * still holds them, e.g. a C structure the traversal did not see) move to
+ * `old` with COLLECTING cleared. */
+static void
+delete_garbage(CgState *st, PyGC_Head *garbage, PyGC_Head *old)
+{
+    while (!cg_list_is_empty(garbage)) {
+        PyGC_Head *g = cg_next(garbage);
+        PyObject *op = CG_FROM_GC(g);
+        if (st->debug & CG_DEBUG_SAVEALL) {
+            if (PyList_Append(st->garbage, op) < 0) {
+                PyErr_Clear();
+            }
+        }
+        else {
+            inquiry clear = Py_TYPE(op)->tp_clear;
+            if (clear != NULL) {
+                Py_INCREF(op);
+                (void)clear(op);
+                if (PyErr_Occurred()) {
+                    cg_write_unraisable_msg("in tp_clear of", (PyObject *)Py_TYPE(op));
+                }
+                Py_DECREF(op);
+            }
+        }
+        if (cg_next(garbage) == g) {
+            clear_candidate(g);
+            cg_list_move(g, old);
+        }
+    }
+}
+
+/* ---- 11. reporting ------------------------------------------------------- */
+
+/* Appends the legacy-finalizer objects (all of them under SAVEALL) to
+ * gc.garbage and keeps the whole list alive in `old`. */
+static void
+handle_legacy_finalizers(CgState *st, PyGC_Head *finalizers, PyGC_Head *old)
+{
+    for (PyGC_Head *g = cg_next(finalizers); g != finalizers; g = cg_next(g)) {
+        PyObject *op = CG_FROM_GC(g);
+        if ((st->debug & CG_DEBUG_SAVEALL) || Py_TYPE(op)->tp_del != NULL) {
+            if (PyList_Append(st->garbage, op) < 0) {
+                PyErr_Clear();
+                break;
+            }
+        }
+    }
+    cg_list_merge(finalizers, old);
+}
+
+static void
+debug_generation_sizes(CgState *st)
+{
+    PySys_FormatStderr(
+        "gc: objects in each generation: %zd %zd %zd\n"
+        "gc: objects in permanent generation: %zd\n",
+        cg_list_size(cg_gen_head(st, 0)), cg_list_size(cg_gen_head(st, 1)),
+        cg_list_size(cg_gen_head(st, 2)), cg_list_size(cg_permanent_head(st)));
+}
+
+/* ---- the collection ------------------------------------------------------ */
+
+void
+cg_collect_generation(CgState *st, int gen, CgResult *out)
+{
+    PyGC_Head unreachable, finalizers, final_unreachable;
+    Py_ssize_t collected = 0, uncollectable = 0;
+    double t0 = cg_now();
+
+    if (st->debug & CG_DEBUG_STATS) {
+        PySys_WriteStderr("gc: collecting generation %d...\n", gen);
+        debug_generation_sizes(st);
+    }
+
+    PyGC_Head *young = start_generation(st, gen);
+    PyGC_Head *old = gen + 1 < CG_NUM_GENERATIONS ? cg_gen_head(st, gen + 1) : young;
+
+    out->candidates = deduce_unreachable(st, young, &unreachable);
+
+    untrack_tuples(young);
+    if (young != old) {
+        if (gen == CG_NUM_GENERATIONS - 2) {
+            st->long_lived_pending += cg_list_size(young);
+        }
+        cg_list_merge(young, old);
+    }
+    else {
+        untrack_dicts(young);
+        st->long_lived_pending = 0;
+        st->long_lived_total = cg_list_size(young);
+    }
+
+    cg_list_init(&finalizers);
+    move_legacy_finalizers(&unreachable, &finalizers);
+    move_legacy_finalizer_reachable(&finalizers);
+
+    if (st->debug & CG_DEBUG_COLLECTABLE) {
+        for (PyGC_Head *g = cg_next(&unreachable); g != &unreachable; g = cg_next(g)) {
+            debug_object("collectable", CG_FROM_GC(g));
+        }
+    }
+
+    collected += handle_weakrefs(&unreachable, old);
+    finalize_garbage(&unreachable);
+    handle_resurrected(st, &unreachable, &final_unreachable, old);
+
+    collected += cg_list_size(&final_unreachable);
+    delete_garbage(st, &final_unreachable, old);
+
+    for (PyGC_Head *g = cg_next(&finalizers); g != &finalizers; g = cg_next(g)) {
+        uncollectable++;
+        if (st->debug & CG_DEBUG_UNCOLLECTABLE) {
+            debug_object("uncollectable", CG_FROM_GC(g));
+        }
+    }
+    out->duration = cg_now() - t0;
+    if (st->debug & CG_DEBUG_STATS) {
+        PySys_WriteStderr("gc: done, %zd unreachable, %zd uncollectable, %.4fs elapsed\n",
+                          collected + uncollectable, uncollectable, out->duration);
+    }
+    handle_legacy_finalizers(st, &finalizers, old);
+    if (gen == CG_NUM_GENERATIONS - 1) {
+        cg_clear_freelists();
+    }
+
+    if (PyErr_Occurred()) {
+        cg_write_unraisable_msg("in garbage collection", NULL);
+    }
+
+    st->generation_stats[gen].collections++;
+    st->generation_stats[gen].collected += collected;
+    st->generation_stats[gen].uncollectable += uncollectable;
+    out->collected = collected;
+    out->uncollectable = uncollectable;
+    out->duration = cg_now() - t0;
+}

@@ -1,0 +1,35 @@
+/* collector.h -- the core's C interface between its translation units. */
+#ifndef CYCLEGC_COLLECTOR_H
+#define CYCLEGC_COLLECTOR_H
+
+#include "gclist.h"
+
+#define CG_DEBUG_STATS          (1 << 0)
+#define CG_DEBUG_COLLECTABLE    (1 << 1)
+#define CG_DEBUG_UNCOLLECTABLE  (1 << 2)
+#define CG_DEBUG_SAVEALL        (1 << 5)
+#define CG_DEBUG_LEAK           (CG_DEBUG_COLLECTABLE | CG_DEBUG_UNCOLLECTABLE | CG_DEBUG_SAVEALL)
+
+/* What one collection found and cost. */
+typedef struct {
+    Py_ssize_t collected;      /* unreachable objects freed (or saved, SAVEALL) */
+    Py_ssize_t uncollectable;  /* objects kept because of legacy tp_del */
+    Py_ssize_t candidates;     /* objects examined */
+    double duration;           /* wall seconds */
+} CgResult;
+
+/* Run one complete collection of generation `gen` (0..2) and of every
+ * younger generation.  The caller holds the GIL, has no exception set, and
+ * has set st->collecting (so no other collection can start meanwhile).
+ * Finalizers and callbacks run inside; they may release the GIL. */
+void cg_collect_generation(CgState *st, int gen, CgResult *out);
+
+/* Introspection (introspect.c). */
+PyObject *cg_get_objects(CgState *st, Py_ssize_t generation);
+PyObject *cg_get_referrers(CgState *st, PyObject *objs);
+PyObject *cg_get_referents(PyObject *objs);
+void cg_freeze(CgState *st);
+void cg_unfreeze(CgState *st);
+Py_ssize_t cg_freeze_count(CgState *st);
+
+#endif /* CYCLEGC_COLLECTOR_H */

@@ -1,0 +1,196 @@
+/* compat.h -- the one place where CPython 3.11, 3.12 and 3.13 differ.
+ *
+ * The collector reaches the interpreter's own collector state
+ * (PyInterpreterState.gc, struct _gc_runtime_state) through CPython's internal
+ * headers.  Its layout is identical in 3.11, 3.12 and 3.13 GIL builds; what
+ * differs is a handful of helpers, each wrapped here in a cg_* function with
+ * one meaning on every version.  No other file of the core tests
+ * PY_VERSION_HEX.
+ */
+#ifndef CYCLEGC_COMPAT_H
+#define CYCLEGC_COMPAT_H
+
+#ifndef Py_BUILD_CORE_MODULE
+#  define Py_BUILD_CORE_MODULE 1   /* internal headers; implies Py_BUILD_CORE */
+#endif
+
+#include <Python.h>
+#include <time.h>
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
+#  error "cyclegc's core supports CPython 3.11, 3.12 and 3.13 only"
+#endif
+#ifdef Py_GIL_DISABLED
+#  error "cyclegc's core does not support free-threaded CPython builds"
+#endif
+
+#include "internal/pycore_interp.h"   /* struct _is: the ->gc member */
+#include "internal/pycore_gc.h"       /* PyGC_Head, struct _gc_runtime_state */
+
+typedef struct _gc_runtime_state CgState;
+
+#define CG_NUM_GENERATIONS NUM_GENERATIONS
+
+/* The interpreter's collector state (one per interpreter). */
+static inline CgState *
+cg_state(void)
+{
+    return &PyInterpreterState_Get()->gc;
+}
+
+/* The GC header sits immediately before the object in every version. */
+#define CG_AS_GC(op)   ((PyGC_Head *)(op) - 1)
+#define CG_FROM_GC(g)  ((PyObject *)((PyGC_Head *)(g) + 1))
+
+/* Bits of _gc_prev (shared with CPython: FINALIZED must survive us). */
+#define CG_PREV_FINALIZED   ((uintptr_t)_PyGC_PREV_MASK_FINALIZED)
+#define CG_PREV_COLLECTING  ((uintptr_t)_PyGC_PREV_MASK_COLLECTING)
+#define CG_PREV_SHIFT       _PyGC_PREV_SHIFT
+#define CG_PREV_MASK        _PyGC_PREV_MASK
+
+/* Does this object take part in cycle collection?  (Same test as
+ * PyObject_IS_GC, inlined: a GC type, and tp_is_gc agrees if present.) */
+static inline int
+cg_is_gc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    return (tp->tp_flags & Py_TPFLAGS_HAVE_GC) != 0
+        && (tp->tp_is_gc == NULL || tp->tp_is_gc(op));
+}
+
+/* Immortal objects (3.12+) have refcounts that do not count references, so
+ * trial deletion would be wrong on them.  What the interpreter itself does
+ * with a tracked immortal found during a collection:
+ *   3.11: there are none.
+ *   3.12: moves it to the permanent generation.
+ *   3.13: untracks it.
+ * CG_IMMORTAL_ACTION names that choice; update_refs() applies it. */
+enum cg_immortal_action { CG_IMMORTAL_NONE, CG_IMMORTAL_FREEZE, CG_IMMORTAL_UNTRACK };
+#if PY_VERSION_HEX >= 0x030D0000
+#  define CG_IS_IMMORTAL(op) _Py_IsImmortal(op)
+#  define CG_IMMORTAL_ACTION CG_IMMORTAL_UNTRACK
+#elif PY_VERSION_HEX >= 0x030C0000
+#  define CG_IS_IMMORTAL(op) _Py_IsImmortal(op)
+#  define CG_IMMORTAL_ACTION CG_IMMORTAL_FREEZE
+#else
+#  define CG_IS_IMMORTAL(op) 0
+#  define CG_IMMORTAL_ACTION CG_IMMORTAL_NONE
+#endif
+
+/* Weakref list of an object whose type supports weakrefs.  Offset form only:
+ * 3.12+ _PyObject_GET_WEAKREFS_LISTPTR() pulls in a non-exported symbol, and
+ * static builtin types (the case it handles) are never garbage. */
+static inline PyWeakReference **
+cg_weakrefs_listptr(PyObject *op)
+{
+    return (PyWeakReference **)((char *)op + Py_TYPE(op)->tp_weaklistoffset);
+}
+
+/* Report the pending exception to sys.unraisablehook as "Exception ignored
+ * <what>" about `obj` (may be NULL).  3.13 no longer exports
+ * _PyErr_WriteUnraisableMsg and formats the object into the message. */
+static inline void
+cg_write_unraisable_msg(const char *what, PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    if (obj != NULL) {
+        PyErr_FormatUnraisable("Exception ignored %s %s", what,
+                               PyType_Check(obj)
+                                   ? ((PyTypeObject *)obj)->tp_name
+                                   : Py_TYPE(obj)->tp_name);
+    }
+    else {
+        PyErr_FormatUnraisable("Exception ignored %s", what);
+    }
+#else
+    _PyErr_WriteUnraisableMsg(what, obj);
+#endif
+}
+
+/* Monotonic seconds, for durations. */
+static inline double
+cg_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Is the interpreter finalizing (shutdown collection)? */
+static inline int
+cg_is_finalizing(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
+
+/* Free lists.  A full collection of the built-in empties the interpreter's
+ * free lists, so memory held there goes back to the allocator and the next
+ * container is a fresh allocation (test_gc checks that through get_count).
+ * The interpreter's clearers are not exported, so the core empties the
+ * lists of the GC'd types itself: lists and dicts (arrays of objects) and
+ * tuples (one chain per size, linked through ob_item[0]).  Where each lives: */
+#if PY_VERSION_HEX >= 0x030D0000
+#  include "internal/pycore_freelist.h"
+#  define CG_FREELISTS(interp)        (&(interp)->object_state.freelists)
+#  define CG_LIST_FREELIST(fl)        ((PyObject **)(fl)->lists.items), &(fl)->lists.numfree
+#  define CG_DICT_FREELIST(fl)        ((PyObject **)(fl)->dicts.items), &(fl)->dicts.numfree
+#  define CG_TUPLE_FREELIST(fl)       ((fl)->tuples.items), ((fl)->tuples.numfree)
+#else
+#  define CG_FREELISTS(interp)        (interp)
+#  define CG_LIST_FREELIST(fl)        ((PyObject **)(fl)->list.free_list), &(fl)->list.numfree
+#  define CG_DICT_FREELIST(fl)        ((PyObject **)(fl)->dict_state.free_list), &(fl)->dict_state.numfree
+#  define CG_TUPLE_FREELIST(fl)       ((fl)->tuple.free_list), ((fl)->tuple.numfree)
+#endif
+
+static inline void
+cg_drain_object_array(PyObject **items, int *numfree)
+{
+    while (*numfree > 0) {
+        *numfree -= 1;
+        PyObject_GC_Del(items[*numfree]);
+    }
+}
+
+static inline void
+cg_drain_tuple_chains(PyTupleObject **heads, int *numfree)
+{
+    for (int size = 0; size < PyTuple_NFREELISTS; size++) {
+        PyTupleObject *t = heads[size];
+        heads[size] = NULL;
+        numfree[size] = 0;
+        while (t != NULL) {
+            PyTupleObject *next = (PyTupleObject *)t->ob_item[0];
+            PyObject_GC_Del(t);
+            t = next;
+        }
+    }
+}
+
+static inline void
+cg_clear_freelists(void)
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    cg_drain_object_array(CG_LIST_FREELIST(CG_FREELISTS(interp)));
+    cg_drain_object_array(CG_DICT_FREELIST(CG_FREELISTS(interp)));
+    cg_drain_tuple_chains(CG_TUPLE_FREELIST(CG_FREELISTS(interp)));
+}
+
+/* How the built-in gc module of each version words its argument errors and
+ * signatures, where CPython's own argument parsing does not already match. */
+#if PY_VERSION_HEX >= 0x030D0000
+#  define CG_SET_THRESHOLD_CUSTOM_ARITY_ERROR 1
+#  define CG_VARARGS_NAME(name) "gc." name
+#  define CG_REFERRERS_SIGNATURE "get_referrers($module, /, *objs)\n--\n\n"
+#  define CG_REFERENTS_SIGNATURE "get_referents($module, /, *objs)\n--\n\n"
+#else
+#  define CG_SET_THRESHOLD_CUSTOM_ARITY_ERROR 0
+#  define CG_VARARGS_NAME(name) name
+#  define CG_REFERRERS_SIGNATURE "get_referrers(*objs)\n"
+#  define CG_REFERENTS_SIGNATURE "get_referents(*objs)\n"
+#endif
+
+#endif /* CYCLEGC_COMPAT_H */

@@ -1,0 +1,128 @@
+/* introspect.c -- the read-mostly gc API over the generation lists:
+ * get_objects, get_referrers, get_referents, freeze/unfreeze.  None of these
+ * runs Python code while it walks a list except through PyList_Append
+ * (which allocates, but never collects: the caller holds `collecting`
+ * where that matters, and an allocation never runs cyclegc). */
+#include "collector.h"
+
+static int
+append_list(PyObject *result, PyGC_Head *list)
+{
+    for (PyGC_Head *g = cg_next(list); g != list; g = cg_next(g)) {
+        PyObject *op = CG_FROM_GC(g);
+        if (op == result) {
+            continue;
+        }
+        if (PyList_Append(result, op) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* generation -1 means every generation (not the permanent one). */
+PyObject *
+cg_get_objects(CgState *st, Py_ssize_t generation)
+{
+    PyObject *result = PyList_New(0);
+    if (result == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
+        if (generation != -1 && generation != i) {
+            continue;
+        }
+        if (append_list(result, cg_gen_head(st, i)) < 0) {
+            Py_DECREF(result);
+            return NULL;
+        }
+    }
+    return result;
+}
+
+static int
+visit_is_one_of(PyObject *op, void *objs)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE((PyObject *)objs);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyTuple_GET_ITEM((PyObject *)objs, i) == op) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+PyObject *
+cg_get_referrers(CgState *st, PyObject *objs)
+{
+    PyObject *result = PyList_New(0);
+    if (result == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
+        PyGC_Head *list = cg_gen_head(st, i);
+        for (PyGC_Head *g = cg_next(list); g != list; g = cg_next(g)) {
+            PyObject *op = CG_FROM_GC(g);
+            if (op == objs || op == result) {
+                continue;
+            }
+            if (Py_TYPE(op)->tp_traverse(op, visit_is_one_of, objs)) {
+                if (PyList_Append(result, op) < 0) {
+                    Py_DECREF(result);
+                    return NULL;
+                }
+            }
+        }
+    }
+    return result;
+}
+
+static int
+visit_append(PyObject *op, void *result)
+{
+    return PyList_Append((PyObject *)result, op) < 0 ? -1 : 0;
+}
+
+PyObject *
+cg_get_referents(PyObject *objs)
+{
+    PyObject *result = PyList_New(0);
+    if (result == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(objs);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *op = PyTuple_GET_ITEM(objs, i);
+        if (!cg_is_gc(op) || Py_TYPE(op)->tp_traverse == NULL) {
+            continue;
+        }
+        if (Py_TYPE(op)->tp_traverse(op, visit_append, result)) {
+            Py_DECREF(result);
+            return NULL;
+        }
+    }
+    return result;
+}
+
+/* Every generation moves to the permanent one; the allocation count of
+ * generation 0 restarts (as the interpreter's freeze does). */
+void
+cg_freeze(CgState *st)
+{
+    for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
+        cg_list_merge(cg_gen_head(st, i), cg_permanent_head(st));
+    }
+    st->generations[0].count = 0;
+}
+
+void
+cg_unfreeze(CgState *st)
+{
+    cg_list_merge(cg_permanent_head(st), cg_gen_head(st, CG_NUM_GENERATIONS - 1));
+}
+
+Py_ssize_t
+cg_freeze_count(CgState *st)
+{
+    return cg_list_size(cg_permanent_head(st));
+}

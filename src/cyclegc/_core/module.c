@@ -1,0 +1,467 @@
+/* module.c -- the extension module cyclegc._core._cyclegc.
+ *
+ * Two kinds of functions live here:
+ *
+ *  - The gc API entry points (collect, enable, get_objects, ...).  They use
+ *    the same calling conventions as the built-in gc module of the running
+ *    version and are created with __module__ "gc", so that bad arguments get
+ *    the built-in's exception types and messages, produced by CPython's own
+ *    argument machinery.  Anything beyond argument checking and reading or
+ *    writing the interpreter's state is delegated to Python (cyclegc.api):
+ *    `collect` calls the Python function registered with _set_collect_hook.
+ *
+ *  - Private helpers for the Python layer: the collecting handshake, one
+ *    collection of a generation, unraisable reporting.
+ */
+#include "collector.h"
+
+#define CG_MODULE_DOC "cyclegc's C core: collector phases and gc API entry points."
+
+static PyObject *collect_hook = NULL;   /* cyclegc.api._collect_entry */
+
+/* ---- gc API entry points ------------------------------------------------ */
+
+static PyObject *
+api_enable(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    cg_state()->enabled = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+api_disable(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    cg_state()->enabled = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+api_isenabled(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(cg_state()->enabled);
+}
+
+static PyObject *
+api_collect(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"generation", NULL};
+    int generation = CG_NUM_GENERATIONS - 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i:collect", kwlist, &generation)) {
+        return NULL;
+    }
+    if (generation < 0 || generation >= CG_NUM_GENERATIONS) {
+        PyErr_SetString(PyExc_ValueError, "invalid generation");
+        return NULL;
+    }
+    if (collect_hook == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "cyclegc is not initialized");
+        return NULL;
+    }
+    PyObject *gen = PyLong_FromLong(generation);
+    if (gen == NULL) {
+        return NULL;
+    }
+    PyObject *res = PyObject_CallOneArg(collect_hook, gen);
+    Py_DECREF(gen);
+    return res;
+}
+
+static PyObject *
+api_get_debug(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLong(cg_state()->debug);
+}
+
+static PyObject *
+api_set_debug(PyObject *self, PyObject *arg)
+{
+    int flags;
+    if (!PyArg_Parse(arg, "i", &flags)) {
+        return NULL;
+    }
+    cg_state()->debug = flags;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+api_get_threshold(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    CgState *st = cg_state();
+    return Py_BuildValue("(iii)", st->generations[0].threshold,
+                         st->generations[1].threshold, st->generations[2].threshold);
+}
+
+static PyObject *
+api_set_threshold(PyObject *self, PyObject *args)
+{
+    CgState *st = cg_state();
+    int t[CG_NUM_GENERATIONS];
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
+        t[i] = st->generations[i].threshold;
+    }
+    if (CG_SET_THRESHOLD_CUSTOM_ARITY_ERROR && (n < 1 || n > CG_NUM_GENERATIONS)) {
+        PyErr_SetString(PyExc_TypeError, "gc.set_threshold requires 1 to 3 arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "i|ii:set_threshold", &t[0], &t[1], &t[2])) {
+        return NULL;
+    }
+    for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
+        st->generations[i].threshold = t[i];
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+api_get_count(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    CgState *st = cg_state();
+    return Py_BuildValue("(iii)", st->generations[0].count,
+                         st->generations[1].count, st->generations[2].count);
+}
+
+static PyObject *
+api_get_objects(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"generation", NULL};
+    PyObject *genobj = Py_None;
+    Py_ssize_t generation = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:get_objects", kwlist, &genobj)) {
+        return NULL;
+    }
+    if (genobj != Py_None) {
+        if (!PyIndex_Check(genobj)) {
+            PyErr_Format(PyExc_TypeError, "argument should be integer or None, not '%.200s'",
+                         Py_TYPE(genobj)->tp_name);
+            return NULL;
+        }
+        generation = PyNumber_AsSsize_t(genobj, PyExc_OverflowError);
+        if (generation == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (generation >= CG_NUM_GENERATIONS) {
+            PyErr_Format(PyExc_ValueError,
+                         "generation parameter must be less than the number of "
+                         "available generations (%i)", CG_NUM_GENERATIONS);
+            return NULL;
+        }
+        if (generation < -1) {
+            PyErr_SetString(PyExc_ValueError, "generation parameter cannot be negative");
+            return NULL;
+        }
+    }
+    return cg_get_objects(cg_state(), generation);
+}
+
+static int
+reject_keywords(const char *name, PyObject *kwargs)
+{
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
+        PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", name);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+api_get_referrers(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    if (reject_keywords(CG_VARARGS_NAME("get_referrers"), kwargs) < 0) {
+        return NULL;
+    }
+    return cg_get_referrers(cg_state(), args);
+}
+
+static PyObject *
+api_get_referents(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    if (reject_keywords(CG_VARARGS_NAME("get_referents"), kwargs) < 0) {
+        return NULL;
+    }
+    return cg_get_referents(args);
+}
+
+static PyObject *
+api_get_stats(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    CgState *st = cg_state();
+    PyObject *result = PyList_New(0);
+    if (result == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
+        PyObject *d = Py_BuildValue("{snsnsn}",
+                                    "collections", st->generation_stats[i].collections,
+                                    "collected", st->generation_stats[i].collected,
+                                    "uncollectable", st->generation_stats[i].uncollectable);
+        if (d == NULL || PyList_Append(result, d) < 0) {
+            Py_XDECREF(d);
+            Py_DECREF(result);
+            return NULL;
+        }
+        Py_DECREF(d);
+    }
+    return result;
+}
+
+static PyObject *
+api_is_tracked(PyObject *self, PyObject *obj)
+{
+    return PyBool_FromLong(cg_is_gc(obj) && cg_is_tracked(obj));
+}
+
+static PyObject *
+api_is_finalized(PyObject *self, PyObject *obj)
+{
+    return PyBool_FromLong(cg_is_gc(obj) && (CG_AS_GC(obj)->_gc_prev & CG_PREV_FINALIZED));
+}
+
+static PyObject *
+api_freeze(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    cg_freeze(cg_state());
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+api_unfreeze(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    cg_unfreeze(cg_state());
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+api_get_freeze_count(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSsize_t(cg_freeze_count(cg_state()));
+}
+
+/* Docstrings carry text signatures so inspect.signature() matches gc's. */
+static PyMethodDef api_methods[] = {
+    {"enable", api_enable, METH_NOARGS,
+     "enable($module, /)\n--\n\nEnable automatic garbage collection."},
+    {"disable", api_disable, METH_NOARGS,
+     "disable($module, /)\n--\n\nDisable automatic garbage collection."},
+    {"isenabled", api_isenabled, METH_NOARGS,
+     "isenabled($module, /)\n--\n\nReturns true if automatic garbage collection is enabled."},
+    {"collect", (PyCFunction)(void (*)(void))api_collect, METH_VARARGS | METH_KEYWORDS,
+     "collect($module, /, generation=2)\n--\n\n"
+     "Run a garbage collection with cyclegc's collector.\n\n"
+     "With no argument, do a full collection.  The generation argument (0, 1\n"
+     "or 2) collects that generation and every younger one.  Returns the\n"
+     "number of unreachable objects found."},
+    {"get_debug", api_get_debug, METH_NOARGS,
+     "get_debug($module, /)\n--\n\nGet the garbage collection debugging flags."},
+    {"set_debug", api_set_debug, METH_O,
+     "set_debug($module, flags, /)\n--\n\nSet the garbage collection debugging flags."},
+    {"get_threshold", api_get_threshold, METH_NOARGS,
+     "get_threshold($module, /)\n--\n\nReturn the current collection thresholds."},
+    {"set_threshold", api_set_threshold, METH_VARARGS,
+     "set_threshold(threshold0, [threshold1, [threshold2]])\n"
+     "Set the collection thresholds (a threshold of 0 disables automatic collection)."},
+    {"get_count", api_get_count, METH_NOARGS,
+     "get_count($module, /)\n--\n\nReturn a three-tuple of the current collection counts."},
+    {"get_objects", (PyCFunction)(void (*)(void))api_get_objects, METH_VARARGS | METH_KEYWORDS,
+     "get_objects($module, /, generation=None)\n--\n\n"
+     "Return a list of objects tracked by the collector (excluding the list returned)."},
+    {"get_referrers", (PyCFunction)(void (*)(void))api_get_referrers, METH_VARARGS | METH_KEYWORDS,
+     CG_REFERRERS_SIGNATURE "Return the list of objects that directly refer to any of objs."},
+    {"get_referents", (PyCFunction)(void (*)(void))api_get_referents, METH_VARARGS | METH_KEYWORDS,
+     CG_REFERENTS_SIGNATURE "Return the list of objects that are directly referred to by objs."},
+    {"get_stats", api_get_stats, METH_NOARGS,
+     "get_stats($module, /)\n--\n\nReturn a list of dictionaries containing per-generation statistics."},
+    {"is_tracked", api_is_tracked, METH_O,
+     "is_tracked($module, obj, /)\n--\n\nReturns true if the object is tracked by the garbage collector."},
+    {"is_finalized", api_is_finalized, METH_O,
+     "is_finalized($module, obj, /)\n--\n\nReturns true if the object has been already finalized by the GC."},
+    {"freeze", api_freeze, METH_NOARGS,
+     "freeze($module, /)\n--\n\nFreeze all current tracked objects and ignore them for future collections."},
+    {"unfreeze", api_unfreeze, METH_NOARGS,
+     "unfreeze($module, /)\n--\n\nUnfreeze all objects in the permanent generation."},
+    {"get_freeze_count", api_get_freeze_count, METH_NOARGS,
+     "get_freeze_count($module, /)\n--\n\nReturn the number of objects in the permanent generation."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ---- private helpers for cyclegc.api -------------------------------------- */
+
+/* Claim the interpreter's `collecting` flag; False if a collection (ours or
+ * the built-in's) is already running. */
+static PyObject *
+core_try_begin(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    CgState *st = cg_state();
+    if (st->collecting) {
+        Py_RETURN_FALSE;
+    }
+    st->collecting = 1;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+core_end(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    cg_state()->collecting = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_collect_generation(PyObject *self, PyObject *arg)
+{
+    int gen;
+    if (!PyArg_Parse(arg, "i", &gen)) {
+        return NULL;
+    }
+    if (gen < 0 || gen >= CG_NUM_GENERATIONS) {
+        PyErr_SetString(PyExc_ValueError, "invalid generation");
+        return NULL;
+    }
+    CgState *st = cg_state();
+    if (!st->collecting) {
+        PyErr_SetString(PyExc_RuntimeError, "collect_generation() needs try_begin() first");
+        return NULL;
+    }
+    CgResult r;
+    cg_collect_generation(st, gen, &r);
+    return Py_BuildValue("(nnnd)", r.collected, r.uncollectable, r.candidates, r.duration);
+}
+
+/* write_unraisable(exc, obj): report `exc` as the built-in does for errors
+ * in gc.callbacks (PyErr_WriteUnraisable(obj)). */
+static PyObject *
+core_write_unraisable(PyObject *self, PyObject *args)
+{
+    PyObject *exc, *obj;
+    if (!PyArg_ParseTuple(args, "OO:write_unraisable", &exc, &obj)) {
+        return NULL;
+    }
+    if (!PyExceptionInstance_Check(exc)) {
+        PyErr_SetString(PyExc_TypeError, "write_unraisable() needs an exception instance");
+        return NULL;
+    }
+    PyObject *tb = PyException_GetTraceback(exc);
+    Py_INCREF(exc);
+    Py_INCREF(Py_TYPE(exc));
+    PyErr_Restore((PyObject *)Py_TYPE(exc), exc, tb);
+    PyErr_WriteUnraisable(obj);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_set_collect_hook(PyObject *self, PyObject *func)
+{
+    Py_INCREF(func);
+    Py_XSETREF(collect_hook, func);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_long_lived(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    CgState *st = cg_state();
+    return Py_BuildValue("(nn)", st->long_lived_total, st->long_lived_pending);
+}
+
+static PyObject *
+core_interp_lists(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    CgState *st = cg_state();
+    return Py_BuildValue("(OO)", st->garbage, st->callbacks);
+}
+
+static PyMethodDef core_methods[] = {
+    {"try_begin", core_try_begin, METH_NOARGS, "Claim the collecting flag; False if taken."},
+    {"end", core_end, METH_NOARGS, "Release the collecting flag."},
+    {"collect_generation", core_collect_generation, METH_O,
+     "collect_generation(gen) -> (collected, uncollectable, candidates, seconds)"},
+    {"write_unraisable", core_write_unraisable, METH_VARARGS,
+     "Report an exception to sys.unraisablehook about an object."},
+    {"_set_collect_hook", core_set_collect_hook, METH_O, "Register the Python collect()."},
+    {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},
+    {"interp_lists", core_interp_lists, METH_NOARGS,
+     "The interpreter's own gc.garbage and gc.callbacks lists."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ---- module ---------------------------------------------------------------- */
+
+static int
+add_api_functions(PyObject *module)
+{
+    PyObject *api = PyDict_New();
+    PyObject *modname = PyUnicode_FromString("gc");
+    if (api == NULL || modname == NULL) {
+        goto error;
+    }
+    for (PyMethodDef *def = api_methods; def->ml_name != NULL; def++) {
+        PyObject *func = PyCFunction_NewEx(def, NULL, modname);
+        if (func == NULL || PyDict_SetItemString(api, def->ml_name, func) < 0) {
+            Py_XDECREF(func);
+            goto error;
+        }
+        Py_DECREF(func);
+    }
+    Py_DECREF(modname);
+    int rc = PyModule_AddObjectRef(module, "API", api);
+    Py_DECREF(api);
+    return rc;
+error:
+    Py_XDECREF(api);
+    Py_XDECREF(modname);
+    return -1;
+}
+
+static int
+check_runtime_version(void)
+{
+    unsigned long built = PY_VERSION_HEX >> 16, running = Py_Version >> 16;
+    if (built != running) {
+        PyErr_Format(PyExc_ImportError,
+                     "cyclegc's core was built for CPython %lu.%lu but runs on %lu.%lu; "
+                     "reinstall cyclegc for this interpreter",
+                     built >> 8, built & 0xff, running >> 8, running & 0xff);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+module_exec(PyObject *module)
+{
+    if (check_runtime_version() < 0) {
+        return -1;
+    }
+    if (add_api_functions(module) < 0) {
+        return -1;
+    }
+    if (PyModule_AddIntConstant(module, "DEBUG_STATS", CG_DEBUG_STATS) < 0
+        || PyModule_AddIntConstant(module, "DEBUG_COLLECTABLE", CG_DEBUG_COLLECTABLE) < 0
+        || PyModule_AddIntConstant(module, "DEBUG_UNCOLLECTABLE", CG_DEBUG_UNCOLLECTABLE) < 0
+        || PyModule_AddIntConstant(module, "DEBUG_SAVEALL", CG_DEBUG_SAVEALL) < 0
+        || PyModule_AddIntConstant(module, "DEBUG_LEAK", CG_DEBUG_LEAK) < 0
+        || PyModule_AddIntConstant(module, "NUM_GENERATIONS", CG_NUM_GENERATIONS) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "cyclegc._core._cyclegc",
+    .m_doc = CG_MODULE_DOC,
+    .m_size = 0,
+    .m_methods = core_methods,
+    .m_slots = module_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__cyclegc(void)
+{
+    return PyModuleDef_Init(&module_def);
+}

@@ -1,0 +1,38 @@
+"""Which interpreters cyclegc runs on, checked before any C code is loaded.
+
+The core reads and writes the interpreter's private collector state, whose
+layout is known only for CPython 3.11, 3.12 and 3.13 with the GIL.  Anywhere
+else, importing cyclegc must fail cleanly instead of touching memory.
+"""
+import platform
+import sys
+import sysconfig
+
+SUPPORTED_VERSIONS = ((3, 11), (3, 12), (3, 13))
+SUPPORTED_TEXT = "CPython 3.11, 3.12 and 3.13 (GIL builds)"
+
+
+def unsupported_reason(
+    implementation: str | None = None,
+    version: tuple[int, int] | None = None,
+    free_threaded: bool | None = None,
+) -> str | None:
+    """Why this interpreter cannot run cyclegc, or None if it can."""
+    implementation = implementation or platform.python_implementation()
+    version = version or tuple(sys.version_info[:2])
+    if free_threaded is None:
+        free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    running = f"{implementation} {version[0]}.{version[1]}"
+    if implementation != "CPython":
+        return f"cyclegc supports only {SUPPORTED_TEXT}; this is {running}"
+    if version not in SUPPORTED_VERSIONS:
+        return f"cyclegc supports only {SUPPORTED_TEXT}; this is {running}"
+    if free_threaded:
+        return f"cyclegc supports only {SUPPORTED_TEXT}; this is a free-threaded build of {running}"
+    return None
+
+
+def check_supported() -> None:
+    reason = unsupported_reason()
+    if reason is not None:
+        raise ImportError(reason)
