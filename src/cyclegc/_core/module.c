@@ -21,6 +21,24 @@ static PyObject *collect_hook = NULL;   /* cyclegc.api._collect_entry */
 
 /* ---- gc API entry points ------------------------------------------------ */
 
+/* The int conversion of the built-in's argument clinic (_PyLong_AsInt):
+ * __index__, then one OverflowError wording for both directions. */
+static int
+as_c_int(PyObject *obj, int *out)
+{
+    int overflow;
+    long v = PyLong_AsLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow || v > INT_MAX || v < INT_MIN) {
+        PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to C int");
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
 static PyObject *
 api_enable(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -46,7 +64,11 @@ api_collect(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"generation", NULL};
     int generation = CG_NUM_GENERATIONS - 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i:collect", kwlist, &generation)) {
+    PyObject *genobj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:collect", kwlist, &genobj)) {
+        return NULL;
+    }
+    if (genobj != NULL && as_c_int(genobj, &generation) < 0) {
         return NULL;
     }
     if (generation < 0 || generation >= CG_NUM_GENERATIONS) {
@@ -76,7 +98,7 @@ static PyObject *
 api_set_debug(PyObject *self, PyObject *arg)
 {
     int flags;
-    if (!PyArg_Parse(arg, "i", &flags)) {
+    if (as_c_int(arg, &flags) < 0) {
         return NULL;
     }
     cg_state()->debug = flags;
@@ -395,7 +417,7 @@ add_api_functions(PyObject *module)
         goto error;
     }
     for (PyMethodDef *def = api_methods; def->ml_name != NULL; def++) {
-        PyObject *func = PyCFunction_NewEx(def, NULL, modname);
+        PyObject *func = PyCFunction_NewEx(def, module, modname);
         if (func == NULL || PyDict_SetItemString(api, def->ml_name, func) < 0) {
             Py_XDECREF(func);
             goto error;
