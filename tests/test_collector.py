@@ -1,0 +1,276 @@
+"""What cyclegc's collections do to real objects: garbage freed, reachable
+objects intact, finalizers, weakrefs, resurrection, legacy finalizers,
+callbacks and debug output.  Automatic collection is off in every test so
+that only cyclegc collects."""
+import gc as builtin_gc
+import sys
+import threading
+import weakref
+
+import pytest
+
+import cyclegc
+
+
+@pytest.fixture(autouse=True)
+def _only_cyclegc_collects():
+    builtin_gc.disable()
+    cyclegc.collect()
+    yield
+    cyclegc.garbage.clear()
+
+
+class Node:
+    def __init__(self, name=""):
+        self.name = name
+        self.refs = []
+
+
+class Slotted:
+    __slots__ = ("a", "b", "__weakref__")
+
+
+def test_self_cycle_is_collected_and_counted():
+    lst = []
+    lst.append(lst)
+    del lst
+    assert cyclegc.collect() == 1
+    assert cyclegc.collect() == 0
+
+
+def test_instance_cycle_is_collected():
+    a, b = Node("a"), Node("b")
+    a.refs.append(b)
+    b.refs.append(a)
+    wa = weakref.ref(a)
+    del a, b
+    assert cyclegc.collect() >= 4  # two instances and their two lists at least
+    assert wa() is None
+
+
+def test_reachable_objects_are_never_freed():
+    keep = []
+    for i in range(2000):
+        a, b = Node(i), Slotted()
+        a.refs.append(b)
+        b.a, b.b = a, {"k": [a, (a, b)]}
+        keep.append(a if i % 2 else b)
+    cyclegc.collect()
+    cyclegc.collect(0)
+    cyclegc.collect(1)
+    for i, obj in enumerate(keep):
+        if i % 2:
+            assert obj.name == i and isinstance(obj.refs[0], Slotted)
+            assert obj.refs[0].a is obj
+        else:
+            assert obj.a.refs[0] is obj and obj.b["k"][1][1] is obj
+
+
+def test_older_generation_holding_young_objects_keeps_them():
+    old = Node("old")
+    cyclegc.collect()  # old is now in generation 2
+    young = Node("young")
+    young.refs.append(young)
+    old.refs.append(young)
+    del young
+    assert cyclegc.collect(0) == 0
+    assert old.refs[0].name == "young" and old.refs[0].refs[0] is old.refs[0]
+
+
+def test_finalizer_runs_once_and_object_is_freed():
+    log = []
+
+    class F:
+        def __del__(self):
+            log.append("del")
+    f = F()
+    f.self = f
+    wf = weakref.ref(f)
+    del f
+    assert cyclegc.collect() >= 1
+    assert log == ["del"] and wf() is None
+
+
+def test_resurrection_is_detected_and_finalizer_not_rerun():
+    survivors, log = [], []
+
+    class R:
+        def __del__(self):
+            log.append(1)
+            survivors.append(self)
+    r = R()
+    r.self = r
+    del r
+    cyclegc.collect()
+    assert len(survivors) == 1 and survivors[0].self is survivors[0]
+    assert cyclegc.is_finalized(survivors[0])
+    survivors.clear()
+    cyclegc.collect()
+    assert log == [1]  # PEP 442: never finalized twice
+
+
+def test_weakref_callback_runs_only_for_live_weakrefs():
+    calls = []
+    a = Node("a")
+    a.refs.append(a)
+    outside = weakref.ref(a, lambda w: calls.append("outside"))
+    a.inside = weakref.ref(a, lambda w: calls.append("inside"))
+    del a
+    cyclegc.collect()
+    assert calls == ["outside"] and outside() is None
+
+
+def test_errors_in_finalizers_and_callbacks_go_to_unraisablehook(monkeypatch):
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_type))
+
+    class Bad:
+        def __del__(self):
+            raise KeyError("in del")
+    b = Bad()
+    b.self = b
+    wr = weakref.ref(b, lambda w: 1 / 0)
+    del b
+
+    def failing(phase, info):
+        raise RuntimeError(phase)
+    cyclegc.callbacks.append(failing)
+    try:
+        cyclegc.collect()
+    finally:
+        cyclegc.callbacks.remove(failing)
+    assert wr() is None
+    assert sorted(t.__name__ for t in seen) == sorted(
+        ["RuntimeError", "RuntimeError", "ZeroDivisionError", "KeyError"])
+
+
+def test_callbacks_get_start_and_stop_with_duration_and_candidates():
+    seen = []
+    cyclegc.callbacks.append(lambda phase, info: seen.append((phase, dict(info))))
+    lst = []
+    lst.append(lst)
+    del lst
+    n = cyclegc.collect(1)
+    start, stop = seen
+    assert start[0] == "start" and stop[0] == "stop"
+    assert start[1]["generation"] == stop[1]["generation"] == 1
+    assert stop[1]["collected"] == n == 1 and stop[1]["uncollectable"] == 0
+    assert stop[1]["duration"] > 0 and stop[1]["candidates"] >= 1
+
+
+def test_nested_collect_returns_zero():
+    results = []
+
+    class Nested:
+        def __del__(self):
+            results.append(cyclegc.collect())
+            results.append(builtin_gc.collect())
+    n = Nested()
+    n.self = n
+    del n
+    cyclegc.collect()
+    assert results == [0, 0]
+
+
+def test_collect_from_another_thread_during_a_collection_returns_zero():
+    started, release, out = threading.Event(), threading.Event(), []
+
+    class Slow:
+        def __del__(self):
+            started.set()
+            release.wait(5)  # releases the GIL inside the collection
+
+    s = Slow()
+    s.self = s
+    del s
+    t = threading.Thread(target=cyclegc.collect)
+    t.start()
+    assert started.wait(5)
+    out.append(cyclegc.collect())
+    release.set()
+    t.join()
+    assert out == [0]
+
+
+def test_saveall_keeps_garbage_in_gc_garbage():
+    cyclegc.set_debug(cyclegc.DEBUG_SAVEALL)
+    lst = []
+    lst.append(lst)
+    ident = id(lst)
+    del lst
+    assert cyclegc.collect() == 1
+    assert [id(o) for o in cyclegc.garbage] == [ident]
+
+
+def test_legacy_tp_del_is_uncollectable():
+    _testcapi = pytest.importorskip("_testcapi", reason="needs CPython's _testcapi for tp_del")
+
+    @_testcapi.with_tp_del
+    class Legacy:
+        def __tp_del__(self):
+            pass
+    x = Legacy()
+    x.self = x
+    x.payload = [1, 2]
+    del x
+    n = cyclegc.collect()
+    assert n >= 1
+    assert any(type(o) is Legacy for o in cyclegc.garbage)
+
+
+def test_debug_flags_print_like_builtin(capfd):
+    cyclegc.set_debug(cyclegc.DEBUG_STATS | cyclegc.DEBUG_COLLECTABLE)
+    lst = []
+    lst.append(lst)
+    del lst
+    cyclegc.collect(0)
+    cyclegc.set_debug(0)
+    err = capfd.readouterr().err
+    assert "gc: collecting generation 0...\n" in err
+    assert "gc: objects in each generation:" in err
+    assert "gc: collectable <list 0x" in err
+    assert "gc: done, 1 unreachable, 0 uncollectable," in err
+
+
+def test_tuples_and_dicts_of_atoms_are_untracked():
+    t = tuple([1, 2, "x"])
+    d = {"a": 1}
+    d["b"] = 2
+    assert cyclegc.is_tracked(t)
+    cyclegc.collect(0)
+    assert not cyclegc.is_tracked(t)
+    dd = dict(a=1)
+    dd.update(b=[1])
+    dd.pop("b")
+    assert cyclegc.is_tracked(dd)
+    cyclegc.collect(2)
+    assert not cyclegc.is_tracked(dd)
+
+
+def test_generators_coroutines_frames_and_tracebacks_in_cycles():
+    def gen():
+        me = yield
+        yield me
+    g = gen()
+    next(g)
+    g.send(g)
+    wg = weakref.ref(g)
+
+    async def coro(box):
+        box.append(box)
+        await __import__("asyncio").sleep(0)
+    c = coro([])
+    c.send(None)  # suspended at the await
+    wc = weakref.ref(c)
+
+    class E(ValueError):
+        pass
+    try:
+        raise E()
+    except E as e:
+        err = e
+    err.keep = err  # exception -> traceback -> frame -> locals -> err
+    we = weakref.ref(err)
+    del g, c, err
+    cyclegc.collect()
+    assert wg() is None and wc() is None and we() is None
