@@ -1,0 +1,26 @@
+"""Which interpreters cyclegc accepts (checked before the C core loads)."""
+import subprocess
+import sys
+
+from cyclegc._support import unsupported_reason
+
+
+def test_supported_interpreters_pass():
+    for minor in (11, 12, 13):
+        assert unsupported_reason("CPython", (3, minor), False) is None
+
+
+def test_unsupported_interpreters_are_named_clearly():
+    for impl, version, ft in [("CPython", (3, 10), False), ("CPython", (3, 14), False),
+                              ("CPython", (3, 13), True), ("PyPy", (3, 11), False)]:
+        reason = unsupported_reason(impl, version, ft)
+        assert reason is not None and "3.11, 3.12 and 3.13" in reason
+
+
+def test_check_supported_raises_importerror_naming_the_versions():
+    # The real interpreter is supported, so pretend to be PyPy in a child.
+    code = ("import platform, cyclegc._support as s\n"
+            "platform.python_implementation = lambda: 'PyPy'\n"
+            "try:\n    s.check_supported()\nexcept ImportError as e:\n    print('ImportError:', e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.startswith("ImportError: cyclegc supports only CPython 3.11, 3.12 and 3.13")
