@@ -19,11 +19,13 @@ def test_info_json_reports_the_interpreters_state():
 
 def test_bench_prints_a_ratio_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    proc = run("bench", "--sizes", "3000", "--repeat", "3", "--json", str(out))
+    proc = run("bench", "--sizes", "3k", "--repeat", "3", "--garbage", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "ratio" in proc.stdout
     (row,) = json.loads(out.read_text())["results"]
-    assert row["objects"] > 3000 and row["ratio"] > 0
+    assert row["tracked_objects"] > 3000 and row["ratio_median"] > 0
+    found = {name: c["collected_median"] for name, c in row["collectors"].items()}
+    assert found["cyclegc"] == found["builtin"] > 0  # both free the same garbage
 
 
 def test_bad_invocation_exits_2_with_usage():

@@ -1,79 +1,289 @@
-"""Side-by-side timing of full collections: cyclegc against the built-in.
+"""Full (generation 2) collection time: cyclegc vs the built-in gc.
 
-Both collectors run alternately in one process on the same live heap, so
-drift of a noisy machine hits them alike; figures are medians with min-max.
-Used by ``python -m cyclegc bench`` and by the scripts in ``benchmarks/``.
+    python -m cyclegc bench                      # live heap, nothing to free
+    python -m cyclegc bench --garbage            # half the heap is cyclic garbage
+    python -m cyclegc bench --sizes 10k,100k --repeat 9 --json out.json
+
+(`benchmarks/bench_full_collection.py` runs the same with the same options.)
+    python benchmarks/bench_full_collection.py                  # live heap, nothing to free
+    python benchmarks/bench_full_collection.py --garbage        # half the heap is cyclic garbage
+    python benchmarks/bench_full_collection.py --sizes 10k,100k --repeat 9 --json out.json
+
+For each heap size a heap of that many tracked container objects of mixed
+shapes is built (instances with a __dict__, instances with __slots__, lists,
+dicts, tuples holding containers, sets), every one reachable from one root and
+linked to earlier objects at random.  Then `cyclegc.collect()` and the built-in
+`gc.collect()` are timed ALTERNATELY in this one process, the order swapped on
+every repeat, with automatic collection disabled while measuring.
+
+With --garbage, half of the objects are live and the other half is cyclic
+garbage (rings of objects of the same shapes) that is rebuilt before every
+single collection, so both collectors always find the same amount to free.
+
+Reported per size and collector: median, min and max time, nanoseconds per
+tracked object (all objects the interpreter tracks, i.e. what a full
+collection walks), and the median over repeats of the paired ratio
+cyclegc/builtin (< 1 means cyclegc is faster).
 """
+from __future__ import annotations
+
+import argparse
 import gc as builtin_gc
+import json
+import platform
+import random
 import statistics
+import sys
 import time
 
-from . import api
+import cyclegc
 
+
+# --------------------------------------------------------------------------
+# Heap shapes
+# --------------------------------------------------------------------------
 
 class WithDict:
-    def __init__(self, i):
-        self.i = i
-        self.items = [i]
+    def __init__(self, a, b):
+        self.a = a
+        self.b = b
+        self.n = 1
 
 
-class Slotted:
-    __slots__ = ("a", "b", "c")
+class WithSlots:
+    __slots__ = ("a", "b", "n")
+
+    def __init__(self, a, b):
+        self.a = a
+        self.b = b
+        self.n = 1
 
 
-def build_heap(n_objects, garbage_fraction=0.0):
-    """About `n_objects` tracked objects of mixed shapes: instances with a
-    __dict__ and with __slots__, lists, dicts, tuples of containers, sets.
-    Returns (live, n_garbage): a fraction of the groups is dropped as cycles."""
-    live = []
-    n_garbage = 0
-    groups = max(1, n_objects // 6)
-    for i in range(groups):
-        s = Slotted()
-        d = WithDict(i)          # instance + its list
-        s.a = d
-        s.b = {"d": d, "t": (d, d.items)}   # dict + tuple of containers
-        s.c = {frozenset((i,)), i}          # set
-        if garbage_fraction and (i % 1000) < garbage_fraction * 1000:
-            d.back = s               # a cycle, then dropped
-            n_garbage += 6
+N_SHAPES = 6
+
+
+def build(n: int, rng: random.Random, ring: int = 0) -> list:
+    """Build n tracked container objects of mixed shapes and return them.
+
+    Live heap (ring == 0): each object refers to two earlier objects picked at
+    random, and the returned list is what keeps them all alive.
+
+    Garbage (ring > 0): the objects form rings of `ring` objects.  Each refers
+    to the one before it and to a random earlier one of its ring, and the
+    first of each ring (always a list) refers to the last, so every ring is
+    a strongly connected cycle: once the returned list is dropped, all of it
+    is cyclic garbage that only a cycle collection can free.
+    """
+    objs: list = []
+    instances: list[int] = []  # indices of hashable instances, for sets
+    start = 0
+    for i in range(n):
+        if ring and i % ring == 0:
+            if i:
+                objs[start].append(objs[i - 1])  # close the previous ring
+            start = i
+            objs.append([i])
+            continue
+        if ring:
+            x = objs[i - 1]
+            y = objs[rng.randrange(start, i)]
+        elif i:
+            x = objs[rng.randrange(i)]
+            y = objs[rng.randrange(i)]
         else:
-            live.append(s)
-    return live, n_garbage
+            x = y = None
+        shape = i % N_SHAPES
+        if shape == 0:
+            o = WithDict(x, y)
+            instances.append(i)
+        elif shape == 1:
+            o = [x, y, i]
+        elif shape == 2:
+            o = {"x": x, "y": y, "i": i}
+        elif shape == 3:
+            o = (x, y, i)  # holds containers, so it stays tracked
+        elif shape == 4:
+            o = WithSlots(x, y)
+            instances.append(i)
+        else:
+            # Sets hold hashables only: recent instances, and x itself (the
+            # WithSlots made just before, so a ring's chain goes through the
+            # set) or, if x is unhashable (a ring's head list), a box for it.
+            o = {objs[k] for k in instances[-2:] if k >= start}
+            if isinstance(x, (WithDict, WithSlots)):
+                o.add(x)
+            elif ring:
+                o.add(WithSlots(x, None))
+            o.add(i)
+        objs.append(o)
+    if ring and objs:
+        objs[start].append(objs[-1])
+    return objs
 
 
-def _time(fn):
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+def build_garbage(n: int, rng: random.Random) -> None:
+    """Create about n objects of cyclic garbage (rings of 32)."""
+    build(n, rng, ring=32)
 
 
-def compare_full_collections(n_objects, repeat=7, garbage_fraction=0.0):
-    """Median seconds of cyclegc.collect() and gc.collect() on the same heap."""
-    was_enabled = builtin_gc.isenabled()
+# --------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------
+
+COLLECTORS = {
+    "cyclegc": lambda: cyclegc.collect(),
+    "builtin": lambda: builtin_gc.collect(),
+}
+
+
+def disable_automatic() -> None:
     builtin_gc.disable()
-    try:
-        times = {"cyclegc": [], "builtin": []}
-        live = None
-        if not garbage_fraction:
-            live, _ = build_heap(n_objects)
-            builtin_gc.collect()
-        for r in range(repeat):
-            order = ("cyclegc", "builtin") if r % 2 == 0 else ("builtin", "cyclegc")
-            for name in order:
-                if garbage_fraction:
-                    live = None
-                    builtin_gc.collect()
-                    live, _ = build_heap(n_objects, garbage_fraction)
-                fn = api.collect if name == "cyclegc" else builtin_gc.collect
-                times[name].append(_time(fn))
-        tracked = len(builtin_gc.get_objects())
-        del live
-    finally:
-        if was_enabled:
-            builtin_gc.enable()
-    result = {"objects": tracked}
-    for name, ts in times.items():
-        result[name] = {"median": statistics.median(ts), "min": min(ts), "max": max(ts)}
-    result["ratio"] = result["cyclegc"]["median"] / result["builtin"]["median"]
+    if hasattr(cyclegc, "disable"):
+        cyclegc.disable()
+
+
+def tracked_objects() -> int:
+    objs = builtin_gc.get_objects()
+    n = len(objs)
+    del objs
+    return n
+
+
+def parse_size(s: str) -> int:
+    s = s.strip().lower().replace("_", "")
+    mult = 1
+    if s.endswith("k"):
+        mult, s = 1_000, s[:-1]
+    elif s.endswith("m"):
+        mult, s = 1_000_000, s[:-1]
+    return int(float(s) * mult)
+
+
+def fmt_size(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1_000 and n % 1_000 == 0:
+        return f"{n // 1_000}k"
+    return str(n)
+
+
+def fmt_ms(s: float) -> str:
+    return f"{s * 1e3:9.2f}"
+
+
+def bench_size(size: int, repeat: int, garbage: bool, seed: int) -> dict:
+    rng = random.Random(seed)
+    live_n = size // 2 if garbage else size
+    garbage_n = size - live_n if garbage else 0
+    heap = build(live_n, rng)
+    # Settle: everything old, nothing pending, before the first measurement.
+    builtin_gc.collect()
+    cyclegc.collect()
+    tracked = tracked_objects() + garbage_n
+
+    times: dict[str, list[float]] = {name: [] for name in COLLECTORS}
+    found: dict[str, list[int]] = {name: [] for name in COLLECTORS}
+    names = list(COLLECTORS)
+    # One untimed warm-up of each collector.
+    for name in names:
+        if garbage:
+            build_garbage(garbage_n, rng)
+        COLLECTORS[name]()
+    for r in range(repeat):
+        order = names if r % 2 == 0 else names[::-1]
+        for name in order:
+            if garbage:
+                build_garbage(garbage_n, rng)
+            fn = COLLECTORS[name]
+            t0 = time.perf_counter()
+            n = fn()
+            t1 = time.perf_counter()
+            times[name].append(t1 - t0)
+            found[name].append(n)
+    del heap
+
+    result: dict = {"size": size, "live_objects": live_n, "garbage_objects": garbage_n,
+                    "tracked_objects": tracked, "collectors": {}}
+    for name in names:
+        ts = times[name]
+        med = statistics.median(ts)
+        result["collectors"][name] = {
+            "median_s": med, "min_s": min(ts), "max_s": max(ts), "times_s": ts,
+            "ns_per_object": med * 1e9 / max(tracked, 1),
+            "collected_median": statistics.median(found[name]),
+        }
+    ratios = [c / b for c, b in zip(times["cyclegc"], times["builtin"]) if b > 0]
+    result["ratio_median"] = statistics.median(ratios) if ratios else float("nan")
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m cyclegc bench",
+                                 description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10k,100k,1M",
+                    help="comma-separated heap sizes in tracked objects (default 10k,100k,1M)")
+    ap.add_argument("--repeat", type=int, default=7,
+                    help="timed collections per collector and size (default 7)")
+    ap.add_argument("--garbage", action="store_true",
+                    help="half of each heap is cyclic garbage, rebuilt before every collection")
+    ap.add_argument("--seed", type=int, default=12345)
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    args = ap.parse_args(argv)
+    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    if args.repeat < 1 or not sizes or min(sizes) < 1:
+        ap.error("--repeat and --sizes must be positive")
+
+    disable_automatic()
+    mode = "garbage" if args.garbage else "live"
+    print(f"cyclegc {getattr(cyclegc, '__version__', '?')} vs built-in gc on "
+          f"{platform.python_implementation()} {platform.python_version()} "
+          f"({platform.machine()}); mode: {mode}"
+          + (" (half of each heap is cyclic garbage)" if args.garbage else " (nothing to free)")
+          + f"; {args.repeat} repeats, alternating", flush=True)
+    header = (f"{'heap':>6} {'tracked':>9} {'collector':<9} {'median ms':>9} {'min ms':>9} "
+              f"{'max ms':>9} {'ns/obj':>7} {'found':>8}  ratio")
+    print(header)
+    print("-" * len(header))
+    results = []
+    t_start = time.perf_counter()
+    for i, size in enumerate(sizes):
+        res = bench_size(size, args.repeat, args.garbage, args.seed + i)
+        results.append(res)
+        for j, name in enumerate(("cyclegc", "builtin")):
+            c = res["collectors"][name]
+            ratio = f"{res['ratio_median']:.3f}" if j == 0 else ""
+            print(f"{fmt_size(size) if j == 0 else '':>6} "
+                  f"{res['tracked_objects'] if j == 0 else '':>9} {name:<9} "
+                  f"{fmt_ms(c['median_s'])} {fmt_ms(c['min_s'])} {fmt_ms(c['max_s'])} "
+                  f"{c['ns_per_object']:7.1f} {c['collected_median']:>8g}  {ratio}", flush=True)
+    print("-" * len(header))
+    print("ratio = median over repeats of cyclegc time / built-in time (paired); "
+          "< 1 means cyclegc is faster.")
+    print("ns/obj = median time / all objects tracked by the interpreter; "
+          "found = what collect() returned.")
+    print(f"total benchmark time {time.perf_counter() - t_start:.1f}s")
+
+    if args.json:
+        doc = {
+            "benchmark": "full_collection",
+            "mode": mode,
+            "repeat": args.repeat,
+            "seed": args.seed,
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "machine": platform.machine(),
+            "platform": platform.platform(),
+            "cyclegc_version": getattr(cyclegc, "__version__", None),
+            "results": results,
+        }
+        import os
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
