@@ -4,6 +4,9 @@
  * lists, the same contract the built-in collector keeps:
  *
  *   1. start_generation    merge the younger lists into the one collected
+ *  1b. mark_alive          (full collections) everything reachable from the
+ *                          roots (modules, executing frames) is alive: one
+ *                          traversal each, and trial deletion skips it
  *   2. update_refs         gc_refs := refcount for every candidate
  *   3. subtract_refs       gc_refs -= references from other candidates
  *   4. move_unreachable    anything reachable from gc_refs > 0 survives;
@@ -80,6 +83,154 @@ start_generation(CgState *st, int gen)
         cg_list_merge(cg_gen_head(st, i), cg_gen_head(st, gen));
     }
     return cg_gen_head(st, gen);
+}
+
+/* ---- 1b. mark_alive ---------------------------------------------------- */
+
+/* Bits of _gc_next used only between mark_alive and split_unmarked, while
+ * no list is walked and no Python code runs (headers are 8-byte aligned, so
+ * bits 0-2 of a list pointer are always free; bit 0 is CG_NEXT_UNREACHABLE):
+ *   NEXT_ALIVE      reached from a root
+ *   NEXT_UNTRACK    ...and an exact tuple or dict holding no container, to be
+ *                   untracked as the built-in would (see untrack_atom_containers) */
+#define NEXT_ALIVE   ((uintptr_t)2)
+#define NEXT_UNTRACK ((uintptr_t)4)
+#define NEXT_FLAGS   (NEXT_ALIVE | NEXT_UNTRACK)
+
+/* An explicit stack of objects marked but not yet traversed.  Its size is
+ * capped: an object that does not fit is simply left unmarked, and trial
+ * deletion, which is correct for any candidate set, deals with it. */
+#define MARK_STACK_CAP ((Py_ssize_t)1 << 20)
+
+typedef struct {
+    PyObject **items;
+    Py_ssize_t size, capacity;
+    int holds_container;    /* the object being traversed refers to one */
+} MarkStack;
+
+static int
+mark_push(MarkStack *s, PyObject *op)
+{
+    if (s->size == s->capacity) {
+        Py_ssize_t cap = s->capacity ? s->capacity * 2 : 4096;
+        if (cap > MARK_STACK_CAP) {
+            return -1;
+        }
+        PyObject **items = PyMem_RawRealloc(s->items, (size_t)cap * sizeof(PyObject *));
+        if (items == NULL) {
+            return -1;
+        }
+        s->items = items;
+        s->capacity = cap;
+    }
+    s->items[s->size++] = op;
+    return 0;
+}
+
+/* Marks `op` alive if it is an unmarked candidate of a full collection:
+ * tracked, not immortal (immortals sit in the permanent generation on 3.12
+ * and must not be written to). */
+static int
+visit_mark_alive(PyObject *op, void *arg)
+{
+    MarkStack *stack = (MarkStack *)arg;
+    if (!cg_is_gc(op)) {
+        return 0;
+    }
+    PyGC_Head *g = CG_AS_GC(op);
+    uintptr_t next = g->_gc_next;
+    if (next == 0) {
+        /* untracked: only an untracked tuple counts as an atom */
+        stack->holds_container |= !PyTuple_CheckExact(op);
+        return 0;
+    }
+    stack->holds_container = 1;
+    if ((next & NEXT_ALIVE) || CG_IS_IMMORTAL(op)) {
+        return 0;
+    }
+    if (mark_push(stack, op) == 0) {
+        g->_gc_next = next | NEXT_ALIVE;
+    }
+    return 0;
+}
+
+/* Marking is only sound when every tracked, non-immortal object is a
+ * candidate, i.e. nothing but immortals was frozen into the permanent
+ * generation (3.12 puts its startup immortals there). */
+static int
+can_mark_alive(CgState *st)
+{
+    PyGC_Head *perm = cg_permanent_head(st);
+    for (PyGC_Head *g = cg_next(perm); g != perm; g = cg_next(g)) {
+        if (!CG_IS_IMMORTAL(CG_FROM_GC(g))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Full collections only.  Sets NEXT_ALIVE on every candidate reachable from
+ * the roots (cg_visit_roots), traversing each once.  Marked objects are
+ * alive: the built-in would find them reachable too.  After: the lists are
+ * unchanged except for NEXT_ALIVE bits, which split_unmarked clears. */
+static int tuple_holds_only_atoms(PyObject *op);
+
+static Py_ssize_t
+mark_alive(void)
+{
+    MarkStack stack = {NULL, 0, 0, 0};
+    Py_ssize_t marked = 0;
+    cg_visit_roots(visit_mark_alive, &stack);
+    while (stack.size > 0) {
+        PyObject *op = stack.items[--stack.size];
+        PyTypeObject *tp = Py_TYPE(op);
+        stack.holds_container = 0;
+        tp->tp_traverse(op, visit_mark_alive, &stack);
+        marked++;
+        /* The untracking test of step 5, while the object is in cache.
+         * Tuples are re-checked item by item: a NULL item (a tuple still
+         * being filled) must keep it tracked, and traversal skips NULLs. */
+        if ((tp == &PyDict_Type && !stack.holds_container)
+            || (tp == &PyTuple_Type && !stack.holds_container && tuple_holds_only_atoms(op))) {
+            CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
+        }
+    }
+    PyMem_RawFree(stack.items);
+    return marked;
+}
+
+/* Clears the marks: marked objects stay in `young` in their order (those
+ * flagged NEXT_UNTRACK leave the GC lists), every unmarked one moves to
+ * `rest`, the candidates left for trial deletion.  After: both are normal
+ * lists; returns how many marked objects stay tracked. */
+static Py_ssize_t
+split_unmarked(PyGC_Head *young, PyGC_Head *rest)
+{
+    Py_ssize_t kept = 0;
+    cg_list_init(rest);
+    PyGC_Head *g = cg_next(young);
+    while (g != young) {
+        uintptr_t raw = g->_gc_next;
+        PyGC_Head *next = (PyGC_Head *)(raw & ~NEXT_FLAGS);
+        if ((raw & NEXT_FLAGS) == NEXT_ALIVE) {
+            g->_gc_next = (uintptr_t)next;
+            kept++;
+        }
+        else {
+            PyGC_Head *prev = cg_prev(g);
+            cg_set_next(prev, next);
+            cg_set_prev(next, prev);
+            if (raw & NEXT_UNTRACK) {
+                g->_gc_next = 0;
+                g->_gc_prev &= CG_PREV_FINALIZED;
+            }
+            else {
+                cg_list_append(g, rest);
+            }
+        }
+        g = next;
+    }
+    return kept;
 }
 
 /* ---- 2. update_refs ---------------------------------------------------- */
@@ -243,57 +394,58 @@ may_be_tracked(PyObject *op)
     return 1;
 }
 
-/* Tuples of atoms can never be in a cycle: stop tracking them.  `list` is a
- * normal list; after, it holds the same objects less such tuples. */
-static void
-untrack_tuples(PyGC_Head *list)
+/* Could a container holding only what `op` holds be part of a cycle? */
+static int
+tuple_holds_only_atoms(PyObject *op)
 {
-    PyGC_Head *g = cg_next(list);
-    while (g != list) {
-        PyGC_Head *next = cg_next(g);
-        PyObject *op = CG_FROM_GC(g);
-        if (PyTuple_CheckExact(op)) {
-            Py_ssize_t n = PyTuple_GET_SIZE(op), i;
-            for (i = 0; i < n; i++) {
-                PyObject *item = PyTuple_GET_ITEM(op, i);
-                if (item == NULL || may_be_tracked(item)) {
-                    break;
-                }
-            }
-            if (i == n) {
-                cg_list_untrack(g);
-            }
+    Py_ssize_t n = PyTuple_GET_SIZE(op);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(op, i);
+        if (item == NULL || may_be_tracked(item)) {
+            return 0;
         }
-        g = next;
     }
+    return 1;
 }
 
-/* Exact dicts holding only atoms (keys and values) stop being tracked; the
- * dict re-tracks itself when it gets a container.  Only on full
- * collections, as the interpreter does, to avoid quadratic re-checks. */
-static void
-untrack_dicts(PyGC_Head *list)
+static int
+dict_holds_only_atoms(PyObject *op)
 {
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(op, &pos, &key, &value)) {
+        if (may_be_tracked(key) || may_be_tracked(value)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Survivors that can never be part of a cycle stop being tracked, as the
+ * built-in does: exact tuples of atoms on every collection, exact dicts of
+ * atoms (keys and values) on full ones only, to avoid quadratic re-checks
+ * (a dict re-tracks itself when it gets a container).  One pass; `list` is a
+ * normal list and keeps the same objects less those untracked; returns how
+ * many it keeps. */
+static Py_ssize_t
+untrack_atom_containers(PyGC_Head *list, int full)
+{
+    Py_ssize_t kept = 0;
     PyGC_Head *g = cg_next(list);
     while (g != list) {
         PyGC_Head *next = cg_next(g);
         PyObject *op = CG_FROM_GC(g);
-        if (PyDict_CheckExact(op)) {
-            Py_ssize_t pos = 0;
-            PyObject *key, *value;
-            int atoms_only = 1;
-            while (PyDict_Next(op, &pos, &key, &value)) {
-                if (may_be_tracked(key) || may_be_tracked(value)) {
-                    atoms_only = 0;
-                    break;
-                }
-            }
-            if (atoms_only) {
-                cg_list_untrack(g);
-            }
+        PyTypeObject *tp = Py_TYPE(op);
+        if ((tp == &PyTuple_Type && tuple_holds_only_atoms(op))
+            || (full && tp == &PyDict_Type && dict_holds_only_atoms(op))) {
+            cg_list_untrack(g);
+        }
+        else {
+            kept++;
         }
         g = next;
     }
+    return kept;
 }
 
 /* ---- 6. legacy finalizers ------------------------------------------------ */
@@ -508,6 +660,8 @@ debug_generation_sizes(CgState *st)
 
 /* ---- the collection ------------------------------------------------------ */
 
+int cg_marking_enabled = 1;
+
 void
 cg_collect_generation(CgState *st, int gen, CgResult *out)
 {
@@ -523,19 +677,30 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
     PyGC_Head *young = start_generation(st, gen);
     PyGC_Head *old = gen + 1 < CG_NUM_GENERATIONS ? cg_gen_head(st, gen + 1) : young;
 
-    out->candidates = deduce_unreachable(st, young, &unreachable);
+    int full = gen == CG_NUM_GENERATIONS - 1;
+    Py_ssize_t survivors;
+    if (full && cg_marking_enabled && can_mark_alive(st)) {
+        PyGC_Head rest;
+        Py_ssize_t marked = mark_alive();
+        survivors = split_unmarked(young, &rest);
+        out->candidates = marked + deduce_unreachable(st, &rest, &unreachable);
+        survivors += untrack_atom_containers(&rest, full);
+        cg_list_merge(&rest, young);
+    }
+    else {
+        out->candidates = deduce_unreachable(st, young, &unreachable);
+        survivors = untrack_atom_containers(young, full);
+    }
 
-    untrack_tuples(young);
     if (young != old) {
         if (gen == CG_NUM_GENERATIONS - 2) {
-            st->long_lived_pending += cg_list_size(young);
+            st->long_lived_pending += survivors;
         }
         cg_list_merge(young, old);
     }
     else {
-        untrack_dicts(young);
         st->long_lived_pending = 0;
-        st->long_lived_total = cg_list_size(young);
+        st->long_lived_total = survivors;
     }
 
     cg_list_init(&finalizers);

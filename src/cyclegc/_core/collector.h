@@ -24,6 +24,9 @@ typedef struct {
  * Finalizers and callbacks run inside; they may release the GIL. */
 void cg_collect_generation(CgState *st, int gen, CgResult *out);
 
+/* Whether full collections mark from the roots first (default 1). */
+extern int cg_marking_enabled;
+
 /* Introspection (introspect.c). */
 PyObject *cg_get_objects(CgState *st, Py_ssize_t generation);
 PyObject *cg_get_referrers(CgState *st, PyObject *objs);

@@ -86,6 +86,71 @@ cg_weakrefs_listptr(PyObject *op)
     return (PyWeakReference **)((char *)op + Py_TYPE(op)->tp_weaklistoffset);
 }
 
+/* Roots for marking what is alive before trial deletion (collector.c):
+ * the modules (sys.modules reaches every module dict, class and function
+ * defined at module level) and the local variables of every frame that is
+ * executing on some thread.  Everything they reference is alive, so marking
+ * from them never keeps garbage; missing a root only leaves more work to
+ * trial deletion.  Only the frame layout differs between versions:
+ *   3.11: tstate->cframe->current_frame, code in f_code, no C-stack frames.
+ *   3.12: same chain, plus FRAME_OWNED_BY_CSTACK entry frames to skip.
+ *   3.13: tstate->current_frame, code in f_executable (may be None). */
+#include "internal/pycore_frame.h"
+
+#if PY_VERSION_HEX >= 0x030D0000
+#  define CG_THREAD_HAS_FRAMES(ts) 1
+#  define CG_TOP_FRAME(ts)      ((ts)->current_frame)
+#  define CG_FRAME_CODE(f)      (PyCode_Check((f)->f_executable) ? (PyCodeObject *)(f)->f_executable : NULL)
+#  define CG_FRAME_ON_CSTACK(f) ((f)->owner == FRAME_OWNED_BY_CSTACK)
+#  define CG_FRAME_FUNC(f)      ((f)->f_funcobj)
+#elif PY_VERSION_HEX >= 0x030C0000
+#  define CG_THREAD_HAS_FRAMES(ts) ((ts)->cframe != NULL)
+#  define CG_TOP_FRAME(ts)      ((ts)->cframe->current_frame)
+#  define CG_FRAME_CODE(f)      ((f)->f_code)
+#  define CG_FRAME_ON_CSTACK(f) ((f)->owner == FRAME_OWNED_BY_CSTACK)
+#  define CG_FRAME_FUNC(f)      ((f)->f_funcobj)
+#else
+#  define CG_THREAD_HAS_FRAMES(ts) ((ts)->cframe != NULL)
+#  define CG_TOP_FRAME(ts)      ((ts)->cframe->current_frame)
+#  define CG_FRAME_CODE(f)      ((f)->f_code)
+#  define CG_FRAME_ON_CSTACK(f) 0
+#  define CG_FRAME_FUNC(f)      ((PyObject *)(f)->f_func)
+#endif
+
+/* Calls visit(obj, arg) for each root object (never NULL). */
+static inline void
+cg_visit_roots(visitproc visit, void *arg)
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    PyObject *modules = PyImport_GetModuleDict();
+    if (modules != NULL) {
+        visit(modules, arg);
+    }
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts != NULL;
+         ts = PyThreadState_Next(ts)) {
+        if (!CG_THREAD_HAS_FRAMES(ts)) {
+            continue;
+        }
+        for (_PyInterpreterFrame *f = CG_TOP_FRAME(ts); f != NULL; f = f->previous) {
+            PyCodeObject *code;
+            if (CG_FRAME_ON_CSTACK(f) || (code = CG_FRAME_CODE(f)) == NULL) {
+                continue;
+            }
+            if (CG_FRAME_FUNC(f) != NULL) {
+                visit(CG_FRAME_FUNC(f), arg);
+            }
+            if (f->f_locals != NULL) {
+                visit(f->f_locals, arg);
+            }
+            for (int i = 0; i < code->co_nlocalsplus; i++) {
+                if (f->localsplus[i] != NULL) {
+                    visit(f->localsplus[i], arg);
+                }
+            }
+        }
+    }
+}
+
 /* Report the pending exception to sys.unraisablehook as "Exception ignored
  * <what>" about `obj` (may be NULL).  3.13 no longer exports
  * _PyErr_WriteUnraisableMsg and formats the object into the message. */

@@ -370,6 +370,20 @@ core_write_unraisable(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* _set_marking(flag) -> previous: whether full collections mark what is
+ * alive from the roots first (tests and benchmarks compare both). */
+static PyObject *
+core_set_marking(PyObject *self, PyObject *flag)
+{
+    int on = PyObject_IsTrue(flag);
+    if (on < 0) {
+        return NULL;
+    }
+    int previous = cg_marking_enabled;
+    cg_marking_enabled = on;
+    return PyBool_FromLong(previous);
+}
+
 static PyObject *
 core_set_collect_hook(PyObject *self, PyObject *func)
 {
@@ -400,6 +414,8 @@ static PyMethodDef core_methods[] = {
     {"write_unraisable", core_write_unraisable, METH_VARARGS,
      "Report an exception to sys.unraisablehook about an object."},
     {"_set_collect_hook", core_set_collect_hook, METH_O, "Register the Python collect()."},
+    {"_set_marking", core_set_marking, METH_O,
+     "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
     {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},
     {"interp_lists", core_interp_lists, METH_NOARGS,
      "The interpreter's own gc.garbage and gc.callbacks lists."},
