@@ -1,0 +1,1 @@
+"""Differential tests: cyclegc against the built-in collector (see graphs.py)."""

@@ -1,0 +1,203 @@
+"""Parent side of the differential test: spawn children, compare records.
+
+Used by ``tests/test_differential.py`` and ``scripts/differential_soak.py``.
+A *batch* runs the same seeds (or one named case) in two children, one per
+collector, concurrently; records are matched by seed/case and compared
+exactly.  A child that dies (crash, timeout, harness error) makes every seed
+it did not report a mismatch, with its exit status and the tail of stderr.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CHILD = "tests.differential.child"
+
+
+def child_env():
+    env = dict(os.environ)
+    env["PYTHONHASHSEED"] = "0"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.pop("PYTHONDEVMODE", None)
+    env.pop("PYTHONWARNINGS", None)
+    return env
+
+
+@dataclass
+class ChildResult:
+    collector: str
+    args: list
+    records: dict = field(default_factory=dict)  # key -> record
+    returncode: int | None = None
+    stderr: str = ""
+    timed_out: bool = False
+
+    def failure(self):
+        """Why the child did not finish cleanly, or None."""
+        if self.timed_out:
+            return f"{self.collector} child timed out"
+        if self.returncode != 0:
+            tail = "\n".join(self.stderr.strip().splitlines()[-15:])
+            return f"{self.collector} child exited with status {self.returncode}\n{tail}"
+        return None
+
+
+def record_key(record):
+    return ("case", record["case"]) if "case" in record else ("seed", record["seed"])
+
+
+def _start(python, collector, args):
+    cmd = [python, "-m", CHILD, "--collector", collector, *args]
+    return subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(proc, result, timeout):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        result.timed_out = True
+    result.returncode = proc.returncode
+    result.stderr = err
+    for line in out.splitlines():
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            result.records[record_key(record)] = record
+    return result
+
+
+def run_children(args, collectors, python=None, timeout=300):
+    """Run the child with ``args`` once per collector, concurrently."""
+    python = python or sys.executable
+    procs = [(_start(python, c, args), ChildResult(c, args)) for c in collectors]
+    return [_finish(proc, result, timeout) for proc, result in procs]
+
+
+def probe_cyclegc(python=None):
+    """(importable, detail) for cyclegc under ``python``; raises if the probe
+    itself fails in any other way than an ImportError."""
+    proc = subprocess.run(
+        [python or sys.executable, "-m", CHILD, "--probe"],
+        cwd=REPO,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"cyclegc probe failed ({proc.returncode}):\n{proc.stderr}")
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    return info["importable"], info.get("error", "")
+
+
+#: Record fields compared but not counted as mismatches unless strict:
+#: get_count() right after collect() also counts the allocations of the
+#: collector's own Python-level wrapper (callbacks' info dicts, statistics).
+ADVISORY = ("c1.count_after", "c2.count_after")
+
+
+def diff(a, b, path=""):
+    """Differences between two JSON values as 'path: a != b' strings."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b)):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in a:
+                out.append(f"{sub}: missing != {json.dumps(b[key])}")
+            elif key not in b:
+                out.append(f"{sub}: {json.dumps(a[key])} != missing")
+            else:
+                out.extend(diff(a[key], b[key], sub))
+        return out
+    if a != b:
+        if isinstance(a, list) and isinstance(b, list) and all(
+            isinstance(x, str) for x in a + b
+        ):
+            only_a = sorted(set(a) - set(b)) or [x for x in a if a.count(x) != b.count(x)]
+            only_b = sorted(set(b) - set(a)) or [x for x in b if a.count(x) != b.count(x)]
+            return [f"{path}: only in reference {only_a}, only in tested {only_b}"]
+        return [f"{path}: {json.dumps(a)} != {json.dumps(b)}"]
+    return []
+
+
+@dataclass
+class Mismatch:
+    key: tuple
+    differences: list  # counted as mismatches
+    reference: dict | None = None
+    tested: dict | None = None
+    advisory: list = field(default_factory=list)  # see ADVISORY
+
+    def describe(self, limit=12):
+        kind, value = self.key
+        head = f"{kind} {value}"
+        spec = (self.reference or self.tested or {}).get("spec")
+        if spec:
+            head += f" (spec: {json.dumps(spec, sort_keys=True)})"
+        shown = self.differences + [f"(advisory) {d}" for d in self.advisory]
+        lines = [head] + [f"    {d}" for d in shown[:limit]]
+        if len(shown) > limit:
+            lines.append(f"    ... {len(shown) - limit} more")
+        return "\n".join(lines)
+
+
+def compare(reference, tested, keys, strict=False):
+    """Differences between two ChildResults over the expected record keys:
+    one Mismatch per differing record.  Differences in ADVISORY fields go to
+    ``Mismatch.advisory`` (and count as mismatches only if ``strict``); use
+    :func:`failing` to keep the records that really mismatch."""
+    mismatches = []
+    for key in keys:
+        ref, got = reference.records.get(key), tested.records.get(key)
+        missing = [
+            f"no record from the {side} child: {result.failure() or 'record missing'}"
+            for side, result, record in (("reference", reference, ref), ("tested", tested, got))
+            if record is None
+        ]
+        if missing:
+            mismatches.append(Mismatch(key, missing, ref, got))
+            continue
+        differences = diff(ref, got)
+        advisory = [d for d in differences if not strict and d.split(":")[0] in ADVISORY]
+        hard = [d for d in differences if d not in advisory]
+        if differences:
+            mismatches.append(Mismatch(key, hard, ref, got, advisory))
+    return mismatches
+
+
+def failing(mismatches):
+    return [m for m in mismatches if m.differences]
+
+
+def run_seeds(start, count, tested="cyclegc", reference="builtin", python=None, timeout=300,
+              strict=False):
+    """Compare seeds start..start+count-1 in one pair of children."""
+    ref, got = run_children(
+        ["--seed", str(start), "--count", str(count)], (reference, tested), python, timeout
+    )
+    keys = [("seed", s) for s in range(start, start + count)]
+    return compare(ref, got, keys, strict), ref, got
+
+
+def run_case(name, tested="cyclegc", reference="builtin", python=None, timeout=120,
+             strict=False):
+    ref, got = run_children(["--case", name], (reference, tested), python, timeout)
+    return compare(ref, got, [("case", name)], strict), ref, got

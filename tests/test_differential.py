@@ -1,0 +1,175 @@
+"""Differential test: cyclegc against the built-in collector, the oracle.
+
+Every graph -- a seeded random one or a named hand-written case, see
+``tests/differential/graphs.py`` -- is built and collected in two child
+processes (``tests/differential/child.py``), one collecting with the built-in
+``gc.collect()`` and one with ``cyclegc.collect()``.  Their JSON records of
+everything observable (return values, finalizers and weakref callbacks run,
+resurrections, survivors per generation, gc.garbage, unraisable reports,
+debug output, gc.callbacks, get_stats, reachable objects left intact) must be
+identical.  Seeds are batched, ``CHUNK`` per pair of children.
+
+Without cyclegc the harness still checks itself: the built-in collector
+against itself on a perturbed heap (``--collector builtin2``) must give the
+very same records (no address- or hash-order-dependent output), and the
+named cases must show the behaviour they were written for.
+
+``CYCLEGC_DIFF_SEEDS`` (default 300) sets how many random seeds are compared;
+``scripts/differential_soak.py`` runs thousands.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.differential import graphs, runner
+
+SEEDS = int(os.environ.get("CYCLEGC_DIFF_SEEDS", "300"))
+CHUNK = 100
+DETERMINISM_SEEDS = 100
+CASES = sorted(graphs.NAMED_CASES)
+
+
+@pytest.fixture(scope="module")
+def cyclegc_importable():
+    importable, _detail = runner.probe_cyclegc()
+    if not importable:
+        pytest.skip("cyclegc core not built")
+
+
+_reference_cache: dict = {}
+
+
+def reference_record(case):
+    """The built-in collector's record for a named case (run once)."""
+    if case not in _reference_cache:
+        [result] = runner.run_children(["--case", case], ("builtin",), timeout=120)
+        record = result.records.get(("case", case))
+        assert record is not None, result.failure()
+        _reference_cache[case] = record
+    record = _reference_cache[case]
+    if "skip" in record:
+        pytest.skip(record["skip"])
+    assert "error" not in record, record.get("traceback", record["error"])
+    return record
+
+
+def _report(mismatches, limit=5):
+    lines = [f"{len(mismatches)} mismatching graph(s):"]
+    lines += [m.describe() for m in mismatches[:limit]]
+    if len(mismatches) > limit:
+        lines.append(f"... and {len(mismatches) - limit} more")
+    lines.append("reproduce: python -m tests.differential.child --collector cyclegc --seed N")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# The harness itself (no cyclegc needed)
+
+
+def _alive(record, phase="c1"):
+    return {label.split("*")[0] for labels in record[phase]["alive"].values() for label in labels}
+
+
+# What each named case shows with the built-in collector: proof that the
+# harness observes the behaviour the case was written for.
+EXPECT = {
+    "self_cycle_list": lambda r: r["c1"]["collected"] >= 1 and not _alive(r),
+    "two_instances": lambda r: not _alive(r) and r["c1"]["watch_dead"] == ["n0", "n1"],
+    "del_in_cycle": lambda r: r["c1"]["log"] == ["del:n0"],
+    "del_peeks_at_cycle": lambda r: r["c1"]["log"] == ["peek:n0:[n1,n2]", "peek:n2:[n0,n1]"],
+    "raising_del": lambda r: r["c1"]["log"] == ["del:n1", "raise:n0"]
+    and [u.split(" | ")[:2] for u in r["c1"]["unraisable"]] == [["NodeDelError", "n0"]],
+    "resurrection": lambda r: r["c1"]["resurrected"] == ["n0"]
+    and r["c1"]["finalized"] == ["n0"]
+    and _alive(r) == {"n0", "n1", "n2"}
+    and r["c1"]["watch_dead"] == ["n0", "n1"]  # cleared before finalizers ran
+    and not _alive(r, "c2")
+    and r["c2"]["log"] == [],  # __del__ runs once
+    "resurrection_keeps_referents": lambda r: r["c1"]["resurrected"] == ["n0"]
+    and _alive(r) == {"n0", "n1", "n2"}
+    and not _alive(r, "c2"),
+    "weakref_callback_outside": lambda r: r["c1"]["log"] == ["callback:n2"]
+    and r["c1"]["weakrefs"] == ["n2->dead"],
+    "weakref_inside_garbage": lambda r: r["c1"]["log"] == [] and not _alive(r),
+    "weakref_to_resurrected": lambda r: r["c1"]["log"] == ["callback:n1", "resurrect:n0"]
+    and r["c1"]["weakrefs"] == ["n1->dead"],
+    "weakref_callback_raises": lambda r: r["c1"]["log"] == ["callback:n2"]
+    and [u.split(" | ")[0] for u in r["c1"]["unraisable"]] == ["NodeCallbackError"],
+    "weakref_created_in_del": lambda r: r["c1"]["log"] == ["late-callback:n0", "weakself:n0"],
+    "reachable_is_intact": lambda r: _alive(r) == {"n0", "n1", "n2", "n3", "n4"}
+    and r["c1"]["intact_problems"] == []
+    and r["c1"]["log"] == [],
+    "generator_cycle": lambda r: r["c1"]["log"] == ["gen-finally:n1"] and not _alive(r),
+    "coroutine_cycle": lambda r: r["c1"]["log"] == ["coro-finally:n1"] and not _alive(r),
+    "coroutine_never_awaited": lambda r: r["c1"]["warnings"]
+    == ["RuntimeWarning: coroutine 'n1' was never awaited"],
+    "frame_cycle": lambda r: r["c1"]["collected"] > 0 and not _alive(r),
+    "exception_traceback_cycle": lambda r: r["c1"]["log"] == ["del:n0"] and not _alive(r),
+    "closure_self_reference": lambda r: r["c1"]["collected"] > 0 and not _alive(r),
+    "bound_method_cycle": lambda r: r["c1"]["collected"] > 0 and not _alive(r),
+    "set_and_frozenset": lambda r: r["c1"]["log"] == ["leaf-del:n3"] and not _alive(r),
+    "leaf_finalizer_in_garbage": lambda r: r["c1"]["log"] == ["leaf-del:n1"],
+    "young_collection_spares_old": lambda r: r["c1"]["log"] == ["del:n3"]
+    and r["c1"]["alive"] == {"gen0": [], "gen1": ["n2"], "gen2": ["n0", "n1"]},
+    "freeze_spares_frozen": lambda r: r["c1"]["log"] == []
+    and r["c1"]["collected"] > 0
+    and _alive(r) == {"n2"},
+    "untrack_atomic_containers": lambda r: r["c1"]["atoms_tracked"] == ["n0:0", "n1:0"],
+    "debug_saveall": lambda r: r["c1"]["log"] == ["del:n0"]
+    and {"n0", "n1"} <= set(r["c1"]["garbage"])
+    and _alive(r) == {"n0", "n1"},
+    "debug_collectable": lambda r: "gc: collectable <Node 0x?>" in r["c1"]["stderr"],
+    "legacy_tp_del": lambda r: r["c1"]["garbage"] == ["n0"]
+    and _alive(r) == {"n0", "n1", "n2"}
+    and r["c1"]["log"] == [],
+}
+
+
+def test_every_named_case_has_an_expectation():
+    assert sorted(EXPECT) == CASES
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_named_case_oracle(case):
+    record = reference_record(case)
+    assert record["c1"]["intact_problems"] == []
+    assert record["c1"]["stale"] == [] and record["c2"]["stale"] == []
+    assert EXPECT[case](record), record
+
+
+def test_harness_is_deterministic():
+    """The built-in collector against itself, heap perturbed: exact match,
+    advisory fields included, and no graph makes the harness fail."""
+    mismatches, ref, _ = runner.run_seeds(
+        0, DETERMINISM_SEEDS, tested="builtin2", reference="builtin", strict=True
+    )
+    assert not mismatches, _report(mismatches)
+    for record in ref.records.values():
+        assert "error" not in record, record.get("traceback")
+        assert record["c1"]["intact_problems"] == [], record
+        assert record["c1"]["stale"] == [] and record["c2"]["stale"] == [], record
+
+
+# --------------------------------------------------------------------------
+# cyclegc against the built-in collector
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_named_case_matches(cyclegc_importable, case):
+    reference = reference_record(case)
+    [tested] = runner.run_children(["--case", case], ("cyclegc",), timeout=120)
+    record = tested.records.get(("case", case))
+    assert record is not None, tested.failure()
+    differences = runner.diff(reference, record)
+    hard = [d for d in differences if d.split(":")[0] not in runner.ADVISORY]
+    assert not hard, "\n".join([f"case {case}:"] + hard)
+
+
+@pytest.mark.parametrize("start", range(0, SEEDS, CHUNK))
+def test_random_seeds_match(cyclegc_importable, start):
+    count = min(CHUNK, SEEDS - start)
+    mismatches, _, _ = runner.run_seeds(start, count, tested="cyclegc", reference="builtin")
+    failing = runner.failing(mismatches)
+    assert not failing, _report(failing)
