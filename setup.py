@@ -29,6 +29,8 @@ core = Extension(
         "src/cyclegc/_core/module.c",
         "src/cyclegc/_core/collector.c",
         "src/cyclegc/_core/introspect.c",
+        "src/cyclegc/_core/metrics.c",
+        "src/cyclegc/_core/protocol.c",
     ],
     depends=[
         "src/cyclegc/_core/compat.h",
@@ -36,7 +38,7 @@ core = Extension(
         "src/cyclegc/_core/collector.h",
     ],
     define_macros=[("Py_BUILD_CORE_MODULE", "1")],
-    extra_compile_args=["-O2", "-Wall", "-Wno-unused-function"],
+    extra_compile_args=["-Wall", "-Wno-unused-function"],  # keep the interpreter's -O3
 )
 
 setup(ext_modules=[core] if _supported() else [])

@@ -210,5 +210,18 @@ def test_collection_stats_records_duration_and_candidates():
     last = cyclegc.collection_stats()["recent"][-1]
     assert last["generation"] == 2 and last["reason"] == "manual"
     assert last["candidates"] > 0 and last["duration"] > 0.0
-    totals = cyclegc.collection_stats()["generations"][2]
+    stats = cyclegc.collection_stats()
+    totals = stats["generations"][2]
     assert totals["collections"] >= 1 and totals["duration"] >= last["duration"]
+    assert totals["max_duration"] >= last["duration"]
+    assert sum(stats["pause_histogram"].values()) == sum(
+        g["collections"] for g in stats["generations"])
+
+
+def test_collection_stats_reset():
+    from cyclegc import stats
+    cyclegc.collect(0)
+    stats.reset()
+    after = cyclegc.collection_stats()
+    assert after["recent"] == [] and after["pause_histogram"] == {}
+    assert all(g["collections"] == 0 for g in after["generations"])

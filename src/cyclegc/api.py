@@ -6,12 +6,13 @@ errors read exactly like the built-in's.  State is the interpreter's own:
 ``enabled``, thresholds, counts, ``garbage`` and ``callbacks`` are the very
 fields and lists the built-in module uses, so the two never disagree.
 
-What happens around a collection is decided here, in Python: the
-``collecting`` handshake (a nested or concurrent collect returns 0), the
-``gc.callbacks`` protocol, and the statistics kept by :mod:`cyclegc.stats`.
+What surrounds a collection (the ``collecting`` handshake, ``gc.callbacks``,
+metrics) is the core's protocol.c, so that a young collection costs no
+Python-level overhead; *when* to collect and which generation is decided in
+Python (:mod:`cyclegc.install`).
 """
 from ._core import _cyclegc as _core
-from . import stats as _stats
+from .stats import REASON_CODES as _REASON_CODES
 
 _API = _core.API
 
@@ -44,47 +45,10 @@ DEBUG_LEAK = _core.DEBUG_LEAK
 garbage, callbacks = _core.interp_lists()
 
 
-def _invoke_callbacks(phase, info):
-    # Index the live list, as the built-in does: a callback may add or
-    # remove callbacks while they run.
-    i = 0
-    while i < len(callbacks):
-        cb = callbacks[i]
-        try:
-            cb(phase, info)
-        except BaseException as exc:  # reported, never raised, like the built-in
-            _core.write_unraisable(exc, cb)
-        i += 1
-
-
 def run_collection(generation, reason="manual"):
     """Collect `generation` with cyclegc's core; the one path every collection
-    takes.  Returns collected + uncollectable, or 0 if a collection is
-    already running (nested in a finalizer or callback, or in another thread).
-    """
-    if not _core.try_begin():
-        return 0
-    try:
-        if callbacks:
-            _invoke_callbacks("start", {
-                "generation": generation, "collected": 0, "uncollectable": 0,
-                "duration": 0.0, "candidates": 0,
-            })
-        collected, uncollectable, candidates, duration = _core.collect_generation(generation)
-        _stats.record(generation, collected, uncollectable, candidates, duration, reason)
-        if callbacks:
-            _invoke_callbacks("stop", {
-                "generation": generation, "collected": collected,
-                "uncollectable": uncollectable, "duration": duration,
-                "candidates": candidates,
-            })
-    finally:
-        _core.end()
-    return collected + uncollectable
-
-
-def _collect_entry(generation):
-    return run_collection(generation, "manual")
-
-
-_core._set_collect_hook(_collect_entry)
+    takes (``collect()`` enters it from C).  Returns collected +
+    uncollectable, or 0 if a collection is already running (nested in a
+    finalizer or callback, or in another thread).  `reason` is one of
+    :data:`cyclegc.stats.REASONS`."""
+    return _core.run_collection(generation, _REASON_CODES[reason])

@@ -1,58 +1,44 @@
 """Statistics cyclegc keeps beyond what ``gc.get_stats()`` reports.
 
 ``gc.get_stats()`` keeps exactly the built-in's keys (the interpreter's own
-per-generation counters, which cyclegc updates too).  Here we add what the
-built-in throws away: wall duration and candidates (objects examined) per
-collection, totals per generation, and a ring of the most recent collections.
-Recording is O(1) and happens after the core returns, never inside a
-collection.
+per-generation counters, which cyclegc updates too).  The core also records,
+for every collection it runs, what the built-in throws away: wall duration,
+candidates (objects examined), why it ran, and a histogram of durations.
+Recording is a few stores in C at the end of a collection (metrics.c): no
+allocation, no lock, no Python code.  This module turns a snapshot into
+plain Python data.
 """
-from collections import deque
-import threading
+from ._core import _cyclegc as _core
 
-RECENT = 256
-
-_lock = threading.Lock()
-_totals = [
-    {"collections": 0, "collected": 0, "uncollectable": 0,
-     "candidates": 0, "duration": 0.0, "max_duration": 0.0}
-    for _ in range(3)
-]
-_recent = deque(maxlen=RECENT)
+#: Why a collection ran, as recorded by the core (index = code).
+REASONS = ("manual", "auto", "increment", "shutdown")
+REASON_CODES = {name: code for code, name in enumerate(REASONS)}
 
 
-def record(generation, collected, uncollectable, candidates, duration, reason):
-    with _lock:
-        t = _totals[generation]
-        t["collections"] += 1
-        t["collected"] += collected
-        t["uncollectable"] += uncollectable
-        t["candidates"] += candidates
-        t["duration"] += duration
-        if duration > t["max_duration"]:
-            t["max_duration"] = duration
-        _recent.append((generation, collected, uncollectable, candidates, duration, reason))
+def _reason_name(code):
+    return REASONS[code] if 0 <= code < len(REASONS) else str(code)
 
 
 def collection_stats():
-    """Per-generation totals of cyclegc's own collections, with durations
-    (seconds) and candidates, and the last collections' figures (oldest
-    first), each a dict with generation, collected, uncollectable,
-    candidates, duration and reason."""
-    with _lock:
-        generations = [dict(t) for t in _totals]
-        recent = [
-            {"generation": g, "collected": c, "uncollectable": u,
-             "candidates": n, "duration": d, "reason": r}
-            for g, c, u, n, d, r in _recent
-        ]
-    return {"generations": generations, "recent": recent}
+    """cyclegc's own collections: per-generation totals (collections,
+    collected, uncollectable, candidates, duration and max_duration in
+    seconds), the most recent collections (oldest first; generation,
+    reason, collected, uncollectable, candidates, duration) and
+    ``pause_histogram``: ``{"<2^i us": count}`` for i = 0..31."""
+    totals, recent, histogram = _core.metrics_snapshot()
+    keys = ("collections", "collected", "uncollectable", "candidates",
+            "duration", "max_duration")
+    return {
+        "generations": [dict(zip(keys, t)) for t in totals],
+        "recent": [
+            {"generation": g, "reason": _reason_name(r), "collected": c,
+             "uncollectable": u, "candidates": n, "duration": d}
+            for g, r, c, u, n, d in recent
+        ],
+        "pause_histogram": {f"<{1 << i}us": n for i, n in enumerate(histogram) if n},
+    }
 
 
 def reset():
     """Forget cyclegc's own statistics (the interpreter's get_stats() stays)."""
-    with _lock:
-        for t in _totals:
-            for k in t:
-                t[k] = 0.0 if isinstance(t[k], float) else 0
-        _recent.clear()
+    _core.metrics_reset()

@@ -27,6 +27,17 @@ void cg_collect_generation(CgState *st, int gen, CgResult *out);
 /* Whether full collections mark from the roots first (default 1). */
 extern int cg_marking_enabled;
 
+/* One collection with everything around it: the collecting flag,
+ * gc.callbacks, metrics (protocol.c).  Returns collected + uncollectable,
+ * or 0 if a collection is already running.  `reason`: CG_REASON_*. */
+enum { CG_REASON_MANUAL = 0, CG_REASON_AUTO = 1, CG_REASON_INCREMENT = 2, CG_REASON_SHUTDOWN = 3 };
+Py_ssize_t cg_run_collection(int gen, int reason);
+
+/* Per-collection figures kept by the core (metrics.c). */
+void cg_metrics_record(int gen, int reason, const CgResult *r);
+PyObject *cg_metrics_snapshot(void);
+void cg_metrics_reset(void);
+
 /* Introspection (introspect.c). */
 PyObject *cg_get_objects(CgState *st, Py_ssize_t generation);
 PyObject *cg_get_referrers(CgState *st, PyObject *objs);

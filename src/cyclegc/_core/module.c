@@ -7,17 +7,15 @@
  *    version and are created with __module__ "gc", so that bad arguments get
  *    the built-in's exception types and messages, produced by CPython's own
  *    argument machinery.  Anything beyond argument checking and reading or
- *    writing the interpreter's state is delegated to Python (cyclegc.api):
- *    `collect` calls the Python function registered with _set_collect_hook.
+ *    writing the interpreter's state is the collection itself
+ *    (protocol.c); when to collect is decided in Python.
  *
- *  - Private helpers for the Python layer: the collecting handshake, one
- *    collection of a generation, unraisable reporting.
+ *  - Private helpers for the Python layer: run_collection, metrics, the
+ *    marking switch.
  */
 #include "collector.h"
 
 #define CG_MODULE_DOC "cyclegc's C core: collector phases and gc API entry points."
-
-static PyObject *collect_hook = NULL;   /* cyclegc.api._collect_entry */
 
 /* ---- gc API entry points ------------------------------------------------ */
 
@@ -75,17 +73,7 @@ api_collect(PyObject *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_ValueError, "invalid generation");
         return NULL;
     }
-    if (collect_hook == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "cyclegc is not initialized");
-        return NULL;
-    }
-    PyObject *gen = PyLong_FromLong(generation);
-    if (gen == NULL) {
-        return NULL;
-    }
-    PyObject *res = PyObject_CallOneArg(collect_hook, gen);
-    Py_DECREF(gen);
-    return res;
+    return PyLong_FromSsize_t(cg_run_collection(generation, CG_REASON_MANUAL));
 }
 
 static PyObject *
@@ -308,65 +296,37 @@ static PyMethodDef api_methods[] = {
 
 /* ---- private helpers for cyclegc.api -------------------------------------- */
 
-/* Claim the interpreter's `collecting` flag; False if a collection (ours or
- * the built-in's) is already running. */
+/* run_collection(gen, reason) -> collected + uncollectable (0 if a
+ * collection is already running); `reason` is a small int kept in the
+ * metrics (cyclegc.stats.REASONS). */
 static PyObject *
-core_try_begin(PyObject *self, PyObject *Py_UNUSED(ignored))
+core_run_collection(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    CgState *st = cg_state();
-    if (st->collecting) {
-        Py_RETURN_FALSE;
+    int gen, reason;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "run_collection(gen, reason)");
+        return NULL;
     }
-    st->collecting = 1;
-    Py_RETURN_TRUE;
-}
-
-static PyObject *
-core_end(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    cg_state()->collecting = 0;
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-core_collect_generation(PyObject *self, PyObject *arg)
-{
-    int gen;
-    if (!PyArg_Parse(arg, "i", &gen)) {
+    if (as_c_int(args[0], &gen) < 0 || as_c_int(args[1], &reason) < 0) {
         return NULL;
     }
     if (gen < 0 || gen >= CG_NUM_GENERATIONS) {
         PyErr_SetString(PyExc_ValueError, "invalid generation");
         return NULL;
     }
-    CgState *st = cg_state();
-    if (!st->collecting) {
-        PyErr_SetString(PyExc_RuntimeError, "collect_generation() needs try_begin() first");
-        return NULL;
-    }
-    CgResult r;
-    cg_collect_generation(st, gen, &r);
-    return Py_BuildValue("(nnnd)", r.collected, r.uncollectable, r.candidates, r.duration);
+    return PyLong_FromSsize_t(cg_run_collection(gen, reason));
 }
 
-/* write_unraisable(exc, obj): report `exc` as the built-in does for errors
- * in gc.callbacks (PyErr_WriteUnraisable(obj)). */
 static PyObject *
-core_write_unraisable(PyObject *self, PyObject *args)
+core_metrics_snapshot(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *exc, *obj;
-    if (!PyArg_ParseTuple(args, "OO:write_unraisable", &exc, &obj)) {
-        return NULL;
-    }
-    if (!PyExceptionInstance_Check(exc)) {
-        PyErr_SetString(PyExc_TypeError, "write_unraisable() needs an exception instance");
-        return NULL;
-    }
-    PyObject *tb = PyException_GetTraceback(exc);
-    Py_INCREF(exc);
-    Py_INCREF(Py_TYPE(exc));
-    PyErr_Restore((PyObject *)Py_TYPE(exc), exc, tb);
-    PyErr_WriteUnraisable(obj);
+    return cg_metrics_snapshot();
+}
+
+static PyObject *
+core_metrics_reset(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    cg_metrics_reset();
     Py_RETURN_NONE;
 }
 
@@ -385,14 +345,6 @@ core_set_marking(PyObject *self, PyObject *flag)
 }
 
 static PyObject *
-core_set_collect_hook(PyObject *self, PyObject *func)
-{
-    Py_INCREF(func);
-    Py_XSETREF(collect_hook, func);
-    Py_RETURN_NONE;
-}
-
-static PyObject *
 core_long_lived(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     CgState *st = cg_state();
@@ -407,13 +359,11 @@ core_interp_lists(PyObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyMethodDef core_methods[] = {
-    {"try_begin", core_try_begin, METH_NOARGS, "Claim the collecting flag; False if taken."},
-    {"end", core_end, METH_NOARGS, "Release the collecting flag."},
-    {"collect_generation", core_collect_generation, METH_O,
-     "collect_generation(gen) -> (collected, uncollectable, candidates, seconds)"},
-    {"write_unraisable", core_write_unraisable, METH_VARARGS,
-     "Report an exception to sys.unraisablehook about an object."},
-    {"_set_collect_hook", core_set_collect_hook, METH_O, "Register the Python collect()."},
+    {"run_collection", (PyCFunction)(void (*)(void))core_run_collection, METH_FASTCALL,
+     "run_collection(gen, reason) -> collected + uncollectable (0 if one is running)"},
+    {"metrics_snapshot", core_metrics_snapshot, METH_NOARGS,
+     "(totals per generation, recent collections, duration histogram)"},
+    {"metrics_reset", core_metrics_reset, METH_NOARGS, "Forget the core's metrics."},
     {"_set_marking", core_set_marking, METH_O,
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
     {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},
