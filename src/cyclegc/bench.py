@@ -24,6 +24,10 @@ Reported per size and collector: median, min and max time, nanoseconds per
 tracked object (all objects the interpreter tracks, i.e. what a full
 collection walks), and the median over repeats of the paired ratio
 cyclegc/builtin (< 1 means cyclegc is faster).
+
+`--suite quick|full` runs the whole side-by-side suite instead (full and young
+collections, the pyperformance gc benchmarks, memory, automatic collection):
+see cyclegc.bench_suite and `python -m cyclegc bench --suite quick --help`.
 """
 from __future__ import annotations
 
@@ -62,11 +66,13 @@ class WithSlots:
 N_SHAPES = 6
 
 
-def build(n: int, rng: random.Random, ring: int = 0) -> list:
+def build(n: int, rng: random.Random, ring: int = 0, base: list | None = None) -> list:
     """Build n tracked container objects of mixed shapes and return them.
 
     Live heap (ring == 0): each object refers to two earlier objects picked at
-    random, and the returned list is what keeps them all alive.
+    random, and the returned list is what keeps them all alive.  With `base`
+    (a list of existing objects, e.g. an old heap), the earlier objects are
+    picked from base + the new ones, so new objects also point into `base`.
 
     Garbage (ring > 0): the objects form rings of `ring` objects.  Each refers
     to the one before it and to a random earlier one of its ring, and the
@@ -87,6 +93,12 @@ def build(n: int, rng: random.Random, ring: int = 0) -> list:
         if ring:
             x = objs[i - 1]
             y = objs[rng.randrange(start, i)]
+        elif base:
+            nb = len(base)
+            k = rng.randrange(nb + i)
+            x = base[k] if k < nb else objs[k - nb]
+            k = rng.randrange(nb + i)
+            y = base[k] if k < nb else objs[k - nb]
         elif i:
             x = objs[rng.randrange(i)]
             y = objs[rng.randrange(i)]
@@ -135,6 +147,40 @@ COLLECTORS = {
     "builtin": lambda: builtin_gc.collect(),
 }
 
+# The two collect() functions, bound now: while cyclegc.install() is in
+# effect the gc module's attributes are cyclegc's.
+COLLECT = {"cyclegc": cyclegc.collect, "builtin": builtin_gc.collect}
+
+
+def alternate(repeat: int, prepare, run, names=("cyclegc", "builtin"),
+              warmup: int = 1) -> tuple[dict, dict]:
+    """Time run(name) for each collector name, `repeat` times, alternating
+    and swapping the order on every repeat; prepare(name) runs untimed
+    before each call (warm-up calls included).  run returns what collect()
+    returned.  Returns ({name: [seconds]}, {name: [returned]})."""
+    names = list(names)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    found: dict[str, list] = {name: [] for name in names}
+    for _ in range(warmup):
+        for name in names:
+            prepare(name)
+            run(name)
+    for r in range(repeat):
+        order = names if r % 2 == 0 else names[::-1]
+        for name in order:
+            prepare(name)
+            t0 = time.perf_counter()
+            n = run(name)
+            t1 = time.perf_counter()
+            times[name].append(t1 - t0)
+            found[name].append(n)
+    return times, found
+
+
+def paired_ratios(times: dict) -> list[float]:
+    """cyclegc/builtin for each repeat (the two were timed back to back)."""
+    return [c / b for c, b in zip(times["cyclegc"], times["builtin"]) if b > 0]
+
 
 def disable_automatic() -> None:
     builtin_gc.disable()
@@ -181,25 +227,14 @@ def bench_size(size: int, repeat: int, garbage: bool, seed: int) -> dict:
     cyclegc.collect()
     tracked = tracked_objects() + garbage_n
 
-    times: dict[str, list[float]] = {name: [] for name in COLLECTORS}
-    found: dict[str, list[int]] = {name: [] for name in COLLECTORS}
     names = list(COLLECTORS)
-    # One untimed warm-up of each collector.
-    for name in names:
+
+    def prepare(name):
         if garbage:
             build_garbage(garbage_n, rng)
-        COLLECTORS[name]()
-    for r in range(repeat):
-        order = names if r % 2 == 0 else names[::-1]
-        for name in order:
-            if garbage:
-                build_garbage(garbage_n, rng)
-            fn = COLLECTORS[name]
-            t0 = time.perf_counter()
-            n = fn()
-            t1 = time.perf_counter()
-            times[name].append(t1 - t0)
-            found[name].append(n)
+
+    # One untimed warm-up of each collector, then alternating repeats.
+    times, found = alternate(repeat, prepare, lambda name: COLLECTORS[name](), names)
     del heap
 
     result: dict = {"size": size, "live_objects": live_n, "garbage_objects": garbage_n,
@@ -212,12 +247,17 @@ def bench_size(size: int, repeat: int, garbage: bool, seed: int) -> dict:
             "ns_per_object": med * 1e9 / max(tracked, 1),
             "collected_median": statistics.median(found[name]),
         }
-    ratios = [c / b for c, b in zip(times["cyclegc"], times["builtin"]) if b > 0]
+    ratios = paired_ratios(times)
     result["ratio_median"] = statistics.median(ratios) if ratios else float("nan")
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--suite" or a.startswith("--suite=") for a in argv):
+        # The side-by-side suite owns its options (a superset of these).
+        from . import bench_suite
+        return bench_suite.main(argv)
     ap = argparse.ArgumentParser(prog="python -m cyclegc bench",
                                  description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -229,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="half of each heap is cyclic garbage, rebuilt before every collection")
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    ap.add_argument("--suite", choices=("quick", "full"),
+                    help="run the whole side-by-side suite instead (full and young "
+                         "collections, gc_collect, gc_traversal, memory, automatic "
+                         "collection); --suite quick --help lists its options")
     args = ap.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     if args.repeat < 1 or not sizes or min(sizes) < 1:
