@@ -117,7 +117,39 @@ cg_weakrefs_listptr(PyObject *op)
 #  define CG_FRAME_FUNC(f)      ((PyObject *)(f)->f_func)
 #endif
 
-/* Calls visit(obj, arg) for each root object (never NULL). */
+/* The interpreter's thread list may change without the GIL (a thread state
+ * can be created or deleted by a thread that does not hold it), so it is
+ * walked under the runtime's own lock, as CPython walks it.  The holder of
+ * that lock never waits for the GIL, so waiting for it with the GIL held
+ * cannot deadlock; and the GIL must not be released meanwhile (headers hold
+ * collector bits).  3.13's PyMutex would release it while waiting, so there
+ * we take the lock the way its own fast path does, spinning. */
+#if PY_VERSION_HEX >= 0x030D0000
+#  include <sched.h>
+#  include "internal/pycore_runtime.h"
+static inline void
+cg_threads_lock(void)
+{
+    uint8_t *bits = &_PyRuntime.interpreters.mutex._bits;
+    for (;;) {
+        uint8_t v = _Py_atomic_load_uint8_relaxed(bits);
+        if ((v & _Py_LOCKED) == 0
+            && _Py_atomic_compare_exchange_uint8(bits, &v, (uint8_t)(v | _Py_LOCKED))) {
+            return;
+        }
+        sched_yield();
+    }
+}
+#  define CG_THREADS_LOCK()   cg_threads_lock()
+#  define CG_THREADS_UNLOCK() PyMutex_Unlock(&_PyRuntime.interpreters.mutex)
+#else
+#  include "internal/pycore_runtime.h"
+#  define CG_THREADS_LOCK()   PyThread_acquire_lock(_PyRuntime.interpreters.mutex, WAIT_LOCK)
+#  define CG_THREADS_UNLOCK() PyThread_release_lock(_PyRuntime.interpreters.mutex)
+#endif
+
+/* Calls visit(obj, arg) for each root object (never NULL).  `visit` must
+ * not run Python code, allocate Python objects or take the GIL. */
 static inline void
 cg_visit_roots(visitproc visit, void *arg)
 {
@@ -126,6 +158,7 @@ cg_visit_roots(visitproc visit, void *arg)
     if (modules != NULL) {
         visit(modules, arg);
     }
+    CG_THREADS_LOCK();
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts != NULL;
          ts = PyThreadState_Next(ts)) {
         if (!CG_THREAD_HAS_FRAMES(ts)) {
@@ -149,6 +182,7 @@ cg_visit_roots(visitproc visit, void *arg)
             }
         }
     }
+    CG_THREADS_UNLOCK();
 }
 
 /* Report the pending exception to sys.unraisablehook as "Exception ignored
