@@ -31,6 +31,7 @@ core = Extension(
         "src/cyclegc/_core/introspect.c",
         "src/cyclegc/_core/metrics.c",
         "src/cyclegc/_core/protocol.c",
+        "src/cyclegc/_core/readonly.c",
     ],
     depends=[
         "src/cyclegc/_core/compat.h",

@@ -43,6 +43,8 @@ CHILD = textwrap.dedent(
         sys.modules["gc"] = cyclegc       # before anything imports gc
         if mode == "install":
             cyclegc.install()
+        elif mode == "fork-friendly":
+            cyclegc.set_fork_friendly(True)
 
     import importlib, json, time, unittest
 
@@ -137,7 +139,9 @@ def check_against_builtin(mode: str, module: str) -> None:
         f"(exit {base['returncode']}):\n{_tail(base['output'])}")
 
     rep = run_module(mode, module)
-    where = f"{module} with {'cyclegc.install()' if mode == 'install' else 'cyclegc as gc'}"
+    where = f"{module} with " + {"install": "cyclegc.install()",
+                                 "fork-friendly": "cyclegc as gc, fork-friendly"}.get(
+        mode, "cyclegc as gc")
     problems = []
     if "crash" in rep:
         problems.append("the test runner itself raised:\n" + rep["crash"])
@@ -194,3 +198,9 @@ def test_cpython_suite_with_cyclegc_installed(module):
     if not hasattr(cyclegc, "install"):
         pytest.skip("cyclegc.install() not implemented yet (issue 3)")
     check_against_builtin("install", module)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_cpython_suite_with_fork_friendly_collections(module):
+    """The same modules with every full collection in fork-friendly mode."""
+    check_against_builtin("fork-friendly", module)

@@ -29,9 +29,11 @@ from .api import (  # noqa: E402
     get_stats,
     get_threshold,
     is_finalized,
+    is_fork_friendly,
     is_tracked,
     isenabled,
     set_debug,
+    set_fork_friendly,
     set_threshold,
     unfreeze,
 )
@@ -44,6 +46,6 @@ __all__ = [
     "DEBUG_UNCOLLECTABLE", "callbacks", "collect", "collection_stats", "disable",
     "enable", "freeze", "garbage", "get_count", "get_debug", "get_freeze_count",
     "get_objects", "get_referents", "get_referrers", "get_stats", "get_threshold",
-    "is_finalized", "is_tracked", "isenabled", "set_debug", "set_threshold",
+    "is_finalized", "is_fork_friendly", "is_tracked", "isenabled", "set_debug", "set_fork_friendly", "set_threshold",
     "unfreeze",
 ]

@@ -11,6 +11,8 @@ metrics) is the core's protocol.c, so that a young collection costs no
 Python-level overhead; *when* to collect and which generation is decided in
 Python (:mod:`cyclegc.install`).
 """
+import os
+
 from ._core import _cyclegc as _core
 from .stats import REASON_CODES as _REASON_CODES
 
@@ -52,3 +54,47 @@ def run_collection(generation, reason="manual"):
     finalizer or callback, or in another thread).  `reason` is one of
     :data:`cyclegc.stats.REASONS`."""
     return _core.run_collection(generation, _REASON_CODES[reason])
+
+
+_fork_friendly_mode = "auto"
+
+
+def set_fork_friendly(mode=True):
+    """Choose how full collections treat the objects that survive them.
+
+    ``True``: fork-friendly.  A full collection keeps all its per-object
+    scratch state in private memory: survivors are only read, never written,
+    so a pre-fork worker that collects does not copy the heap it shares with
+    its parent; only the garbage is written (it is freed).  The permanent
+    generation (``freeze()``) is examined too, so frozen garbage is collected
+    instead of leaking forever; frozen survivors stay frozen.  Containers of
+    atoms are not untracked in this mode (that would write to them).
+
+    ``False``: the ordinary collection, which marks survivors in their
+    headers (faster when no memory is shared: about 0.5x the built-in's time
+    against 0.65x for fork-friendly, on a 1M-object heap).
+
+    ``"auto"`` (the default): ordinary in the process that imported cyclegc,
+    fork-friendly in every process forked from it, where it is both the
+    cheaper and the faster choice (page faults on shared pages dominate).
+    """
+    global _fork_friendly_mode
+    if mode not in (True, False, "auto"):
+        raise ValueError("set_fork_friendly() takes True, False or 'auto'")
+    _fork_friendly_mode = mode
+    _core._set_fork_friendly(mode is True)
+
+
+def is_fork_friendly():
+    """Whether full collections in this process are fork-friendly now."""
+    previous = _core._set_fork_friendly(False)
+    _core._set_fork_friendly(previous)
+    return previous
+
+
+def _after_fork_in_child():
+    if _fork_friendly_mode == "auto":
+        _core._set_fork_friendly(True)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

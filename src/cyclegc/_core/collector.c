@@ -4,6 +4,8 @@
  * lists, the same contract the built-in collector keeps:
  *
  *   1. start_generation    merge the younger lists into the one collected
+ *      (fork-friendly full collections find the garbage in readonly.c
+ *      instead of steps 1b-5, writing nothing but the garbage)
  *  1b. mark_alive          (full collections) everything reachable from the
  *                          roots (modules, executing frames) is alive: one
  *                          traversal each, and trial deletion skips it
@@ -666,7 +668,7 @@ void
 cg_collect_generation(CgState *st, int gen, CgResult *out)
 {
     PyGC_Head unreachable, finalizers, final_unreachable;
-    Py_ssize_t collected = 0, uncollectable = 0;
+    Py_ssize_t collected = 0, uncollectable = 0, survivors = 0;
     double t0 = cg_now();
 
     if (st->debug & CG_DEBUG_STATS) {
@@ -678,8 +680,12 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
     PyGC_Head *old = gen + 1 < CG_NUM_GENERATIONS ? cg_gen_head(st, gen + 1) : young;
 
     int full = gen == CG_NUM_GENERATIONS - 1;
-    Py_ssize_t survivors;
-    if (full && cg_marking_enabled && can_mark_alive(st)) {
+    int readonly = full && cg_fork_friendly
+        && cg_find_garbage_readonly(st, young, &unreachable, &out->candidates, &survivors) == 0;
+    if (readonly) {
+        /* survivors untouched: no untracking, nothing to merge */
+    }
+    else if (full && cg_marking_enabled && can_mark_alive(st)) {
         PyGC_Head rest;
         Py_ssize_t marked = mark_alive();
         survivors = split_unmarked(young, &rest);
@@ -732,7 +738,7 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
                           collected + uncollectable, uncollectable, out->duration);
     }
     handle_legacy_finalizers(st, &finalizers, old);
-    if (gen == CG_NUM_GENERATIONS - 1) {
+    if (full) {
         cg_clear_freelists();
     }
 

@@ -27,6 +27,12 @@ void cg_collect_generation(CgState *st, int gen, CgResult *out);
 /* Whether full collections mark from the roots first (default 1). */
 extern int cg_marking_enabled;
 
+/* Fork-friendly full collections (readonly.c): survivors are only read;
+ * the permanent generation is examined too.  Default 0. */
+extern int cg_fork_friendly;
+int cg_find_garbage_readonly(CgState *st, PyGC_Head *young, PyGC_Head *unreachable,
+                             Py_ssize_t *candidates, Py_ssize_t *survivors);
+
 /* One collection with everything around it: the collecting flag,
  * gc.callbacks, metrics (protocol.c).  Returns collected + uncollectable,
  * or 0 if a collection is already running.  `reason`: CG_REASON_*. */

@@ -344,6 +344,20 @@ core_set_marking(PyObject *self, PyObject *flag)
     return PyBool_FromLong(previous);
 }
 
+/* _set_fork_friendly(flag) -> previous: full collections write nothing but
+ * the garbage, and examine the permanent generation too (readonly.c). */
+static PyObject *
+core_set_fork_friendly(PyObject *self, PyObject *flag)
+{
+    int on = PyObject_IsTrue(flag);
+    if (on < 0) {
+        return NULL;
+    }
+    int previous = cg_fork_friendly;
+    cg_fork_friendly = on;
+    return PyBool_FromLong(previous);
+}
+
 static PyObject *
 core_long_lived(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -366,6 +380,8 @@ static PyMethodDef core_methods[] = {
     {"metrics_reset", core_metrics_reset, METH_NOARGS, "Forget the core's metrics."},
     {"_set_marking", core_set_marking, METH_O,
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
+    {"_set_fork_friendly", core_set_fork_friendly, METH_O,
+     "_set_fork_friendly(flag) -> previous: full collections only read survivors."},
     {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},
     {"interp_lists", core_interp_lists, METH_NOARGS,
      "The interpreter's own gc.garbage and gc.callbacks lists."},
