@@ -32,6 +32,7 @@ core = Extension(
         "src/cyclegc/_core/metrics.c",
         "src/cyclegc/_core/protocol.c",
         "src/cyclegc/_core/readonly.c",
+        "src/cyclegc/_core/trigger.c",
     ],
     depends=[
         "src/cyclegc/_core/compat.h",

@@ -38,6 +38,7 @@ from .api import (  # noqa: E402
     unfreeze,
 )
 from .stats import collection_stats  # noqa: E402
+from .install import install, installed, uninstall  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -46,6 +47,6 @@ __all__ = [
     "DEBUG_UNCOLLECTABLE", "callbacks", "collect", "collection_stats", "disable",
     "enable", "freeze", "garbage", "get_count", "get_debug", "get_freeze_count",
     "get_objects", "get_referents", "get_referrers", "get_stats", "get_threshold",
-    "is_finalized", "is_fork_friendly", "is_tracked", "isenabled", "set_debug", "set_fork_friendly", "set_threshold",
-    "unfreeze",
+    "install", "installed", "is_finalized", "is_fork_friendly", "is_tracked", "isenabled", "set_debug",
+    "set_fork_friendly", "set_threshold", "unfreeze", "uninstall",
 ]

@@ -52,4 +52,13 @@ void cg_freeze(CgState *st);
 void cg_unfreeze(CgState *st);
 Py_ssize_t cg_freeze_count(CgState *st);
 
+/* Automatic collections while installed (trigger.c). */
+int cg_trigger_enabled(void);            /* cyclegc's enabled flag; -1 if not installed */
+int cg_trigger_set_enabled(int on);      /* 1 if installed (and set), 0 if not */
+PyObject *cg_trigger_install(PyObject *self, PyObject *ignored);
+PyObject *cg_trigger_uninstall(PyObject *self, PyObject *ignored);
+PyObject *cg_trigger_is_installed(PyObject *self, PyObject *ignored);
+PyObject *cg_trigger_after_fork(PyObject *self, PyObject *ignored);
+PyObject *cg_trigger_stats(PyObject *self, PyObject *ignored);
+
 #endif /* CYCLEGC_COLLECTOR_H */

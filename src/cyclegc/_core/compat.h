@@ -278,6 +278,63 @@ cg_clear_freelists(void)
     cg_drain_tuple_chains(CG_TUPLE_FREELIST(CG_FREELISTS(interp)));
 }
 
+/* ---- automatic collections (trigger.c) ----------------------------------
+ *
+ * cyclegc runs automatic collections from a pending call: the interpreter
+ * runs it at the next eval-breaker check, never inside an allocation.
+ *   3.12+: a pending call queued with no flags may run in ANY thread of the
+ *          interpreter (the one holding the GIL next sees the bit).
+ *   3.11:  pending calls only ever run in the main thread, so an allocation
+ *          in another thread hands the collection to cyclegc's helper
+ *          thread instead: it asks the running thread to drop the GIL at its
+ *          next eval-breaker check (as a thread waiting for the GIL would)
+ *          and the helper collects while holding it. */
+#include "internal/pycore_ceval.h"    /* _PyEval_AddPendingCall */
+#include "internal/pycore_pystate.h"  /* _Py_IsMainThread */
+
+#if PY_VERSION_HEX >= 0x030C0000
+#  define CG_PENDING_ANY_THREAD 1
+#  define cg_add_pending_call(interp, func) _PyEval_AddPendingCall((interp), (func), NULL, 0)
+#else
+#  define CG_PENDING_ANY_THREAD 0
+#  define cg_add_pending_call(interp, func) _PyEval_AddPendingCall((interp), (func), NULL)
+#endif
+
+static inline int
+cg_is_main_thread(void)
+{
+    return _Py_IsMainThread();
+}
+
+/* Ask the thread holding the GIL to drop it at its next eval-breaker check
+ * (3.11's SET_GIL_DROP_REQUEST).  Only used where !CG_PENDING_ANY_THREAD. */
+static inline void
+cg_request_gil_drop(PyInterpreterState *interp)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    _Py_atomic_store_relaxed(&interp->ceval.gil_drop_request, 1);
+    _Py_atomic_store_relaxed(&interp->ceval.eval_breaker, 1);
+#else
+    (void)interp;
+#endif
+}
+
+/* Forget a built-in automatic collection already requested before install():
+ * 3.12 runs a scheduled one without re-checking `enabled` (3.13 re-checks;
+ * 3.11 collects synchronously, so nothing is ever left scheduled). */
+static inline void
+cg_cancel_builtin_gc_request(PyInterpreterState *interp)
+{
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000
+    _Py_atomic_store_relaxed(&interp->ceval.gc_scheduled, 0);
+#else
+    (void)interp;
+#endif
+}
+
+/* The calling thread's state, NULL if it has none. */
+#define cg_tstate_unchecked() _PyThreadState_UncheckedGet()
+
 /* How the built-in gc module of each version words its argument errors and
  * signatures, where CPython's own argument parsing does not already match. */
 #if PY_VERSION_HEX >= 0x030D0000

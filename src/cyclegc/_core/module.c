@@ -40,21 +40,26 @@ as_c_int(PyObject *obj, int *out)
 static PyObject *
 api_enable(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    cg_state()->enabled = 1;
+    if (!cg_trigger_set_enabled(1)) {   /* installed: cyclegc's own flag */
+        cg_state()->enabled = 1;
+    }
     Py_RETURN_NONE;
 }
 
 static PyObject *
 api_disable(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    cg_state()->enabled = 0;
+    if (!cg_trigger_set_enabled(0)) {
+        cg_state()->enabled = 0;
+    }
     Py_RETURN_NONE;
 }
 
 static PyObject *
 api_isenabled(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(cg_state()->enabled);
+    int installed_enabled = cg_trigger_enabled();
+    return PyBool_FromLong(installed_enabled >= 0 ? installed_enabled : cg_state()->enabled);
 }
 
 static PyObject *
@@ -385,6 +390,13 @@ static PyMethodDef core_methods[] = {
     {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},
     {"interp_lists", core_interp_lists, METH_NOARGS,
      "The interpreter's own gc.garbage and gc.callbacks lists."},
+    {"trigger_install", cg_trigger_install, METH_NOARGS,
+     "trigger_install(): cyclegc runs the automatic collections."},
+    {"trigger_uninstall", cg_trigger_uninstall, METH_NOARGS,
+     "Give the automatic collections back to the built-in collector."},
+    {"trigger_installed", cg_trigger_is_installed, METH_NOARGS, "Is the trigger installed?"},
+    {"trigger_after_fork", cg_trigger_after_fork, METH_NOARGS, "Restart the trigger in a forked child."},
+    {"trigger_stats", cg_trigger_stats, METH_NOARGS, "The trigger's counters."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,0 +1,126 @@
+"""cyclegc.install(): cyclegc runs the process's automatic collections.
+
+While installed:
+
+* CPython's own automatic collector never runs: the interpreter's
+  ``enabled`` field is 0.  cyclegc keeps its own enabled flag, which
+  ``cyclegc.enable()/disable()/isenabled()`` -- and the ``gc`` module's, see
+  below -- operate on.
+* cyclegc's core notices, at object allocation, when generation 0's count
+  passes threshold0 and runs the collection the built-in would have run at
+  the next safe point (no allocation in progress, no exception set), through
+  the core's collection protocol with reason ``"auto"`` -- the C function
+  that :func:`cyclegc.api.run_collection` calls -- so callbacks get the
+  same info (with ``"duration"``) and collection_stats() records it.  See
+  trigger.c for the mechanism.
+* Every function of the real ``gc`` module is replaced by cyclegc's
+  (``setattr`` on the module), so code that imported ``gc`` before
+  ``install()`` gets cyclegc too.
+
+``uninstall()`` puts the built-in functions back and hands the automatic
+collections back to the built-in collector; thresholds, debug flags,
+callbacks and garbage were never copied (they are the interpreter's own), and
+``enabled`` carries over: ``gc.isenabled()`` answers the same before and
+after.  install() and uninstall() are idempotent.
+"""
+import atexit
+import os
+import sys
+import threading
+
+from . import api as _api
+from ._core import _cyclegc as _core
+
+#: gc module functions that cyclegc replaces while installed.
+FUNCTIONS = (
+    "enable", "disable", "isenabled", "collect", "get_debug", "set_debug",
+    "get_threshold", "set_threshold", "get_count", "get_objects",
+    "get_referrers", "get_referents", "get_stats", "is_tracked",
+    "is_finalized", "freeze", "unfreeze", "get_freeze_count",
+)
+
+_lock = threading.RLock()
+_saved = None          # (gc module, {name: built-in function}) while installed
+_hooks_registered = False
+
+
+def _builtin_gc_module():
+    """The interpreter's own gc module, even if sys.modules['gc'] was replaced
+    (``sys.modules['gc'] = cyclegc`` is the documented drop-in use)."""
+    mod = sys.modules.get("gc")
+    if mod is not None and getattr(mod, "__name__", None) == "gc":
+        return mod
+    return _BUILTIN_GC
+
+
+# The real gc module, as imported when cyclegc itself was (before anyone could
+# put cyclegc in its place in sys.modules).
+_BUILTIN_GC = sys.modules.get("gc") or __import__("gc")
+if getattr(_BUILTIN_GC, "__name__", None) != "gc":  # pragma: no cover
+    _BUILTIN_GC = None
+
+
+def _after_fork_in_child():
+    if installed():
+        _core.trigger_after_fork()
+
+
+def _register_hooks():
+    global _hooks_registered
+    if _hooks_registered:
+        return
+    # Shutdown: the built-in collector takes over again before the
+    # interpreter starts tearing down modules (after non-daemon threads were
+    # joined), so no automatic collection of ours runs Python code then.
+    atexit.register(uninstall)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+    _hooks_registered = True
+
+
+def install():
+    """Make cyclegc run the automatic collections.  Returns True if this call
+    installed it, False if it was already installed."""
+    global _saved
+    with _lock:
+        if _saved is not None:
+            return False
+        _register_hooks()
+        gcmod = _builtin_gc_module()
+        originals = {}
+        if gcmod is not None:
+            for name in FUNCTIONS:
+                if hasattr(gcmod, name):
+                    originals[name] = getattr(gcmod, name)
+        _core.trigger_install()
+        for name in originals:
+            setattr(gcmod, name, getattr(_api, name))
+        _saved = (gcmod, originals)
+        return True
+
+
+def uninstall():
+    """Give the automatic collections back to the built-in collector and put
+    the built-in gc functions back.  Returns True if it was installed."""
+    global _saved
+    with _lock:
+        if _saved is None:
+            return False
+        gcmod, originals = _saved
+        _core.trigger_uninstall()
+        for name, func in originals.items():
+            setattr(gcmod, name, func)
+        _saved = None
+        return True
+
+
+def installed():
+    """Is cyclegc running the automatic collections?"""
+    return _saved is not None
+
+
+def trigger_stats():
+    """Counters of the automatic-collection trigger (for tests and
+    benchmarks): pending calls scheduled, helper-thread handoffs, runs,
+    collections started, and which mechanisms are in use."""
+    return _core.trigger_stats()

@@ -1,0 +1,324 @@
+"""cyclegc.install(): cyclegc runs the automatic collections.
+
+Checked here: the built-in collector is switched off and its functions
+replaced while installed, uninstall() restores them and the state; automatic
+collections happen (through run_collection, reason "auto", callbacks with
+"duration"), follow the built-in's thresholds and choice of generation, and
+also happen when only other threads allocate while the main thread is
+blocked, including threads started before install().
+"""
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import weakref
+
+import pytest
+
+import cyclegc
+from cyclegc.install import FUNCTIONS, trigger_stats
+
+BUILTIN = {name: getattr(gc, name) for name in FUNCTIONS if hasattr(gc, name)}
+
+
+@pytest.fixture(autouse=True)
+def _uninstalled():
+    cyclegc.uninstall()
+    yield
+    cyclegc.uninstall()
+    assert all(getattr(gc, n) is f for n, f in BUILTIN.items())
+
+
+class Cell:
+    pass
+
+
+def churn_cycles(n):
+    for _ in range(n):
+        c = Cell()
+        c.self = c
+
+
+def collections():
+    return [s["collections"] for s in gc.get_stats()]
+
+
+def delta(before):
+    return [a - b for a, b in zip(collections(), before)]
+
+
+# ---- install / uninstall -------------------------------------------------------
+
+def test_functions_replaced_and_restored():
+    assert not cyclegc.installed()
+    assert cyclegc.install() is True
+    assert cyclegc.installed()
+    assert cyclegc.install() is False          # idempotent
+    for name in BUILTIN:
+        assert getattr(gc, name) is getattr(cyclegc, name), name
+    assert gc.garbage is cyclegc.garbage and gc.callbacks is cyclegc.callbacks
+    assert cyclegc.uninstall() is True
+    assert cyclegc.uninstall() is False
+    assert not cyclegc.installed()
+    for name, func in BUILTIN.items():
+        assert getattr(gc, name) is func, name
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_builtin_switched_off_and_state_restored(enabled):
+    (BUILTIN["enable"] if enabled else BUILTIN["disable"])()
+    gc.set_threshold(555, 7, 9)
+    gc.set_debug(0)
+    cb = lambda phase, info: None  # noqa: E731
+    gc.callbacks.append(cb)
+    before = (gc.get_threshold(), gc.get_debug(), list(gc.callbacks))
+    cyclegc.install()
+    # The interpreter's own flag is off; cyclegc's answers for gc.isenabled().
+    assert BUILTIN["isenabled"]() is False
+    assert gc.isenabled() is enabled and cyclegc.isenabled() is enabled
+    assert (gc.get_threshold(), gc.get_debug(), list(gc.callbacks)) == before
+    cyclegc.uninstall()
+    assert BUILTIN["isenabled"]() is enabled
+    assert (gc.get_threshold(), gc.get_debug(), list(gc.callbacks)) == before
+    gc.callbacks.remove(cb)
+
+
+def test_enable_disable_while_installed_operate_on_cyclegc_flag():
+    gc.enable()
+    cyclegc.install()
+    gc.disable()                                  # the gc module's (replaced)
+    assert not cyclegc.isenabled() and not gc.isenabled()
+    assert BUILTIN["isenabled"]() is False
+    cyclegc.enable()
+    assert gc.isenabled()
+    assert BUILTIN["isenabled"]() is False        # the built-in never collects
+    gc.disable()
+    cyclegc.uninstall()                           # the flag carries over
+    assert BUILTIN["isenabled"]() is False
+    gc.enable()
+
+
+# ---- automatic collections -------------------------------------------------------
+
+def test_cycles_freed_without_collect_and_callbacks_see_duration():
+    gc.enable()
+    gc.set_threshold(700, 10, 10)
+    infos = []
+    cb = lambda phase, info: infos.append((phase, dict(info)))  # noqa: E731
+    cyclegc.collect()
+    cyclegc.install()
+    gc.callbacks.append(cb)
+    try:
+        probe = Cell()
+        probe.self = probe
+        ref = weakref.ref(probe)
+        del probe
+        churn_cycles(20000)
+        assert ref() is None, "the cycle was not collected automatically"
+    finally:
+        gc.callbacks.remove(cb)
+    assert len(infos) >= 2 * 20
+    assert all("duration" in info for _, info in infos)  # cyclegc's, never the built-in's
+    recent = cyclegc.collection_stats()["recent"]
+    assert recent and recent[-1]["reason"] == "auto"
+    assert trigger_stats()["collections"] > 0
+
+
+def test_rate_and_generations_match_builtin():
+    """Same thresholds, same workload: per-generation collection counts
+    within 20% of the built-in's (a growing heap exercises all three
+    generations and the long-lived rule)."""
+    gc.enable()
+    gc.set_threshold(700, 10, 10)
+
+    def workload():
+        keep = []
+        for i in range(300000):
+            keep.append([])
+            if i % 3 == 0:
+                c = Cell()
+                c.self = c
+        return keep
+
+    results = {}
+    for mode in ("builtin", "cyclegc"):
+        if mode == "cyclegc":
+            cyclegc.install()
+        cyclegc.collect()
+        before = collections()
+        workload()
+        results[mode] = delta(before)
+        cyclegc.uninstall()
+    b, c = results["builtin"], results["cyclegc"]
+    assert sum(b) > 0
+    assert abs(sum(c) - sum(b)) <= 0.2 * sum(b), results
+    for gen in range(3):
+        assert abs(c[gen] - b[gen]) <= max(2, 0.2 * b[gen]), results
+    assert b[2] > 0 and c[2] > 0, results
+
+
+def test_threshold0_zero_disables():
+    gc.enable()
+    gc.set_threshold(0, 10, 10)
+    cyclegc.install()
+    before = collections()
+    churn_cycles(20000)
+    assert delta(before) == [0, 0, 0]
+    cyclegc.uninstall()
+    gc.set_threshold(700, 10, 10)
+    cyclegc.collect()
+
+
+def test_disabled_means_no_automatic_collections():
+    gc.set_threshold(700, 10, 10)
+    cyclegc.install()
+    gc.disable()
+    before = collections()
+    churn_cycles(20000)
+    assert delta(before) == [0, 0, 0]
+    gc.enable()
+    churn_cycles(5000)
+    assert sum(delta(before)) > 0
+    cyclegc.uninstall()
+    cyclegc.collect()
+
+
+def test_collection_stats_in_a_loop_does_not_deadlock():
+    # An automatic collection may come due inside stats' critical section.
+    gc.enable()
+    gc.set_threshold(50, 10, 10)
+    cyclegc.install()
+    for i in range(20000):
+        c = Cell()
+        c.self = c
+        if i % 10 == 0:
+            cyclegc.collection_stats()
+    cyclegc.uninstall()
+
+
+# ---- threads ------------------------------------------------------------------------
+
+N_THREAD = 100000
+
+
+def expected_collections(n):
+    return n / (gc.get_threshold()[0] + 1)
+
+
+@pytest.mark.parametrize("blocked_in", ["join", "sleep"])
+def test_other_thread_allocates_while_main_blocked(blocked_in):
+    gc.enable()
+    gc.set_threshold(700, 10, 10)
+    cyclegc.install()
+    before = collections()
+    t = threading.Thread(target=churn_cycles, args=(N_THREAD,))
+    t.start()
+    if blocked_in == "join":
+        t.join()
+    else:
+        while t.is_alive():
+            time.sleep(0.01)
+        t.join()
+    got = sum(delta(before))
+    assert got >= 0.8 * expected_collections(N_THREAD), (got, trigger_stats())
+
+
+def test_thread_started_before_install():
+    gc.enable()
+    gc.set_threshold(700, 10, 10)
+    go = threading.Event()
+    done = threading.Event()
+
+    def worker():
+        go.wait()
+        churn_cycles(N_THREAD)
+        done.set()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    cyclegc.install()
+    before = collections()
+    go.set()
+    t.join()
+    assert done.is_set()
+    got = sum(delta(before))
+    assert got >= 0.8 * expected_collections(N_THREAD), (got, trigger_stats())
+
+
+def run_child(code, timeout=120):
+    env = dict(os.environ)
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_threads_in_forked_child():
+    out = run_child("""
+        import os, threading, gc, cyclegc
+        cyclegc.install()
+        class C: pass
+        def churn():
+            for _ in range(50000):
+                c = C(); c.self = c
+        pid = os.fork()
+        if pid == 0:
+            before = sum(s["collections"] for s in gc.get_stats())
+            t = threading.Thread(target=churn); t.start(); t.join()
+            after = sum(s["collections"] for s in gc.get_stats())
+            os._exit(0 if after - before >= 0.8 * 50000 / (gc.get_threshold()[0] + 1) else 3)
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status))
+    """, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "child 0" in out.stdout, out.stdout + out.stderr
+
+
+def test_installed_at_exit_with_daemon_thread_allocating():
+    out = run_child("""
+        import threading, cyclegc
+        cyclegc.install()
+        class C: pass
+        def churn():
+            while True:
+                c = C(); c.self = c
+        threading.Thread(target=churn, daemon=True).start()
+        import time; time.sleep(0.2)
+        print("ok")
+    """, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_uninstall_under_another_allocator_wrapper():
+    # tracemalloc wraps the allocator after install(): uninstall() must not
+    # remove tracemalloc's hook; ours stays in place, disarmed, and the next
+    # install() reuses it.
+    import tracemalloc
+    gc.enable()
+    gc.set_threshold(700, 10, 10)
+    cyclegc.install()
+    tracemalloc.start()
+    try:
+        cyclegc.uninstall()
+        assert trigger_stats()["allocator_wrapped"] == 1
+        data = [[] for _ in range(1000)]
+        assert tracemalloc.get_traced_memory()[0] > 0
+        before = collections()
+        churn_cycles(5000)                    # the built-in collects again
+        assert sum(delta(before)) > 0
+        cyclegc.install()
+        before = collections()
+        churn_cycles(5000)
+        assert sum(delta(before)) > 0
+        cyclegc.uninstall()
+        del data
+    finally:
+        tracemalloc.stop()
+    cyclegc.install()
+    cyclegc.uninstall()
+    assert trigger_stats()["allocator_wrapped"] == 0
