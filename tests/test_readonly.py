@@ -62,14 +62,29 @@ def test_same_garbage_as_builtin_and_survivors_intact():
     assert log == [1] * 5 and all(r() is None for r in fin_refs)
 
 
-def test_survivors_are_not_written_even_to_untrack_them():
-    atoms = tuple([1, 2, "three"])
-    assert cyclegc.is_tracked(atoms)
+def test_untracks_atom_containers_like_builtin_but_leaves_frozen_ones():
+    frozen_atoms = tuple([1, 2, "frozen"])
+    cyclegc.freeze()
+    try:
+        atoms = tuple([1, 2, "three"])
+        assert cyclegc.is_tracked(atoms) and cyclegc.is_tracked(frozen_atoms)
+        cyclegc.collect()
+        assert not cyclegc.is_tracked(atoms)          # as the built-in does
+        assert cyclegc.is_tracked(frozen_atoms)       # frozen objects are only read
+    finally:
+        cyclegc.unfreeze()
+
+
+def test_survivors_keep_their_place_in_the_lists():
+    keep = [[i] for i in range(1000)]
     cyclegc.collect()
-    assert cyclegc.is_tracked(atoms)  # the ordinary collection would untrack it
-    cyclegc.set_fork_friendly(False)
+    before = [id(o) for o in cyclegc.get_objects(2)]
+    make_cycles(100)
     cyclegc.collect()
-    assert not cyclegc.is_tracked(atoms)
+    after = [id(o) for o in cyclegc.get_objects(2)]
+    survivors = set(after)
+    assert [i for i in before if i in survivors] == after[:len([i for i in before if i in survivors])]
+    assert len(keep) == 1000
 
 
 def test_frozen_garbage_is_collected_and_frozen_survivors_stay_frozen():

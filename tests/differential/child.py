@@ -302,6 +302,15 @@ def select_collector(name):
         return gc
     if name == "cyclegc":
         return import_cyclegc()
+    if name == "cyclegc-ff":          # every full collection fork-friendly
+        cyclegc = import_cyclegc()
+        cyclegc.set_fork_friendly(True)
+        return cyclegc
+    if name == "cyclegc-nomark":      # full collections without marking from roots
+        cyclegc = import_cyclegc()
+        from cyclegc._core import _cyclegc
+        _cyclegc._set_marking(False)
+        return cyclegc
     raise SystemExit(f"unknown collector {name!r}")
 
 
@@ -315,7 +324,8 @@ def _ensure_hash_seed():
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--collector", choices=("builtin", "cyclegc", "builtin2"), default="builtin")
+    parser.add_argument("--collector", choices=("builtin", "cyclegc", "cyclegc-ff", "cyclegc-nomark",
+                                                "builtin2"), default="builtin")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--seed", type=int)
     group.add_argument("--case", choices=sorted(graphs.NAMED_CASES))

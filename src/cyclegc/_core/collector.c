@@ -423,6 +423,16 @@ dict_holds_only_atoms(PyObject *op)
     return 1;
 }
 
+/* Is `op` an exact tuple (or, on full collections, an exact dict) that
+ * holds no container, so that it can stop being tracked? */
+int
+cg_is_atom_container(PyObject *op, int full)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    return (tp == &PyTuple_Type && tuple_holds_only_atoms(op))
+        || (full && tp == &PyDict_Type && dict_holds_only_atoms(op));
+}
+
 /* Survivors that can never be part of a cycle stop being tracked, as the
  * built-in does: exact tuples of atoms on every collection, exact dicts of
  * atoms (keys and values) on full ones only, to avoid quadratic re-checks
@@ -436,10 +446,7 @@ untrack_atom_containers(PyGC_Head *list, int full)
     PyGC_Head *g = cg_next(list);
     while (g != list) {
         PyGC_Head *next = cg_next(g);
-        PyObject *op = CG_FROM_GC(g);
-        PyTypeObject *tp = Py_TYPE(op);
-        if ((tp == &PyTuple_Type && tuple_holds_only_atoms(op))
-            || (full && tp == &PyDict_Type && dict_holds_only_atoms(op))) {
+        if (cg_is_atom_container(CG_FROM_GC(g), full)) {
             cg_list_untrack(g);
         }
         else {

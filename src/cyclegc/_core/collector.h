@@ -27,6 +27,10 @@ void cg_collect_generation(CgState *st, int gen, CgResult *out);
 /* Whether full collections mark from the roots first (default 1). */
 extern int cg_marking_enabled;
 
+/* An exact tuple (or, if `full`, dict) holding no container: the built-in
+ * untracks those among the survivors of a collection. */
+int cg_is_atom_container(PyObject *op, int full);
+
 /* Fork-friendly full collections (readonly.c): survivors are only read;
  * the permanent generation is examined too.  Default 0. */
 extern int cg_fork_friendly;

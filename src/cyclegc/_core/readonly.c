@@ -24,9 +24,11 @@
  *                       COLLECTING bit set: from here on the ordinary phases
  *                       of collector.c (finalizers, weakrefs, tp_clear) run
  *
- * Until move_garbage nothing is written but scratch memory, so running out
- * of it simply abandons this path (the caller falls back to the ordinary
- * collection).  Survivors are not relinked, promoted or untracked.
+ * Until move_garbage nothing is written but scratch memory and the few
+ * survivors that stop being tracked (tuples and dicts of atoms, as the
+ * built-in's full collection untracks them), so running out of scratch
+ * memory simply abandons this path (the caller falls back to the ordinary
+ * collection).  Survivors are never relinked or promoted.
  */
 #include "collector.h"
 
@@ -300,18 +302,29 @@ int cg_find_garbage_readonly(CgState *st, PyGC_Head *young, PyGC_Head *unreachab
                              Py_ssize_t *candidates, Py_ssize_t *survivors);
 
 /* Appends the unmarked mortal objects of `list` to the candidates, in list
- * order, with gc_refs = refcount; counts the marked ones in *kept. */
+ * order, with gc_refs = refcount; counts the marked ones in *kept.  With
+ * `untrack`, marked tuples and dicts of atoms stop being tracked, as the
+ * built-in's full collection does: the only survivors written, and only
+ * those a full collection has not seen since they became atom-only (the
+ * frozen generation is left alone, as the built-in never examines it). */
 static int
-collect_candidates(Scratch *s, PyGC_Head *list, Py_ssize_t *kept)
+collect_candidates(Scratch *s, PyGC_Head *list, Py_ssize_t *kept, int untrack)
 {
-    for (PyGC_Head *g = cg_next(list); g != list; g = cg_next(g)) {
+    PyGC_Head *next;
+    for (PyGC_Head *g = cg_next(list); g != list; g = next) {
+        next = cg_next(g);
         PyObject *op = CG_FROM_GC(g);
         if (CG_IS_IMMORTAL(op)) {
             continue;
         }
         uint64_t *word = addrset_word(&s->marked, op, 0);
         if (word != NULL && (*word & addr_bit(op))) {
-            (*kept)++;
+            if (untrack && cg_is_atom_container(op, 1)) {
+                cg_list_untrack(g);
+            }
+            else {
+                (*kept)++;
+            }
             continue;
         }
         if (candidates_append(&s->cands, op, Py_REFCNT(op)) < 0) {
@@ -405,11 +418,11 @@ cg_find_garbage_readonly(CgState *st, PyGC_Head *young, PyGC_Head *unreachable,
     int rc = -1;
 
     mark_from_roots(&s);
-    if (collect_candidates(&s, young, &kept_young) < 0) {
+    if (collect_candidates(&s, young, &kept_young, 1) < 0) {
         goto done;
     }
     Py_ssize_t n_young = s.cands.n;
-    if (collect_candidates(&s, cg_permanent_head(st), &kept_frozen) < 0
+    if (collect_candidates(&s, cg_permanent_head(st), &kept_frozen, 0) < 0
         || candidates_build_index(&s.cands) < 0) {
         goto done;
     }
@@ -419,7 +432,15 @@ cg_find_garbage_readonly(CgState *st, PyGC_Head *young, PyGC_Head *unreachable,
     }
     Py_ssize_t from_young_alive = 0;
     for (Py_ssize_t i = 0; i < n_young; i++) {
-        from_young_alive += s.cands.items[i].refs == REACHABLE;
+        if (s.cands.items[i].refs == REACHABLE) {
+            PyObject *op = s.cands.items[i].op;
+            if (cg_is_atom_container(op, 1)) {
+                cg_list_untrack(CG_AS_GC(op));
+            }
+            else {
+                from_young_alive++;
+            }
+        }
     }
     cg_list_init(unreachable);
     move_garbage(&s, unreachable);
