@@ -1,7 +1,8 @@
 """python -m cyclegc: the command line.
 
+  run     run a program with cyclegc as its collector, summarize its pauses
   info    what cyclegc sees of this interpreter's collector
-  bench   full collections timed against the built-in (quick)
+  bench   cyclegc timed against the built-in collector
 """
 import argparse
 import json
@@ -32,10 +33,75 @@ def _cmd_info(args):
     return 0
 
 
+def _cmd_run(args, parser):
+    import os
+    import subprocess
+    import tempfile
+
+    from . import report
+    from .runner import run_program
+
+    if args.module is None:
+        if not args.target:
+            parser.error("run: give a script to run, or -m MODULE")
+        target, rest = args.target[0], args.target[1:]
+        if not os.path.isfile(target):
+            parser.error(f"run: can't open file {target!r}: no such file")
+    else:
+        target, rest = args.module, args.target
+
+    if args.compare:
+        figures = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for collector in ("builtin", "cyclegc"):
+                out = os.path.join(tmp, collector + ".json")
+                cmd = [sys.executable, "-m", "cyclegc", "run", "--collector", collector,
+                       "--json", out, "--quiet"]
+                if args.fork_friendly:
+                    cmd.append("--fork-friendly")
+                cmd += ["-m", target] if args.module else [target]
+                status = subprocess.call(cmd + rest)
+                with open(out) as f:
+                    figures[collector] = json.load(f)
+        print(report.side_by_side(figures["builtin"], figures["cyclegc"]), file=sys.stderr)
+        if args.json:
+            report.write_json(args.json, figures)
+        return status
+
+    status, recorder = run_program(target, rest, module=args.module is not None,
+                                   collector=args.collector,
+                                   fork_friendly=True if args.fork_friendly else None)
+    figures = recorder.figures(args.collector)
+    figures["exit_status"] = status
+    if not args.quiet:
+        print(report.text(figures), file=sys.stderr)
+    if args.json:
+        report.write_json(args.json, figures)
+    return status
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cyclegc", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run a program with cyclegc as its collector",
+                       description="Run a Python program as `python script.py ARGS` or "
+                                   "`python -m MODULE ARGS` would, with cyclegc running its "
+                                   "collections, and print a summary of them at exit.")
+    p.add_argument("-m", dest="module", metavar="MODULE",
+                   help="run a library module as a script (like python -m)")
+    p.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+    p.add_argument("--compare", action="store_true",
+                   help="run the program twice, with the built-in collector and with "
+                        "cyclegc, and print both summaries side by side")
+    p.add_argument("--fork-friendly", action="store_true",
+                   help="full collections only read the objects that survive them")
+    p.add_argument("--collector", choices=("cyclegc", "builtin"), default="cyclegc",
+                   help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    p.add_argument("target", nargs=argparse.REMAINDER, help="script.py [ARGS...]")
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("info", help="show the interpreter's collector state")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -50,8 +116,36 @@ def main(argv=None):
         # The benchmark owns its options (shared with benchmarks/).
         from . import bench
         return bench.main(argv[1:])
+    if argv[:1] == ["run"]:
+        # Everything from the script (or -m MODULE) on belongs to the program,
+        # options like --help included, as with `python script.py --help`.
+        options, program = _split_run_argv(argv[1:])
+        args = parser.parse_args(["run", *options])
+        if program[:1] == ["-m"]:
+            if len(program) < 2:
+                parser.error("run: -m needs a module name")
+            args.module, args.target = program[1], program[2:]
+        else:
+            args.module, args.target = None, program
+        return _cmd_run(args, parser)
     args = parser.parse_args(argv)
     return args.func(args)
+
+
+_RUN_OPTIONS_WITH_VALUE = {"--json", "--collector"}
+
+
+def _split_run_argv(argv):
+    """(run's own options, the program and its arguments)."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "-m" or not arg.startswith("-"):
+            break
+        if arg == "--":
+            return argv[:i], argv[i + 1:]
+        i += 2 if arg in _RUN_OPTIONS_WITH_VALUE else 1
+    return argv[:i], argv[i:]
 
 
 if __name__ == "__main__":

@@ -78,10 +78,14 @@ def _register_hooks():
     _hooks_registered = True
 
 
-def install():
+def install(fork_friendly=None):
     """Make cyclegc run the automatic collections.  Returns True if this call
-    installed it, False if it was already installed."""
+    installed it, False if it was already installed.  `fork_friendly`
+    (True, False or "auto"), if given, is passed to
+    :func:`cyclegc.set_fork_friendly` first."""
     global _saved
+    if fork_friendly is not None:
+        _api.set_fork_friendly(fork_friendly)
     with _lock:
         if _saved is not None:
             return False
