@@ -105,29 +105,9 @@ start_generation(CgState *st, int gen)
 #define MARK_STACK_CAP ((Py_ssize_t)1 << 20)
 
 typedef struct {
-    PyObject **items;
-    Py_ssize_t size, capacity;
+    CgStack stack;
     int holds_container;    /* the object being traversed refers to one */
 } MarkStack;
-
-static int
-mark_push(MarkStack *s, PyObject *op)
-{
-    if (s->size == s->capacity) {
-        Py_ssize_t cap = s->capacity ? s->capacity * 2 : 4096;
-        if (cap > MARK_STACK_CAP) {
-            return -1;
-        }
-        PyObject **items = PyMem_RawRealloc(s->items, (size_t)cap * sizeof(PyObject *));
-        if (items == NULL) {
-            return -1;
-        }
-        s->items = items;
-        s->capacity = cap;
-    }
-    s->items[s->size++] = op;
-    return 0;
-}
 
 /* Marks `op` alive if it is an unmarked candidate of a full collection:
  * tracked, not immortal (immortals sit in the permanent generation on 3.12
@@ -150,7 +130,7 @@ visit_mark_alive(PyObject *op, void *arg)
     if ((next & NEXT_ALIVE) || CG_IS_IMMORTAL(op)) {
         return 0;
     }
-    if (mark_push(stack, op) == 0) {
+    if (cg_stack_push(&stack->stack, op, MARK_STACK_CAP) == 0) {
         g->_gc_next = next | NEXT_ALIVE;
     }
     return 0;
@@ -180,11 +160,11 @@ static int tuple_holds_only_atoms(PyObject *op);
 static Py_ssize_t
 mark_alive(void)
 {
-    MarkStack stack = {NULL, 0, 0, 0};
+    MarkStack stack = {{NULL, 0, 0}, 0};
     Py_ssize_t marked = 0;
     cg_visit_roots(visit_mark_alive, &stack);
-    while (stack.size > 0) {
-        PyObject *op = stack.items[--stack.size];
+    while (stack.stack.size > 0) {
+        PyObject *op = stack.stack.items[--stack.stack.size];
         PyTypeObject *tp = Py_TYPE(op);
         stack.holds_container = 0;
         tp->tp_traverse(op, visit_mark_alive, &stack);
@@ -197,7 +177,7 @@ mark_alive(void)
             CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
         }
     }
-    PyMem_RawFree(stack.items);
+    cg_stack_free(&stack.stack);
     return marked;
 }
 

@@ -122,4 +122,40 @@ cg_is_tracked(PyObject *op)
     return CG_AS_GC(op)->_gc_next != 0;
 }
 
+/* A growable stack of objects still to traverse (scratch memory of the
+ * marking passes).  cg_stack_push fails (-1) when out of memory or past
+ * `cap` entries (0: no cap); callers treat that as "leave it unmarked",
+ * which costs time, never correctness. */
+typedef struct {
+    PyObject **items;
+    Py_ssize_t size, capacity;
+} CgStack;
+
+static inline int
+cg_stack_push(CgStack *s, PyObject *op, Py_ssize_t cap)
+{
+    if (s->size == s->capacity) {
+        Py_ssize_t n = s->capacity ? s->capacity * 2 : 4096;
+        if (cap > 0 && n > cap) {
+            return -1;
+        }
+        PyObject **items = PyMem_RawRealloc(s->items, (size_t)n * sizeof(PyObject *));
+        if (items == NULL) {
+            return -1;
+        }
+        s->items = items;
+        s->capacity = n;
+    }
+    s->items[s->size++] = op;
+    return 0;
+}
+
+static inline void
+cg_stack_free(CgStack *s)
+{
+    PyMem_RawFree(s->items);
+    s->items = NULL;
+    s->size = s->capacity = 0;
+}
+
 #endif /* CYCLEGC_GCLIST_H */

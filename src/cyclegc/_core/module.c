@@ -335,18 +335,24 @@ core_metrics_reset(PyObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* _set_marking(flag) -> previous: whether full collections mark what is
- * alive from the roots first (tests and benchmarks compare both). */
 static PyObject *
-core_set_marking(PyObject *self, PyObject *flag)
+set_switch(int *sw, PyObject *flag)
 {
     int on = PyObject_IsTrue(flag);
     if (on < 0) {
         return NULL;
     }
-    int previous = cg_marking_enabled;
-    cg_marking_enabled = on;
+    int previous = *sw;
+    *sw = on;
     return PyBool_FromLong(previous);
+}
+
+/* _set_marking(flag) -> previous: whether full collections mark what is
+ * alive from the roots first (tests and benchmarks compare both). */
+static PyObject *
+core_set_marking(PyObject *self, PyObject *flag)
+{
+    return set_switch(&cg_marking_enabled, flag);
 }
 
 /* _set_fork_friendly(flag) -> previous: full collections write nothing but
@@ -354,13 +360,7 @@ core_set_marking(PyObject *self, PyObject *flag)
 static PyObject *
 core_set_fork_friendly(PyObject *self, PyObject *flag)
 {
-    int on = PyObject_IsTrue(flag);
-    if (on < 0) {
-        return NULL;
-    }
-    int previous = cg_fork_friendly;
-    cg_fork_friendly = on;
-    return PyBool_FromLong(previous);
+    return set_switch(&cg_fork_friendly, flag);
 }
 
 static PyObject *

@@ -238,26 +238,9 @@ candidates_free(Candidates *c)
 
 typedef struct {
     AddrSet marked;
-    PyObject **stack;
-    Py_ssize_t size, capacity;
+    CgStack stack;
     Candidates cands;
 } Scratch;
-
-static int
-scratch_push(Scratch *s, PyObject *op)
-{
-    if (s->size == s->capacity) {
-        Py_ssize_t cap = s->capacity ? s->capacity * 2 : 4096;
-        PyObject **stack = PyMem_RawRealloc(s->stack, (size_t)cap * sizeof(PyObject *));
-        if (stack == NULL) {
-            return -1;
-        }
-        s->stack = stack;
-        s->capacity = cap;
-    }
-    s->stack[s->size++] = op;
-    return 0;
-}
 
 /* A tracked, mortal container not yet marked: mark it and queue it.  Only
  * reads the object.  Out of scratch memory, it stays unmarked (a candidate):
@@ -274,7 +257,7 @@ visit_mark(PyObject *op, void *arg)
     if (word == NULL || (*word & bit)) {
         return 0;
     }
-    if (scratch_push(s, op) == 0) {
+    if (cg_stack_push(&s->stack, op, 0) == 0) {
         *word |= bit;
     }
     return 0;
@@ -286,8 +269,8 @@ static void
 mark_from_roots(Scratch *s)
 {
     cg_visit_roots(visit_mark, s);
-    while (s->size > 0) {
-        PyObject *op = s->stack[--s->size];
+    while (s->stack.size > 0) {
+        PyObject *op = s->stack.items[--s->stack.size];
         Py_TYPE(op)->tp_traverse(op, visit_mark, s);
     }
 }
@@ -361,7 +344,7 @@ visit_reach(PyObject *op, void *arg)
     Candidate *c = candidates_find(&s->cands, op);
     if (c != NULL && c->refs != REACHABLE) {
         c->refs = REACHABLE;
-        if (scratch_push(s, op) < 0) {
+        if (cg_stack_push(&s->stack, op, 0) < 0) {
             return -1;
         }
     }
@@ -377,13 +360,13 @@ mark_reachable(Scratch *s)
         Candidate *c = &s->cands.items[i];
         if (c->refs > 0) {
             c->refs = REACHABLE;
-            if (scratch_push(s, c->op) < 0) {
+            if (cg_stack_push(&s->stack, c->op, 0) < 0) {
                 return -1;
             }
         }
     }
-    while (s->size > 0) {
-        PyObject *op = s->stack[--s->size];
+    while (s->stack.size > 0) {
+        PyObject *op = s->stack.items[--s->stack.size];
         if (Py_TYPE(op)->tp_traverse(op, visit_reach, s) < 0) {
             return -1;
         }
@@ -449,7 +432,7 @@ cg_find_garbage_readonly(CgState *st, PyGC_Head *young, PyGC_Head *unreachable,
     rc = 0;
 done:
     addrset_free(&s.marked);
-    PyMem_RawFree(s.stack);
+    cg_stack_free(&s.stack);
     candidates_free(&s.cands);
     return rc;
 }
