@@ -447,6 +447,7 @@ def auto(n: int, repeat: int, seed: int) -> dict:
             counts[info["generation"]] += 1
 
     res = {n_: {"times": [], "gc_times": [], "collections": []} for n_ in NAMES}
+    tracked: list[int] = []
     thresholds = builtin_gc.get_threshold()
     builtin_gc.callbacks.append(callback)
     try:
@@ -466,6 +467,8 @@ def auto(n: int, repeat: int, seed: int) -> dict:
                     t0 = time.perf_counter()
                     heap = auto_program(n, rng)
                     t1 = time.perf_counter()
+                    if not tracked:  # untimed: how big the program's heap got
+                        tracked.append(bench.tracked_objects())
                 finally:
                     if name == "cyclegc":
                         cyclegc.disable()
@@ -484,7 +487,7 @@ def auto(n: int, repeat: int, seed: int) -> dict:
     settle()
     times = {name: res[name]["times"] for name in NAMES}
     row = summarize("auto", f"auto/{fmt_size(n)}", times, {name: [] for name in NAMES},
-                    size=n, thresholds=list(thresholds))
+                    size=n, thresholds=list(thresholds), tracked_objects=tracked[0])
     row["kind"] = "auto"
     for name in NAMES:
         g = res[name]["gc_times"]
@@ -546,12 +549,16 @@ def table_lines(rows: list[dict]) -> list[str]:
             continue
         cs = f"{fmt_t(c['median_s'])} [{fmt_t(c['min_s'])}-{fmt_t(c['max_s'])}]"
         bs = f"{fmt_t(b['median_s'])} [{fmt_t(b['min_s'])}-{fmt_t(b['max_s'])}]"
-        rs = f"{row['ratio_median']:.3f} [{row['ratio_min']:.2f}-{row['ratio_max']:.2f}]"
+        if row.get("runs", 2) > 1:
+            rs = f"{row['ratio_median']:.3f} [{row['ratio_min']:.2f}-{row['ratio_max']:.2f}]"
+        else:  # one run of an aggregate: the range over its repeats
+            rs = (f"{row['ratio_median']:.3f} [{row['sample_ratio_min']:.2f}-"
+                  f"{row['sample_ratio_max']:.2f}]*")
         if row["kind"] == "auto":
             fs = "-"
         else:
             fc, fb = c["collected_median"], b["collected_median"]
-            fs = f"{fc:g}/{fb:g}" if fc is not None else "-"
+            fs = f"{fc:.0f}/{fb:.0f}" if fc is not None else "-"
         lines.append(f"{row['key']:<20} {row.get('tracked_objects', 0):>9} {cs:>30} {bs:>30} "
                      f"{rs:>20} {fs:>15}")
         if row["kind"] == "auto":
@@ -584,9 +591,11 @@ TABLE_NOTES = (
 # --------------------------------------------------------------------------
 
 def aggregate(docs: list[dict]) -> list[dict]:
-    """One row per key over several suite runs: medians of the per-run
-    medians, min and max over all samples, the median of the per-run paired
-    ratio medians with its range over runs (the run-to-run noise)."""
+    """One row per key over several suite runs: the median of the per-run
+    paired ratio medians with its range over runs (the run-to-run noise);
+    times: both collectors' medians in the least disturbed run, min and max
+    over all samples (the median of the run medians is kept as
+    median_of_runs_s)."""
     order: list[str] = []
     by_key: dict[str, list[dict]] = {}
     for doc in docs:
@@ -616,19 +625,28 @@ def aggregate(docs: list[dict]) -> list[dict]:
                 agg[k + "_range"] = [min(vals), max(vals)] if vals else None
             out.append(agg)
             continue
+        # The machine's speed changes from run to run (it is shared): the
+        # times shown are both collectors' medians of one run, the least
+        # disturbed (lowest sum of the two), so they stay paired; the ratio
+        # below is over all runs.
+        best = min(range(len(rows)), key=lambda i: sum(
+            rows[i]["collectors"][n]["median_s"] for n in NAMES))
+        agg["best_run"] = best
         for name in NAMES:
             cs = [r["collectors"][name] for r in rows]
             col = {
-                "median_s": statistics.median(c["median_s"] for c in cs),
+                "median_s": cs[best]["median_s"],
+                "median_of_runs_s": statistics.median(c["median_s"] for c in cs),
                 "min_s": min(c["min_s"] for c in cs),
                 "max_s": max(c["max_s"] for c in cs),
                 "run_medians_s": [c["median_s"] for c in cs],
                 "collected_median": _med([c.get("collected_median") for c in cs]),
             }
             if "ns_per_object" in cs[0]:
-                col["ns_per_object"] = statistics.median(c["ns_per_object"] for c in cs)
+                col["ns_per_object"] = cs[best]["ns_per_object"]
             if first["kind"] == "auto":
-                col["gc_median_s"] = statistics.median(c["gc_median_s"] for c in cs)
+                col["gc_median_s"] = cs[best]["gc_median_s"]
+                col["gc_median_of_runs_s"] = statistics.median(c["gc_median_s"] for c in cs)
                 col["gc_min_s"] = min(c["gc_min_s"] for c in cs)
                 col["gc_max_s"] = max(c["gc_max_s"] for c in cs)
                 col["collections"] = cs[0]["collections"]
@@ -665,8 +683,8 @@ LABELS = {
     "gc_collect": "pyperformance gc_collect",
     "gc_traversal": "pyperformance gc_traversal",
     "auto": "automatic collection program ({size} allocations)",
-    "memory_live": "extra memory of a collection, live heap {size}",
-    "memory_garbage": "extra memory of a collection, {size} half garbage",
+    "memory_live": "full collections of a live heap of {size}",
+    "memory_garbage": "full collections of {size}, half garbage",
 }
 
 
@@ -702,11 +720,12 @@ def markdown(docs: list[dict]) -> str:
                      if row["runs"] > 1 else f" [{row['sample_ratio_min']:.2f}-"
                      f"{row['sample_ratio_max']:.2f}]*")
             cell = (f"**{row['ratio_median']:.2f}**{noise} "
-                    f"({fmt_t(c['median_s'])} vs {fmt_t(b['median_s'])}; {row['runs']} run"
-                    f"{'s' if row['runs'] > 1 else ''})")
+                    f"{fmt_t(c['median_s'])} / {fmt_t(b['median_s'])}")
             if row["kind"] == "auto":
-                cell += (f"; in gc **{row['gc_ratio_median']:.2f}** "
-                         f"({fmt_t(c['gc_median_s'])} vs {fmt_t(b['gc_median_s'])})")
+                gnoise = (f" [{row['gc_ratio_min']:.2f}-{row['gc_ratio_max']:.2f}]"
+                          if row["runs"] > 1 else "")
+                cell += (f"; in gc: **{row['gc_ratio_median']:.2f}**{gnoise} "
+                         f"{fmt_t(c['gc_median_s'])} / {fmt_t(b['gc_median_s'])}")
             cells.append(cell)
         tracked = any_row.get("tracked_objects")
         out.append(f"| {label(any_row)} | {_short(tracked)} | " + " | ".join(cells) + " |")
@@ -723,10 +742,10 @@ def markdown(docs: list[dict]) -> str:
                     continue
                 c, b = row["collectors"]["cyclegc"], row["collectors"]["builtin"]
                 cells.append(
-                    f"rise during collection {fmt_db(c['collection_extra_bytes'])} vs "
-                    f"{fmt_db(b['collection_extra_bytes'])} "
-                    f"(**{_per_obj(row['extra_diff_bytes_per_object'])}**); process peak "
-                    f"{fmt_b(c['peak_rss_bytes'])} vs {fmt_b(b['peak_rss_bytes'])} "
+                    f"**{_per_obj(row['extra_diff_bytes_per_object'])}**: "
+                    f"{fmt_db(c['collection_extra_bytes'])} / "
+                    f"{fmt_db(b['collection_extra_bytes'])}; peak "
+                    f"{fmt_b(c['peak_rss_bytes'])} / {fmt_b(b['peak_rss_bytes'])} "
                     f"({_per_obj(row['peak_diff_bytes_per_object'])})")
             out.append(f"| {label(any_row)} | {_short(any_row['tracked_objects'])} | "
                        + " | ".join(cells) + " |")
