@@ -101,13 +101,43 @@ start_generation(CgState *st, int gen)
 
 /* An explicit stack of objects marked but not yet traversed.  Its size is
  * capped: an object that does not fit is simply left unmarked, and trial
- * deletion, which is correct for any candidate set, deals with it. */
+ * deletion, which is correct for any candidate set, deals with it.  Wide
+ * containers (exact lists and dicts of more than WIDE items) would push all
+ * their items at once, so they are traversed a slice at a time instead,
+ * from a second small stack of (container, position) entries, the object
+ * stack draining between slices: scratch memory then grows with the
+ * nesting of wide containers, not with their width. */
 #define MARK_STACK_CAP ((Py_ssize_t)1 << 20)
+#define WIDE 1024
+
+typedef struct {
+    PyObject *op;
+    Py_ssize_t pos;
+    int holds_container;
+} WideEntry;
 
 typedef struct {
     CgStack stack;
     int holds_container;    /* the object being traversed refers to one */
+    WideEntry *wide;
+    Py_ssize_t nwide, wide_capacity;
 } MarkStack;
+
+static int
+push_wide(MarkStack *m, PyObject *op)
+{
+    if (m->nwide == m->wide_capacity) {
+        Py_ssize_t n = m->wide_capacity ? m->wide_capacity * 2 : 16;
+        WideEntry *w = PyMem_RawRealloc(m->wide, (size_t)n * sizeof(WideEntry));
+        if (w == NULL) {
+            return -1;
+        }
+        m->wide = w;
+        m->wide_capacity = n;
+    }
+    m->wide[m->nwide++] = (WideEntry){op, 0, 0};
+    return 0;
+}
 
 /* Marks `op` alive if it is an unmarked candidate of a full collection:
  * tracked, not immortal (immortals sit in the permanent generation on 3.12
@@ -157,27 +187,87 @@ can_mark_alive(CgState *st)
  * unchanged except for NEXT_ALIVE bits, which split_unmarked clears. */
 static int tuple_holds_only_atoms(PyObject *op);
 
+/* Traverses one popped object: whole, or (wide list/dict) queued for slices. */
+static void
+mark_traverse(MarkStack *m, PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    if (((tp == &PyList_Type && PyList_GET_SIZE(op) > WIDE)
+         || (tp == &PyDict_Type && PyDict_GET_SIZE(op) > WIDE))
+        && push_wide(m, op) == 0) {
+        return;
+    }
+    m->holds_container = 0;
+    tp->tp_traverse(op, visit_mark_alive, m);
+    /* The untracking test of step 5, while the object is in cache.
+     * Tuples are re-checked item by item: a NULL item (a tuple still
+     * being filled) must keep it tracked, and traversal skips NULLs. */
+    if ((tp == &PyDict_Type && !m->holds_container)
+        || (tp == &PyTuple_Type && !m->holds_container && tuple_holds_only_atoms(op))) {
+        CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
+    }
+}
+
+/* Visits the next slice of the wide container on top of the wide stack;
+ * pops it (deciding its untracking) when it is done. */
+static void
+mark_wide_slice(MarkStack *m)
+{
+    WideEntry *w = &m->wide[m->nwide - 1];
+    PyObject *op = w->op;
+    m->holds_container = w->holds_container;
+    int done;
+    if (PyList_CheckExact(op)) {
+        Py_ssize_t end = Py_MIN(w->pos + WIDE, PyList_GET_SIZE(op));
+        for (; w->pos < end; w->pos++) {
+            PyObject *item = PyList_GET_ITEM(op, w->pos);
+            if (item != NULL) {
+                visit_mark_alive(item, m);
+            }
+        }
+        done = w->pos >= PyList_GET_SIZE(op);
+    }
+    else {
+        PyObject *key, *value;
+        done = 1;
+        for (int i = 0; i < WIDE; i++) {
+            if (!PyDict_Next(op, &w->pos, &key, &value)) {
+                break;
+            }
+            visit_mark_alive(key, m);
+            visit_mark_alive(value, m);
+            if (i == WIDE - 1) {
+                done = 0;
+            }
+        }
+    }
+    w = &m->wide[m->nwide - 1];     /* visits never grow the wide stack */
+    w->holds_container = m->holds_container;
+    if (done) {
+        if (PyDict_CheckExact(op) && !w->holds_container) {
+            CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
+        }
+        m->nwide--;
+    }
+}
+
 static Py_ssize_t
 mark_alive(void)
 {
-    MarkStack stack = {{NULL, 0, 0}, 0};
+    MarkStack m = {{NULL, 0, 0}, 0, NULL, 0, 0};
     Py_ssize_t marked = 0;
-    cg_visit_roots(visit_mark_alive, &stack);
-    while (stack.stack.size > 0) {
-        PyObject *op = stack.stack.items[--stack.stack.size];
-        PyTypeObject *tp = Py_TYPE(op);
-        stack.holds_container = 0;
-        tp->tp_traverse(op, visit_mark_alive, &stack);
-        marked++;
-        /* The untracking test of step 5, while the object is in cache.
-         * Tuples are re-checked item by item: a NULL item (a tuple still
-         * being filled) must keep it tracked, and traversal skips NULLs. */
-        if ((tp == &PyDict_Type && !stack.holds_container)
-            || (tp == &PyTuple_Type && !stack.holds_container && tuple_holds_only_atoms(op))) {
-            CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
+    cg_visit_roots(visit_mark_alive, &m);
+    while (m.stack.size > 0 || m.nwide > 0) {
+        if (m.stack.size > 0) {
+            mark_traverse(&m, m.stack.items[--m.stack.size]);
+            marked++;
+        }
+        else {
+            mark_wide_slice(&m);
         }
     }
-    cg_stack_free(&stack.stack);
+    cg_stack_free(&m.stack);
+    PyMem_RawFree(m.wide);
     return marked;
 }
 
