@@ -39,14 +39,15 @@ from .api import (  # noqa: E402
 )
 from .stats import collection_stats  # noqa: E402
 from .install import install, installed, uninstall  # noqa: E402
+from .insight.alive import find_cycles, why_alive  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEBUG_COLLECTABLE", "DEBUG_LEAK", "DEBUG_SAVEALL", "DEBUG_STATS",
     "DEBUG_UNCOLLECTABLE", "callbacks", "collect", "collection_stats", "disable",
-    "enable", "freeze", "garbage", "get_count", "get_debug", "get_freeze_count",
+    "enable", "find_cycles", "freeze", "garbage", "get_count", "get_debug", "get_freeze_count",
     "get_objects", "get_referents", "get_referrers", "get_stats", "get_threshold",
     "install", "installed", "is_finalized", "is_fork_friendly", "is_tracked", "isenabled", "set_debug",
-    "set_fork_friendly", "set_threshold", "unfreeze", "uninstall",
+    "set_fork_friendly", "set_threshold", "unfreeze", "uninstall", "why_alive",
 ]

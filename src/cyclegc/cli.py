@@ -50,6 +50,10 @@ def _cmd_run(args, parser):
     else:
         target, rest = args.module, args.target
 
+    insight = args.insight or args.insight_json or args.insight_html
+    if insight and args.compare:
+        parser.error("run: --insight cannot be combined with --compare")
+
     if args.compare:
         figures = {}
         with tempfile.TemporaryDirectory() as tmp:
@@ -70,13 +74,20 @@ def _cmd_run(args, parser):
 
     status, recorder = run_program(target, rest, module=args.module is not None,
                                    collector=args.collector,
-                                   fork_friendly=True if args.fork_friendly else None)
+                                   fork_friendly=True if args.fork_friendly else None,
+                                   insight=bool(insight))
     figures = recorder.figures(args.collector)
     figures["exit_status"] = status
     if not args.quiet:
         print(report.text(figures), file=sys.stderr)
+        if recorder.insight is not None:
+            recorder.insight.print(file=sys.stderr)
     if args.json:
         report.write_json(args.json, figures)
+    if args.insight_json:
+        recorder.insight.write_json(args.insight_json)
+    if args.insight_html:
+        recorder.insight.write_html(args.insight_html)
     return status
 
 
@@ -100,6 +111,13 @@ def main(argv=None):
     p.add_argument("--collector", choices=("cyclegc", "builtin"), default="cyclegc",
                    help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    p.add_argument("--insight", action="store_true",
+                   help="group each collection's garbage into cycles and rank the allocation "
+                        "sites that made them (tracemalloc; slower)")
+    p.add_argument("--insight-json", metavar="FILE", help="write the insight report as JSON "
+                   "(implies --insight)")
+    p.add_argument("--insight-html", metavar="FILE", help="write the insight report as one "
+                   "HTML page (implies --insight)")
     p.add_argument("target", nargs=argparse.REMAINDER, help="script.py [ARGS...]")
     p.set_defaults(func=_cmd_run)
 
@@ -132,7 +150,7 @@ def main(argv=None):
     return args.func(args)
 
 
-_RUN_OPTIONS_WITH_VALUE = {"--json", "--collector"}
+_RUN_OPTIONS_WITH_VALUE = {"--json", "--collector", "--insight-json", "--insight-html"}
 
 
 def _split_run_argv(argv):

@@ -1,0 +1,315 @@
+"""Reporters: what insight saw, as a terminal table (rich if installed, plain
+text otherwise), JSON, and a single-file HTML page (inline SVG timeline of
+the pauses and the ranked table; no external assets).
+
+A :class:`Report` is plain data, detached from the session that produced it:
+allocation sites ranked by the cyclic garbage they produced (objects, then
+bytes), each with the shapes of its cycles, and the timeline of collections.
+"""
+import html
+import json
+import platform
+import time
+
+from .analysis import site_text, source_line
+
+SCHEMA = "cyclegc-insight/1"
+
+
+def _fmt_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"  # pragma: no cover
+
+
+def _plural(n, word):
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+class Report:
+    """Ranked cyclic garbage and collection timeline of one session."""
+
+    def __init__(self, summary, sites, timeline):
+        self.summary = summary        # dict of totals
+        self.sites = sites            # ranked list of site dicts (see as_dict())
+        self.timeline = timeline      # list of collection dicts, oldest first
+
+    # -- building ---------------------------------------------------------
+    @classmethod
+    def from_session(cls, session):
+        origin = session.started_at
+        end = session.stopped_at if session.stopped_at is not None else time.perf_counter()
+        by_site = {}
+        for group in session.groups.values():
+            row = by_site.get(group.site)
+            if row is None:
+                row = by_site[group.site] = {
+                    "site": site_text(group.site),
+                    "file": group.site[0] if group.site else None,
+                    "line": group.site[1] if group.site else None,
+                    "source": source_line(group.site),
+                    "traceback": [site_text(f) for f in group.traceback],
+                    "cycles": 0, "objects": 0, "bytes": 0, "shapes": [],
+                }
+            row["cycles"] += group.cycles
+            row["objects"] += group.objects
+            row["bytes"] += group.bytes
+            row["shapes"].append({
+                "shape": group.shape, "path": group.path, "cycles": group.cycles,
+                "objects": group.objects, "bytes": group.bytes,
+                "min_size": group.min_size, "max_size": group.max_size,
+                "types": dict(group.types),
+                "first_seen_s": group.first - origin, "last_seen_s": group.last - origin,
+            })
+        sites = sorted(by_site.values(),
+                       key=lambda r: (r["site"] == "<unknown>", -r["objects"], -r["bytes"], r["site"]))
+        for rank, row in enumerate(sites, 1):
+            row["rank"] = rank
+            row["shapes"].sort(key=lambda s: (-s["objects"], -s["bytes"], s["shape"]))
+        timeline = [
+            {"t_s": t - origin, "generation": g, "pause_ms": d * 1e3, "collected": c,
+             "garbage_objects": go, "cycles": nc, "analysis_ms": a * 1e3, "reason": reason}
+            for t, g, d, c, go, nc, a, reason in session.timeline
+        ]
+        summary = {
+            "wall_s": end - origin,
+            "started": session.wall_started,
+            "collections": session.collections,
+            "collected": session.collected,
+            "uncollectable": session.uncollectable,
+            "cycles": sum(r["cycles"] for r in sites),
+            "cyclic_garbage_objects": sum(r["objects"] for r in sites),
+            "cyclic_garbage_bytes": sum(r["bytes"] for r in sites),
+            "unattributed_objects": session.unattributed,
+            "unobserved_objects": session.unobserved,
+            "pause_total_s": session.pause_seconds,
+            "analysis_s": session.analysis_seconds,
+            "python": platform.python_version(),
+        }
+        return cls(summary, sites, timeline)
+
+    # -- JSON -------------------------------------------------------------
+    def as_dict(self):
+        return {"schema": SCHEMA, "summary": dict(self.summary), "sites": self.sites,
+                "timeline": self.timeline}
+
+    def to_json(self, indent=2):
+        return json.dumps(self.as_dict(), indent=indent)
+
+    def write_json(self, path):
+        with open(path, "w") as f:
+            f.write(self.to_json())
+
+    # -- text -------------------------------------------------------------
+    def headline(self):
+        s = self.summary
+        text = (f"cyclegc insight: {_plural(s['cyclic_garbage_objects'], 'object')} of cyclic "
+                f"garbage in {_plural(s['cycles'], 'cycle')} "
+                f"({_fmt_bytes(s['cyclic_garbage_bytes'])}), "
+                f"{_plural(s['collections'], 'collection')} over {s['wall_s']:.2f} s")
+        return text
+
+    def notes(self):
+        s = self.summary
+        out = []
+        if any(r["site"] == "<unknown>" for r in self.sites):
+            out.append("<unknown>: allocated before tracemalloc was tracing")
+        if s["unobserved_objects"]:
+            out.append(f"{s['unobserved_objects']:,} objects collected without being examined")
+        if s["unattributed_objects"]:
+            out.append(f"{s['unattributed_objects']:,} garbage objects outside any cycle")
+        if s["uncollectable"]:
+            out.append(f"{s['uncollectable']:,} uncollectable objects (see gc.garbage)")
+        out.append(f"examining the garbage took {s['analysis_s'] * 1e3:.1f} ms "
+                   f"(collections: {s['pause_total_s'] * 1e3:.1f} ms)")
+        return out
+
+    def to_text(self, limit=20, shapes=3):
+        """Plain-text table of the `limit` top sites, `shapes` shapes each."""
+        lines = [self.headline()]
+        pad = " " * 40
+        if not self.sites:
+            lines.append("  no cyclic garbage")
+        else:
+            lines.append(f"  {'#':>3} {'objects':>9} {'bytes':>10} {'cycles':>8}   allocation site")
+            for row in self.sites[:limit]:
+                lines.append(f"  {row['rank']:>3} {row['objects']:>9,} {_fmt_bytes(row['bytes']):>10} "
+                             f"{row['cycles']:>8,}   {row['site']}")
+                if row["source"]:
+                    lines.append(f"{pad}  {row['source']}")
+                for shape in row["shapes"][:shapes]:
+                    lines.append(f"{pad}  {_shape_text(shape)}")
+                    lines.append(f"{pad}    via {shape['path']}")
+                if len(row["shapes"]) > shapes:
+                    lines.append(f"{pad}  ... {len(row['shapes']) - shapes} more shapes")
+            if len(self.sites) > limit:
+                lines.append(f"  ... {len(self.sites) - limit} more sites")
+        lines += [f"  note: {n}" for n in self.notes()]
+        return "\n".join(lines)
+
+    def print(self, file=None, limit=20, shapes=3, use_rich=None):
+        """Print the table: with rich if it is installed (and `use_rich` is
+        not False), plain text otherwise."""
+        import sys
+        file = sys.stderr if file is None else file
+        if use_rich is not False:
+            try:
+                import rich.console  # noqa: F401
+            except ImportError:
+                if use_rich:
+                    raise
+            else:
+                return self._print_rich(file, limit, shapes)
+        print(self.to_text(limit, shapes), file=file)
+
+    def _print_rich(self, file, limit, shapes):
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        console = Console(file=file, highlight=False)
+        console.print(self.headline())
+        table = Table(show_lines=True)
+        table.add_column("#", justify="right")
+        table.add_column("objects", justify="right")
+        table.add_column("bytes", justify="right")
+        table.add_column("cycles", justify="right")
+        table.add_column("allocation site / cycle shapes", overflow="fold")
+        for row in self.sites[:limit]:
+            cell = Text(row["site"], style="bold")
+            if row["source"]:
+                cell.append("\n" + row["source"], style="dim")
+            for shape in row["shapes"][:shapes]:
+                cell.append("\n" + _shape_text(shape), style="cyan")
+                cell.append("\n  via " + shape["path"], style="dim")
+            if len(row["shapes"]) > shapes:
+                cell.append(f"\n... {len(row['shapes']) - shapes} more shapes", style="dim")
+            table.add_row(str(row["rank"]), f"{row['objects']:,}", _fmt_bytes(row["bytes"]),
+                          f"{row['cycles']:,}", cell)
+        if self.sites:
+            console.print(table)
+        else:
+            console.print("  no cyclic garbage")
+        if len(self.sites) > limit:
+            console.print(f"... {len(self.sites) - limit} more sites")
+        for n in self.notes():
+            console.print(f"note: {n}", style="dim")
+
+    # -- HTML -------------------------------------------------------------
+    def to_html(self, title="cyclegc insight"):
+        return _html(self, title)
+
+    def write_html(self, path, title="cyclegc insight"):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_html(title))
+
+
+def _shape_text(shape):
+    size = (_plural(shape["min_size"], "object") if shape["min_size"] == shape["max_size"]
+            else f"{shape['min_size']}-{shape['max_size']} objects")
+    return f"{shape['shape']}  ({_plural(shape['cycles'], 'cycle')} of {size})"
+
+
+# --------------------------------------------------------------------------
+# HTML
+
+_GEN_COLORS = ("#4caf50", "#ff9800", "#e53935")
+
+_CSS = """
+body{font:14px/1.4 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em}
+table{border-collapse:collapse;width:100%}
+th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
+code,pre{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
+.shape{color:#1565c0}.src{color:#555}.note{color:#666}
+details summary{cursor:pointer;color:#555}
+svg text{font:11px system-ui,sans-serif;fill:#444}
+.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}
+"""
+
+
+def _timeline_svg(report, width=960, height=180):
+    pts = report.timeline
+    wall = max(report.summary["wall_s"], max((p["t_s"] for p in pts), default=0.0), 1e-6)
+    left, bottom, top = 48, 22, 10
+    plot_w, plot_h = width - left - 10, height - bottom - top
+    # at most one bar per pixel column: the longest pause of each column
+    bins = {}
+    for p in pts:
+        x = min(int(p["t_s"] / wall * plot_w), plot_w - 1)
+        cur = bins.get(x)
+        if cur is None or p["pause_ms"] > cur[0]["pause_ms"]:
+            bins[x] = (p, (cur[1] + 1) if cur else 1)
+        else:
+            bins[x] = (cur[0], cur[1] + 1)
+    peak = max((p["pause_ms"] for p in pts), default=0.0) or 1.0
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" role="img" aria-label="collection pauses over time">']
+    out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>')
+    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#999"/>')
+    out.append(f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{peak:.2f} ms</text>')
+    out.append(f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>')
+    out.append(f'<text x="{left}" y="{height - 6}">0 s</text>')
+    out.append(f'<text x="{left + plot_w}" y="{height - 6}" text-anchor="end">{wall:.2f} s</text>')
+    for x, (p, count) in sorted(bins.items()):
+        h = max(1.0, p["pause_ms"] / peak * plot_h)
+        color = _GEN_COLORS[p["generation"]] if 0 <= p["generation"] < 3 else "#777"
+        tip = (f"t={p['t_s']:.3f} s, generation {p['generation']}, pause {p['pause_ms']:.3f} ms, "
+               f"collected {p['collected']}, cyclic garbage {p['garbage_objects']} objects "
+               f"in {p['cycles']} cycles")
+        if count > 1:
+            tip += f" (longest of {count} collections here)"
+        if p.get("reason"):
+            tip += f" [{p['reason']}]"
+        out.append(f'<rect x="{left + x}" y="{top + plot_h - h:.1f}" width="2" height="{h:.1f}" '
+                   f'fill="{color}"><title>{html.escape(tip)}</title></rect>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _html(report, title):
+    e = html.escape
+    s = report.summary
+    parts = [
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+        f"<p>{e(report.headline())}</p>",
+        "<h2>Collection pauses</h2>",
+        _timeline_svg(report),
+        '<div class="legend">generation'
+        + "".join(f'<span style="background:{c}"></span>{g}' for g, c in enumerate(_GEN_COLORS))
+        + "</div>",
+        "<h2>Allocation sites ranked by cyclic garbage</h2>",
+    ]
+    if not report.sites:
+        parts.append("<p>No cyclic garbage.</p>")
+    else:
+        parts.append("<table><thead><tr><th>#</th><th>objects</th><th>bytes</th><th>cycles</th>"
+                     "<th>allocation site</th><th>cycle shapes</th></tr></thead><tbody>")
+        for row in report.sites:
+            shapes = "".join(
+                f'<div><code class="shape">{e(sh["shape"])}</code> &times;{sh["cycles"]:,} '
+                f'({sh["min_size"]}{"" if sh["min_size"] == sh["max_size"] else "-" + str(sh["max_size"])}'
+                f' objects each, {sh["objects"]:,} objects, {e(_fmt_bytes(sh["bytes"]))})'
+                f'<br><small>via <code>{e(sh["path"])}</code></small></div>'
+                for sh in row["shapes"])
+            tb = ""
+            if len(row["traceback"]) > 1:
+                tb = ("<details><summary>traceback</summary><pre>"
+                      + e("\n".join(row["traceback"])) + "</pre></details>")
+            src = f'<br><code class="src">{e(row["source"])}</code>' if row["source"] else ""
+            parts.append(
+                f'<tr><td class="n">{row["rank"]}</td><td class="n">{row["objects"]:,}</td>'
+                f'<td class="n">{e(_fmt_bytes(row["bytes"]))}</td><td class="n">{row["cycles"]:,}</td>'
+                f'<td><code>{e(row["site"])}</code>{src}{tb}</td><td>{shapes}</td></tr>')
+        parts.append("</tbody></table>")
+    parts.append("<h2>Notes</h2><ul>" + "".join(f'<li class="note">{e(n)}</li>' for n in report.notes())
+                 + f'<li class="note">Python {e(s["python"])}</li></ul>')
+    parts.append('<script type="application/json" id="cyclegc-insight-data">'
+                 + json.dumps(report.as_dict()).replace("</", "<\\/") + "</script>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
