@@ -127,7 +127,24 @@ def test_garbage_is_freed_by_the_same_collection():
     assert len(finalized) == 50
 
 
-def test_collector_state_is_left_alone():
+def _drop_garbage():
+    for o in gc.garbage:
+        if hasattr(o, "__dict__"):
+            o.__dict__.clear()          # break legacy <-> list, or it comes back
+    gc.garbage.clear()
+
+
+@pytest.fixture
+def clean_garbage():
+    """Start from an empty gc.garbage: legacy-finalizer objects other tests
+    left behind come back to it at every full collection."""
+    cyclegc.collect()
+    _drop_garbage()
+    cyclegc.collect()
+    _drop_garbage()
+
+
+def test_collector_state_is_left_alone(clean_garbage):
     sentinel = object()
     gc.garbage.append(sentinel)
     seen = []
@@ -154,7 +171,7 @@ def test_collector_state_is_left_alone():
         gc.garbage.remove(sentinel)
 
 
-def test_with_the_users_saveall_the_garbage_stays_in_gc_garbage():
+def test_with_the_users_saveall_the_garbage_stays_in_gc_garbage(clean_garbage):
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
         with Session(frames=1, keep_cycles=True) as session:
@@ -186,15 +203,7 @@ def _uncollectable_garbage():
     other.append(other)                # and an ordinary cycle
 
 
-def _drop_garbage():
-    for o in gc.garbage:
-        if hasattr(o, "__dict__"):
-            o.__dict__.clear()          # break legacy <-> list, or it comes back
-    gc.garbage.clear()
-
-
-def test_uncollectable_objects_end_in_gc_garbage_as_without_insight():
-    gc.garbage.clear()
+def test_uncollectable_objects_end_in_gc_garbage_as_without_insight(clean_garbage):
     try:
         cyclegc.collect()
         _uncollectable_garbage()
@@ -438,3 +447,59 @@ def test_describe_does_not_call_repr():
     assert analysis.describe([1, 2]) == "list (len 2)"
     assert analysis.describe(sys) == "module sys"
     assert analysis.describe(Loud) == f"class {Loud.__module__}.Loud"
+
+
+def test_stopping_during_a_collection_leaves_nothing_behind():
+    # A finalizer stops the session while the collection is between its
+    # "start" and "stop" callbacks (another thread could do the same): the
+    # collection must still end with DEBUG_SAVEALL off and gc.garbage clean.
+    session = Session(frames=1, keep_cycles=True).start()
+
+    class StopsTheSession:
+        def __del__(self):
+            session.stop()
+
+    s = StopsTheSession()
+    s.me = s
+    del s
+    cyclegc.collect()
+    assert not session.running
+    assert gc.get_debug() == 0
+    assert gc.garbage == []
+    assert not any(type(cb).__name__ == "_Observer" for cb in gc.callbacks)
+    assert session.records == []          # stopped before the collection ended
+    assert not [o for o in gc.get_objects() if type(o) is StopsTheSession]
+
+
+def test_the_final_collection_waits_for_another_threads_collection():
+    import threading
+    import time as _time
+
+    inside, release = threading.Event(), threading.Event()
+
+    class Slow:
+        def __del__(self):
+            inside.set()
+            release.wait(10)            # the GIL is free meanwhile
+
+    def other_thread():
+        s = Slow()
+        s.me = s
+        del s
+        cyclegc.collect()
+
+    with Session(frames=1, keep_cycles=True) as session:
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        assert inside.wait(10)
+        threading.Timer(0.2, release.set).start()
+        make_self_lists(3)
+        start = _time.monotonic()
+        collect_observed(2, "final")    # would return 0 at once without waiting
+        waited = _time.monotonic() - start
+        thread.join()
+    assert waited >= 0.1
+    reasons = [r.reason for r in session.records]
+    assert reasons[-1] == "final" and reasons.count("final") == 1
+    final = session.records[-1]
+    assert sum(g.cycles for g in final.groups if g.shape == "list -> list") == 3

@@ -86,7 +86,11 @@ class _Observer:
         self.garbage_len = 0
         self.t_start = 0.0
         self.hook_result = None
-        self.next_reason = None
+        self.reason = None
+        self.collecting_thread = None
+        self.retire_pending = False
+        self.requests = {}      # thread id -> reason of the collection it asked for
+        self.runs = {}          # thread id -> collections seen to completion
 
     # -- sessions ---------------------------------------------------------
     def subscribe(self, session):
@@ -94,6 +98,7 @@ class _Observer:
             if session in self.sessions:
                 return
             self.sessions.append(session)
+            self.retire_pending = False
             callbacks = _api.callbacks
             if not any(cb is self for cb in callbacks):
                 callbacks.insert(0, self)
@@ -123,6 +128,18 @@ class _Observer:
             self.sessions.remove(session)
             if self.sessions:
                 return
+            if self.active:
+                # Another thread's collection is between its "start" and
+                # "stop" callbacks (a finalizer let this thread run): without
+                # our "stop", DEBUG_SAVEALL would stay on and its garbage in
+                # gc.garbage.  Its "stop" retires the observer.
+                self.retire_pending = True
+                return
+            self._retire()
+
+    def _retire(self):
+        with self.lock:
+            self.retire_pending = False
             _api.callbacks[:] = [cb for cb in _api.callbacks if cb is not self]
             self.installed = False
             if self.hook_installed:
@@ -144,9 +161,14 @@ class _Observer:
             self._stop(info)
 
     def _start(self, info):
-        self.active = True
+        with self.lock:
+            if not self.sessions or self.retire_pending:
+                return                         # being removed: no collection of ours
+            self.active = True
         self.hook_result = None
         self.t_start = time.perf_counter()
+        self.collecting_thread = threading.get_ident()
+        self.reason = self.requests.get(self.collecting_thread)
         garbage = _api.garbage
         self.garbage_len = len(garbage)
         debug = _api.get_debug()
@@ -211,12 +233,18 @@ class _Observer:
             self.t_start, info.get("generation", -1), duration,
             info.get("collected", 0), info.get("uncollectable", 0),
             groups, unattributed, time.perf_counter() - t0, observed,
-            self.next_reason)
+            self.reason)
         for session in list(self.sessions):
             try:
                 session._add(record)
             except Exception:  # pragma: no cover
                 pass
+        thread = self.collecting_thread
+        self.runs[thread] = self.runs.get(thread, 0) + 1
+        if self.retire_pending:
+            with self.lock:
+                if self.retire_pending and not self.sessions:
+                    self._retire()
 
     @staticmethod
     def _put_back_uncollectable(new, garbage):
@@ -265,13 +293,25 @@ class _Unraisable:
 _observer = _Observer()
 
 
-def collect_observed(generation=2, reason=None):
-    """Run a cyclegc collection; `reason` tags its record in the sessions."""
-    _observer.next_reason = reason
-    try:
+def collect_observed(generation=2, reason=None, wait=30.0):
+    """Run a cyclegc collection in this thread, observed by the sessions;
+    `reason` tags its record.  If another thread's collection is running
+    (collect() would return 0 at once without collecting), wait for it to
+    end, up to `wait` seconds, so that this collection really runs."""
+    me = threading.get_ident()
+    if not _observer.installed:
         return _api.collect(generation)
-    finally:
-        _observer.next_reason = None
+    deadline = time.monotonic() + wait
+    while True:
+        before = _observer.runs.get(me, 0)
+        _observer.requests[me] = reason
+        try:
+            found = _api.collect(generation)
+        finally:
+            _observer.requests.pop(me, None)
+        if _observer.runs.get(me, 0) != before or time.monotonic() > deadline:
+            return found
+        time.sleep(0.001)
 
 
 class Session:
