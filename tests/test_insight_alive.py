@@ -321,3 +321,24 @@ def test_find_cycles_limits():
     assert full.complete and full.size == 2000 and len(full.cycles) == 1
     for x in ring:
         del x.next
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_automatic_collection_is_paused_only_during_the_search(enabled, monkeypatch):
+    monkeypatch.setattr(alive._Referrers, "_index_cost", lambda self: 0.0)
+    seen = []
+    real = alive._search
+
+    def spy(*args):
+        seen.append(cyclegc.isenabled())
+        return real(*args)
+    monkeypatch.setattr(alive, "_search", spy)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        t = _plant_in_module()
+        why_alive(t, timeout=300.0)
+        assert seen == [False]
+        assert gc.isenabled() is enabled
+    finally:
+        HOLDER.clear()
+        gc.enable()

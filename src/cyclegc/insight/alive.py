@@ -425,9 +425,7 @@ class _Referrers:
         """One pass of get_referents over the heap: referent id -> position
         (in objs) of its referrer, or a list of them when there are several
         (most objects have one, so most entries allocate nothing).
-        Automatic collection is paused meanwhile: the pass allocates a lot,
-        and collections over a heap it has doubled would cost more than
-        the pass itself."""
+        Automatic collection is paused (why_alive() pauses it too)."""
         from .. import api
         ignore = self.ignore
         was_enabled = api.isenabled()
@@ -514,6 +512,11 @@ def why_alive(obj, *, max_depth=64, timeout=10.0, max_chains=3, ignore_caller=Tr
     variables of the function that calls why_alive() do not count as roots
     (that is where you hold `obj` to ask); they are reported only if
     nothing else holds it.
+
+    Automatic collection is paused during the search (at most `timeout`).
+    On a heap of about a million objects a short chain takes tens of
+    milliseconds (a few get_referrers scans); a search that must index
+    the heap takes one to two seconds.
     """
     t0 = time.perf_counter()
     caller = sys._getframe(1)
@@ -524,10 +527,18 @@ def why_alive(obj, *, max_depth=64, timeout=10.0, max_chains=3, ignore_caller=Tr
     del caller
     ignore = {id(nodes)}
     refs = _Referrers(t0 + timeout, ignore)
+    # Automatic collection is paused during the search (bounded by
+    # `timeout`): the index and the search allocate a lot, and collections
+    # over a heap they have doubled would cost more than the search.
+    from .. import api
+    was_enabled = api.isenabled()
+    api.disable()
     try:
         return _search(nodes, roots, refs, max_depth, max_chains, t0)
     finally:
         nodes.clear()
+        if was_enabled:
+            api.enable()
 
 
 def _search(nodes, roots, refs, max_depth, max_chains, t0):
