@@ -503,3 +503,45 @@ def test_the_final_collection_waits_for_another_threads_collection():
     assert reasons[-1] == "final" and reasons.count("final") == 1
     final = session.records[-1]
     assert sum(g.cycles for g in final.groups if g.shape == "list -> list") == 3
+
+
+def test_the_core_garbage_hook_is_used_when_the_core_has_one(monkeypatch):
+    # The hook the core may offer (docs/design.md): the observer registers
+    # with it, does not turn DEBUG_SAVEALL on for the core's collections,
+    # and records what the hook hands over.
+    from cyclegc.insight import capture
+
+    calls = []
+
+    class FakeCore:
+        def _set_garbage_hook(self, func):
+            calls.append(func)
+    monkeypatch.setattr(capture, "_core", FakeCore())
+    observer = capture._Observer()
+    session = Session(tracebacks=False, keep_cycles=True)
+    gc.disable()
+    observer.subscribe(session)
+    try:
+        assert calls == [observer.garbage_hook]
+        a, b = [], []
+        a.append(b)
+        b.append(a)
+        observer("start", {"generation": 2, "collected": 0, "uncollectable": 0,
+                           "duration": 0.0, "candidates": 0})
+        assert gc.get_debug() == 0                      # no DEBUG_SAVEALL
+        observer.garbage_hook(2, [a, b])
+        observer("stop", {"generation": 2, "collected": 2, "uncollectable": 0,
+                          "duration": 0.001, "candidates": 10})
+        (record,) = session.records
+        assert record.duration == 0.001
+        assert [(g.shape, g.cycles, g.objects) for g in record.groups] == [("list -> list -> list", 1, 2)]
+        # the built-in's collections (no "candidates") still use DEBUG_SAVEALL
+        observer("start", {"generation": 0, "collected": 0, "uncollectable": 0})
+        assert gc.get_debug() & gc.DEBUG_SAVEALL
+        observer("stop", {"generation": 0, "collected": 0, "uncollectable": 0})
+        assert gc.get_debug() == 0
+    finally:
+        observer.unsubscribe(session)
+        gc.enable()
+    assert calls[-1] is None
+    assert observer not in gc.callbacks
