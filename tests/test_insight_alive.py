@@ -3,7 +3,6 @@ with the right labels, and says so when it stops early; find_cycles()
 finds the component through an object."""
 import ctypes
 import gc
-import sys
 import threading
 import time
 

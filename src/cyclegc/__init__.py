@@ -39,7 +39,6 @@ from .api import (  # noqa: E402
 )
 from .stats import collection_stats  # noqa: E402
 from .install import install, installed, uninstall  # noqa: E402
-from .insight.alive import find_cycles, why_alive  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -51,3 +50,13 @@ __all__ = [
     "install", "installed", "is_finalized", "is_fork_friendly", "is_tracked", "isenabled", "set_debug",
     "set_fork_friendly", "set_threshold", "unfreeze", "uninstall", "why_alive",
 ]
+
+
+def __getattr__(name):
+    # find_cycles and why_alive live in cyclegc.insight, imported on first
+    # use: `import cyclegc` does not load ctypes, tracemalloc or the reports.
+    if name in ("find_cycles", "why_alive"):
+        from .insight import alive
+        value = globals()[name] = getattr(alive, name)
+        return value
+    raise AttributeError(f"module 'cyclegc' has no attribute {name!r}")

@@ -156,7 +156,7 @@ class Report:
         file = sys.stderr if file is None else file
         if use_rich is not False:
             try:
-                import rich.console  # noqa: F401
+                import rich.console  # noqa: F401 - is rich installed?
             except ImportError:
                 if use_rich:
                     raise
