@@ -24,3 +24,20 @@ def test_check_supported_raises_importerror_naming_the_versions():
             "try:\n    s.check_supported()\nexcept ImportError as e:\n    print('ImportError:', e)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.startswith("ImportError: cyclegc supports only CPython 3.11, 3.12 and 3.13")
+
+
+def test_pytest_entry_point_is_inert_where_cyclegc_cannot_import():
+    # The pytest11 entry point must not stop pytest from starting on an
+    # interpreter where `import cyclegc` raises ImportError.
+    code = ("import sys; sys.modules['cyclegc'] = None\n"
+            "import cyclegc_pytest\n"
+            "print(cyclegc_pytest.pytest_report_header(None))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("cyclegc: plugin inactive")
+
+
+def test_pytest_entry_point_exposes_the_plugin_hooks():
+    import cyclegc_pytest
+    assert callable(cyclegc_pytest.pytest_addoption)
+    assert callable(cyclegc_pytest.pytest_configure)
