@@ -12,7 +12,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _entry_point_registered():
-    return any(ep.name == "cyclegc" and ep.value == "cyclegc.pytest_plugin"
+    return any(ep.name == "cyclegc" and ep.value == "cyclegc_pytest"
                for ep in importlib.metadata.entry_points(group="pytest11"))
 
 
@@ -166,7 +166,7 @@ def test_entry_point_is_declared():
         pytest.skip("no tomllib")
     with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
         project = tomllib.load(f)["project"]
-    assert project["entry-points"]["pytest11"] == {"cyclegc": "cyclegc.pytest_plugin"}
+    assert project["entry-points"]["pytest11"] == {"cyclegc": "cyclegc_pytest"}
     assert project["dependencies"] == []
     extras = project["optional-dependencies"]
     assert extras["insight"] == ["rich"] and extras["prometheus"] == ["prometheus_client"]
