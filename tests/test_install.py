@@ -249,9 +249,12 @@ def test_thread_started_before_install():
 
 
 def run_child(code, timeout=120):
+    """Run `code` in a child importing the cyclegc this process imported
+    (installed, or the checkout's): never src/ by itself, which holds no
+    built extension in a fresh clone."""
     env = dict(os.environ)
-    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(cyclegc.__file__)))
+    env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
                           capture_output=True, text=True, timeout=timeout)
 
