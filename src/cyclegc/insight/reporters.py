@@ -169,7 +169,13 @@ class Report:
         from rich.table import Table
         from rich.text import Text
 
-        console = Console(file=file, highlight=False)
+        # On a terminal rich fits the table to the window. Into a log or a pipe,
+        # make it wide enough that no site is folded: people grep logs for paths.
+        width = None
+        if not (hasattr(file, "isatty") and file.isatty()):
+            longest = max((len(r["site"]) for r in self.sites[:limit]), default=0)
+            width = max(100, longest + 45)
+        console = Console(file=file, highlight=False, width=width)
         console.print(self.headline())
         table = Table(show_lines=True)
         table.add_column("#", justify="right")
