@@ -228,7 +228,8 @@ body{font:14px/1.4 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;color:
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em}
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.site code{overflow-wrap:anywhere}
 code,pre{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
 .shape{color:#1565c0}.src{color:#555}.note{color:#666}
 details summary{cursor:pointer;color:#555}
@@ -237,11 +238,29 @@ svg text{font:11px system-ui,sans-serif;fill:#444}
 """
 
 
-def _timeline_svg(report, width=960, height=180):
+def _nice_ticks(peak, n=4):
+    """Round tick values from 0 to about `peak` (1, 2 or 5 times a power of 10)."""
+    import math
+    if peak <= 0:
+        return [0.0]
+    raw = peak / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    return [i * step for i in range(int(peak / step + 1e-9) + 1)]
+
+
+def _tick_text(v, unit):
+    if v == 0:
+        return f"0 {unit}"
+    return (f"{v:.3g} {unit}" if v >= 0.01 else f"{v:.1e} {unit}")
+
+
+def _timeline_svg(report, width=960, height=200):
     pts = report.timeline
     wall = max(report.summary["wall_s"], max((p["t_s"] for p in pts), default=0.0), 1e-6)
-    left, bottom, top = 48, 22, 10
-    plot_w, plot_h = width - left - 10, height - bottom - top
+    left, right, bottom, top = 64, 16, 34, 12
+    plot_w, plot_h = width - left - right, height - bottom - top
+    base = top + plot_h
     # at most one bar per pixel column: the longest pause of each column
     bins = {}
     for p in pts:
@@ -252,28 +271,61 @@ def _timeline_svg(report, width=960, height=180):
         else:
             bins[x] = (cur[0], cur[1] + 1)
     peak = max((p["pause_ms"] for p in pts), default=0.0) or 1.0
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="collection pauses over time">']
-    out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>')
-    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#999"/>')
-    out.append(f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{peak:.2f} ms</text>')
-    out.append(f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>')
-    out.append(f'<text x="{left}" y="{height - 6}">0 s</text>')
-    out.append(f'<text x="{left + plot_w}" y="{height - 6}" text-anchor="end">{wall:.2f} s</text>')
+    # the y axis ends on a round value at or above the longest pause
+    yticks = _nice_ticks(peak)
+    if yticks[-1] < peak:
+        yticks.append(yticks[-1] + (yticks[1] - yticks[0] if len(yticks) > 1 else peak))
+    ymax = yticks[-1] or peak
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" id="pause-timeline" width="{width}" '
+           f'height="{height}" viewBox="0 0 {width} {height}" style="max-width:100%;height:auto" '
+           f'role="img" aria-label="collection pauses over time">']
+    for v in yticks:
+        y = base - v / ymax * plot_h
+        if v:
+            out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+                       f'stroke="#eee"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
+                   f'{_tick_text(v, "ms")}</text>')
+    for v in _nice_ticks(wall, 6):
+        x = left + v / wall * plot_w
+        out.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="#999"/>')
+        out.append(f'<text x="{x:.1f}" y="{base + 16}" text-anchor="middle">'
+                   f'{_tick_text(v, "s")}</text>')
+    out.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#999"/>')
+    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{base}" stroke="#999"/>')
+    out.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 2}" text-anchor="middle">'
+               f'time since insight started</text>')
     for x, (p, count) in sorted(bins.items()):
-        h = max(1.0, p["pause_ms"] / peak * plot_h)
+        h = max(1.0, p["pause_ms"] / ymax * plot_h)
         color = _GEN_COLORS[p["generation"]] if 0 <= p["generation"] < 3 else "#777"
         tip = (f"t={p['t_s']:.3f} s, generation {p['generation']}, pause {p['pause_ms']:.3f} ms, "
                f"collected {p['collected']}, cyclic garbage {p['garbage_objects']} objects "
-               f"in {p['cycles']} cycles")
+               f"in {p['cycles']} cycles; insight examined it in {p.get('analysis_ms', 0.0):.3f} ms")
         if count > 1:
             tip += f" (longest of {count} collections here)"
         if p.get("reason"):
             tip += f" [{p['reason']}]"
-        out.append(f'<rect x="{left + x}" y="{top + plot_h - h:.1f}" width="2" height="{h:.1f}" '
-                   f'fill="{color}"><title>{html.escape(tip)}</title></rect>')
+        out.append(f'<rect class="pause" x="{left + x}" y="{base - h:.1f}" width="2" '
+                   f'height="{h:.1f}" fill="{color}"><title>{html.escape(tip)}</title></rect>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _timeline_caption(report):
+    pts = report.timeline
+    s = report.summary
+    if not pts:
+        return "No collection while insight was running."
+    longest = max(pts, key=lambda p: p["pause_ms"])
+    text = (f"One bar per collection (where several fall on one pixel, the longest), "
+            f"its height the collector's pause: {_plural(len(pts), 'collection')}, "
+            f"{sum(p['pause_ms'] for p in pts):.1f} ms in total, the longest "
+            f"{longest['pause_ms']:.2f} ms (generation {longest['generation']}, "
+            f"at {longest['t_s']:.2f} s). Insight's own examination of the garbage "
+            f"({s['analysis_s'] * 1e3:.1f} ms in total) is not in the bars.")
+    if len(pts) < s.get("collections", len(pts)):
+        text += f" The first {s['collections'] - len(pts):,} collections are not shown."
+    return text
 
 
 def _html(report, title):
@@ -289,13 +341,14 @@ def _html(report, title):
         '<div class="legend">generation'
         + "".join(f'<span style="background:{c}"></span>{g}' for g, c in enumerate(_GEN_COLORS))
         + "</div>",
+        f'<p class="note">{e(_timeline_caption(report))}</p>',
         "<h2>Allocation sites ranked by cyclic garbage</h2>",
     ]
     if not report.sites:
         parts.append("<p>No cyclic garbage.</p>")
     else:
-        parts.append("<table><thead><tr><th>#</th><th>objects</th><th>bytes</th><th>cycles</th>"
-                     "<th>allocation site</th><th>cycle shapes</th></tr></thead><tbody>")
+        parts.append('<table id="sites"><thead><tr><th>#</th><th>objects</th><th>bytes</th><th>cycles</th>'
+                     '<th>allocation site</th><th>cycle shapes</th></tr></thead><tbody>')
         for row in report.sites:
             shapes = "".join(
                 f'<div><code class="shape">{e(sh["shape"])}</code> &times;{sh["cycles"]:,} '
@@ -311,7 +364,7 @@ def _html(report, title):
             parts.append(
                 f'<tr><td class="n">{row["rank"]}</td><td class="n">{row["objects"]:,}</td>'
                 f'<td class="n">{e(_fmt_bytes(row["bytes"]))}</td><td class="n">{row["cycles"]:,}</td>'
-                f'<td><code>{e(row["site"])}</code>{src}{tb}</td><td>{shapes}</td></tr>')
+                f'<td class="site"><code>{e(row["site"])}</code>{src}{tb}</td><td>{shapes}</td></tr>')
         parts.append("</tbody></table>")
     parts.append("<h2>Notes</h2><ul>" + "".join(f'<li class="note">{e(n)}</li>' for n in report.notes())
                  + f'<li class="note">Python {e(s["python"])}</li></ul>')
