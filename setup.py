@@ -28,6 +28,7 @@ core = Extension(
     sources=[
         "src/cyclegc/_core/module.c",
         "src/cyclegc/_core/collector.c",
+        "src/cyclegc/_core/incremental.c",
         "src/cyclegc/_core/introspect.c",
         "src/cyclegc/_core/metrics.c",
         "src/cyclegc/_core/protocol.c",

@@ -741,13 +741,67 @@ debug_generation_sizes(CgState *st)
 
 int cg_marking_enabled = 1;
 
+Py_ssize_t
+cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable)
+{
+    return deduce_unreachable(st, candidates, unreachable);
+}
+
+Py_ssize_t
+cg_untrack_atoms(PyGC_Head *survivors, int full)
+{
+    return untrack_atom_containers(survivors, full);
+}
+
+/* Steps 6-11 on the `unreachable` list deduce_unreachable left.  Whatever
+ * survives (resurrected objects, legacy finalizers and what they reach,
+ * objects whose tp_clear did not free them) ends in `old`.  After:
+ * `unreachable` is empty; counts are added to *collected, *uncollectable. */
+void
+cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
+                   Py_ssize_t *collected, Py_ssize_t *uncollectable)
+{
+    PyGC_Head finalizers, final_unreachable;
+
+    cg_list_init(&finalizers);
+    move_legacy_finalizers(unreachable, &finalizers);
+    move_legacy_finalizer_reachable(&finalizers);
+
+    if (st->debug & CG_DEBUG_COLLECTABLE) {
+        for (PyGC_Head *g = cg_next(unreachable); g != unreachable; g = cg_next(g)) {
+            debug_object("collectable", CG_FROM_GC(g));
+        }
+    }
+
+    *collected += handle_weakrefs(unreachable, old);
+    finalize_garbage(unreachable);
+    handle_resurrected(st, unreachable, &final_unreachable, old);
+
+    *collected += cg_list_size(&final_unreachable);
+    delete_garbage(st, &final_unreachable, old);
+
+    for (PyGC_Head *g = cg_next(&finalizers); g != &finalizers; g = cg_next(g)) {
+        (*uncollectable)++;
+        if (st->debug & CG_DEBUG_UNCOLLECTABLE) {
+            debug_object("uncollectable", CG_FROM_GC(g));
+        }
+    }
+    handle_legacy_finalizers(st, &finalizers, old);
+}
+
 void
 cg_collect_generation(CgState *st, int gen, CgResult *out)
 {
-    PyGC_Head unreachable, finalizers, final_unreachable;
+    PyGC_Head unreachable;
     Py_ssize_t collected = 0, uncollectable = 0, survivors = 0;
     double t0 = cg_now();
+    int full = gen == CG_NUM_GENERATIONS - 1;
 
+    if (full) {
+        /* A complete collection supersedes an incremental round: its lists
+         * go back to the oldest generation first (incremental.c). */
+        cg_inc_abort(st);
+    }
     if (st->debug & CG_DEBUG_STATS) {
         PySys_WriteStderr("gc: collecting generation %d...\n", gen);
         debug_generation_sizes(st);
@@ -756,7 +810,6 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
     PyGC_Head *young = start_generation(st, gen);
     PyGC_Head *old = gen + 1 < CG_NUM_GENERATIONS ? cg_gen_head(st, gen + 1) : young;
 
-    int full = gen == CG_NUM_GENERATIONS - 1;
     int readonly = full && cg_fork_friendly
         && cg_find_garbage_readonly(st, young, &unreachable, &out->candidates, &survivors) == 0;
     if (readonly) {
@@ -786,35 +839,12 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
         st->long_lived_total = survivors;
     }
 
-    cg_list_init(&finalizers);
-    move_legacy_finalizers(&unreachable, &finalizers);
-    move_legacy_finalizer_reachable(&finalizers);
-
-    if (st->debug & CG_DEBUG_COLLECTABLE) {
-        for (PyGC_Head *g = cg_next(&unreachable); g != &unreachable; g = cg_next(g)) {
-            debug_object("collectable", CG_FROM_GC(g));
-        }
-    }
-
-    collected += handle_weakrefs(&unreachable, old);
-    finalize_garbage(&unreachable);
-    handle_resurrected(st, &unreachable, &final_unreachable, old);
-
-    collected += cg_list_size(&final_unreachable);
-    delete_garbage(st, &final_unreachable, old);
-
-    for (PyGC_Head *g = cg_next(&finalizers); g != &finalizers; g = cg_next(g)) {
-        uncollectable++;
-        if (st->debug & CG_DEBUG_UNCOLLECTABLE) {
-            debug_object("uncollectable", CG_FROM_GC(g));
-        }
-    }
+    cg_dispose_garbage(st, &unreachable, old, &collected, &uncollectable);
     out->duration = cg_now() - t0;
     if (st->debug & CG_DEBUG_STATS) {
         PySys_WriteStderr("gc: done, %zd unreachable, %zd uncollectable, %.4fs elapsed\n",
                           collected + uncollectable, uncollectable, out->duration);
     }
-    handle_legacy_finalizers(st, &finalizers, old);
     if (full) {
         cg_clear_freelists();
     }

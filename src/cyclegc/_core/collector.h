@@ -24,6 +24,33 @@ typedef struct {
  * Finalizers and callbacks run inside; they may release the GIL. */
 void cg_collect_generation(CgState *st, int gen, CgResult *out);
 
+/* The phases collector.c lends to incremental.c: trial deletion of any
+ * candidate list (survivors stay in it; returns its size), untracking of
+ * atom containers among survivors, and steps 6-11 on what trial deletion
+ * found unreachable (survivors of those steps move to `old`). */
+Py_ssize_t cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable);
+Py_ssize_t cg_untrack_atoms(PyGC_Head *survivors, int full);
+void cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
+                        Py_ssize_t *collected, Py_ssize_t *uncollectable);
+
+/* Bounded pauses (incremental.c).  While enabled, automatic collections are
+ * increments: a young collection plus a slice of an old-generation round.
+ * cg_inc_abort() ends a round, returning its objects to the oldest
+ * generation (full collections, freeze, unfreeze call it);
+ * cg_inc_lists() names the lists holding objects of the round, for
+ * introspection.  cg_run_increment is the protocol.c wrapper (callbacks,
+ * metrics) around cg_inc_step. */
+int cg_inc_enabled(void);
+int cg_inc_configure(double max_pause);     /* seconds; 0 disables */
+enum { CG_INC_YOUNG = 0, CG_INC_OLD = 1, CG_INC_FULL = 2 };
+int cg_inc_plan(CgState *st);               /* what the next increment does */
+void cg_inc_request_round(void);            /* the next increment starts a round */
+void cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out);
+void cg_inc_abort(CgState *st);
+int cg_inc_lists(PyGC_Head **heads, int max);
+PyObject *cg_inc_stats(void);
+Py_ssize_t cg_run_increment(int young_gen);
+
 /* Whether full collections mark from the roots first (default 1). */
 extern int cg_marking_enabled;
 

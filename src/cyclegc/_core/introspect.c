@@ -20,19 +20,37 @@ append_list(PyObject *result, PyGC_Head *list)
     return 0;
 }
 
-/* generation -1 means every generation (not the permanent one). */
+/* The lists holding the objects of `generation` (-1: of every generation,
+ * not the permanent one).  Objects of a bounded-pause round sit on lists of
+ * incremental.c and belong to the oldest generation. */
+#define MAX_LISTS (CG_NUM_GENERATIONS + 32)
+
+static int
+generation_lists(CgState *st, Py_ssize_t generation, PyGC_Head **heads)
+{
+    int n = 0;
+    for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
+        if (generation == -1 || generation == i) {
+            heads[n++] = cg_gen_head(st, i);
+        }
+    }
+    if (generation == -1 || generation == CG_NUM_GENERATIONS - 1) {
+        n += cg_inc_lists(heads + n, MAX_LISTS - n);
+    }
+    return n;
+}
+
 PyObject *
 cg_get_objects(CgState *st, Py_ssize_t generation)
 {
+    PyGC_Head *heads[MAX_LISTS];
+    int nheads = generation_lists(st, generation, heads);
     PyObject *result = PyList_New(0);
     if (result == NULL) {
         return NULL;
     }
-    for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
-        if (generation != -1 && generation != i) {
-            continue;
-        }
-        if (append_list(result, cg_gen_head(st, i)) < 0) {
+    for (int i = 0; i < nheads; i++) {
+        if (append_list(result, heads[i]) < 0) {
             Py_DECREF(result);
             return NULL;
         }
@@ -59,8 +77,10 @@ cg_get_referrers(CgState *st, PyObject *objs)
     if (result == NULL) {
         return NULL;
     }
-    for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
-        PyGC_Head *list = cg_gen_head(st, i);
+    PyGC_Head *heads[MAX_LISTS];
+    int nheads = generation_lists(st, -1, heads);
+    for (int i = 0; i < nheads; i++) {
+        PyGC_Head *list = heads[i];
         for (PyGC_Head *g = cg_next(list); g != list; g = cg_next(g)) {
             PyObject *op = CG_FROM_GC(g);
             if (op == objs || op == result) {
@@ -109,6 +129,7 @@ cg_get_referents(PyObject *objs)
 void
 cg_freeze(CgState *st)
 {
+    cg_inc_abort(st);
     for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
         cg_list_merge(cg_gen_head(st, i), cg_permanent_head(st));
     }
@@ -118,6 +139,7 @@ cg_freeze(CgState *st)
 void
 cg_unfreeze(CgState *st)
 {
+    cg_inc_abort(st);
     cg_list_merge(cg_permanent_head(st), cg_gen_head(st, CG_NUM_GENERATIONS - 1));
 }
 

@@ -363,6 +363,57 @@ core_set_fork_friendly(PyObject *self, PyObject *flag)
     return set_switch(&cg_fork_friendly, flag);
 }
 
+/* _set_max_pause(seconds) -> None: automatic collections become bounded
+ * increments (incremental.c); 0 gives back the generational behaviour.
+ * Ending the mode returns the round's objects to the oldest generation. */
+static PyObject *
+core_set_max_pause(PyObject *self, PyObject *arg)
+{
+    double seconds = PyFloat_AsDouble(arg);
+    if (seconds == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!(seconds >= 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "max pause must be >= 0");
+        return NULL;
+    }
+    if (cg_inc_configure(seconds) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* run_increment(young_gen, start_round=False) -> collected: one increment
+ * now, as an automatic collection of the bounded-pause mode would run it;
+ * `start_round` starts an old-generation round if none is running (tests
+ * drive rounds with it).  The mode must be configured (_set_max_pause). */
+static PyObject *
+core_run_increment(PyObject *self, PyObject *args)
+{
+    int gen, start_round = 0;
+    if (!PyArg_ParseTuple(args, "i|p:run_increment", &gen, &start_round)) {
+        return NULL;
+    }
+    if (gen < 0 || gen > 1) {
+        PyErr_SetString(PyExc_ValueError, "young generation must be 0 or 1");
+        return NULL;
+    }
+    if (!cg_inc_enabled()) {
+        PyErr_SetString(PyExc_RuntimeError, "the bounded-pause mode is off");
+        return NULL;
+    }
+    if (start_round) {
+        cg_inc_request_round();
+    }
+    return PyLong_FromSsize_t(cg_run_increment(gen));
+}
+
+static PyObject *
+core_incremental_stats(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return cg_inc_stats();
+}
+
 static PyObject *
 core_long_lived(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -387,6 +438,12 @@ static PyMethodDef core_methods[] = {
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
     {"_set_fork_friendly", core_set_fork_friendly, METH_O,
      "_set_fork_friendly(flag) -> previous: full collections only read survivors."},
+    {"_set_max_pause", core_set_max_pause, METH_O,
+     "_set_max_pause(seconds): bounded increments for automatic collections (0: off)."},
+    {"run_increment", core_run_increment, METH_VARARGS,
+     "run_increment(young_gen, start_round=False) -> collected: one bounded-pause increment now."},
+    {"incremental_stats", core_incremental_stats, METH_NOARGS,
+     "Figures of the bounded-pause mode (rounds, increments, slices...)."},
     {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},
     {"interp_lists", core_interp_lists, METH_NOARGS,
      "The interpreter's own gc.garbage and gc.callbacks lists."},

@@ -71,3 +71,27 @@ cg_run_collection(int gen, int reason)
     st->collecting = 0;
     return r.collected + r.uncollectable;
 }
+
+/* An increment of the bounded-pause mode (incremental.c), with the same
+ * protocol.  Callbacks and metrics see generation 2 when the increment does
+ * old-generation work (its stop is what users of max_pause_ms watch), the
+ * young generation otherwise. */
+Py_ssize_t
+cg_run_increment(int young_gen)
+{
+    CgState *st = cg_state();
+    if (st->collecting) {
+        return 0;
+    }
+    st->collecting = 1;
+    int plan = cg_inc_plan(st);
+    int gen = plan == CG_INC_YOUNG ? young_gen : CG_NUM_GENERATIONS - 1;
+    int reason = plan == CG_INC_OLD ? CG_REASON_INCREMENT : CG_REASON_AUTO;
+    invoke_callbacks(st, "start", gen, NULL);
+    CgResult r = {0, 0, 0, 0.0};
+    cg_inc_step(st, young_gen, plan, &r);
+    cg_metrics_record(gen, reason, &r);
+    invoke_callbacks(st, "stop", gen, &r);
+    st->collecting = 0;
+    return r.collected + r.uncollectable;
+}

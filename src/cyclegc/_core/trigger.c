@@ -110,6 +110,16 @@ run_due_collection(void)
         return;
     }
     trig.n_collections++;
+    if (cg_inc_enabled()) {
+        /* Bounded pauses: the young part by the same rules, the old
+         * generation a slice per increment (incremental.c). */
+        int young = st->generations[1].count > st->generations[1].threshold ? 1 : 0;
+        cg_run_increment(young);
+        if (PyErr_Occurred()) {
+            cg_write_unraisable_msg("in automatic garbage collection", NULL);
+        }
+        return;
+    }
     /* The one path every collection takes (api.run_collection(gen, "auto")
      * is this same call): collecting flag, gc.callbacks, metrics. */
     cg_run_collection(gen, CG_REASON_AUTO);

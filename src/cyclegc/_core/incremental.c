@@ -1,0 +1,729 @@
+/* incremental.c -- bounded pauses: the old generation a slice at a time.
+ *
+ * With install(max_pause_ms=P) every automatic collection is an
+ * *increment*: the young collection the built-in would run (generation 0,
+ * or 0 and 1), then as much old-generation work as fits in what is left of
+ * P.  Old-generation work is organised in *rounds*, started by the
+ * built-in's own rule for a full collection (10 generation-1 collections
+ * and old objects grown by a quarter), so a round costs about what one full
+ * collection would, and comes as often.
+ *
+ * Why no barrier is needed.  CPython has no write barrier, so nothing an
+ * increment learns about reachability stays true while the program runs.
+ * We never rely on it.  The one fact every verdict rests on is the one the
+ * built-in's does: trial deletion over ANY set S of tracked objects,
+ * done in one stop, is exact about S (an object referenced from outside S,
+ * or reachable from one that is, survives).  What an increment learned
+ * earlier only decides *which* S to examine.  A wrong guess costs work or
+ * delays a verdict to the next round; it never frees a live object.
+ *
+ * A round:
+ *
+ *   start        the oldest generation moves to `to_sweep`: the objects this
+ *                round must account for.  Objects promoted meanwhile go to
+ *                the (now empty) oldest generation and wait for the next
+ *                round.
+ *   mark_frozen  frozen objects (the permanent generation) are put in the
+ *                mark set without being moved: a marker object (an empty
+ *                list of ours) walks the permanent list, so the walk can
+ *                stop anywhere and resume safely, whatever is freed.
+ *   mark         what the roots (sys.modules, every thread's frames) reach
+ *                is *probably* alive: marked in `marks`, an address bitmap
+ *                outside the objects (addrset.h; list links are rewritten
+ *                by the interpreter, so a mark cannot live in them), moved
+ *                to `gray`, traversed later in FIFO order and moved to
+ *                `visited`.  Lists are the work queue because the
+ *                interpreter unlinks an object from whatever list holds it
+ *                when it frees it: no dangling pointers between increments,
+ *                and no references held that would delay a destructor.
+ *                Lists and dicts (subclasses too: OrderedDict, defaultdict)
+ *                of more than WIDE items are walked a slice of items per
+ *                step, parked meanwhile alone on a list of ours (freed while
+ *                parked: the list is empty, the walk stops).  A subclass's
+ *                other references (its __dict__, a default_factory) are not
+ *                marked this way: they stay unmarked, which costs sweep
+ *                work, not correctness.  Other huge containers (sets,
+ *                deques) are traversed whole: a stop can overrun there.
+ *   sweep        slices S are cut from `to_sweep`: each seed object with
+ *                its closure through *unmarked* tracked objects (stopping
+ *                at marked ones, which is what keeps S small), capped by
+ *                the time left.  Trial deletion on S; its survivors are
+ *                marked and move to `visited`; its garbage goes through the
+ *                usual finalizer / weakref / tp_clear phases of collector.c.
+ *   finish       `visited` becomes the oldest generation again, in front of
+ *                the objects promoted during the round; the marks are freed.
+ *
+ * Garbage is found within two rounds: an evicted cycle is unmarked in the
+ * first round that starts after it died, and no marked object is reachable
+ * from it (it is unreachable), so its closure holds the whole cycle.  A
+ * cycle partly marked (it died during marking) waits for the next round.
+ *
+ * Limits, stated: a garbage structure whose closure exceeds the slice cap
+ * cannot be proven garbage in a bounded stop.  Slices that hit the cap are
+ * counted; after two rounds in a row with such slices, the next automatic
+ * collection is one complete collection (an "overflow" collection, counted
+ * in incremental_stats()), the only stop not bounded by P.  Marking from
+ * frames and modules misses objects held only by C code; they cost sweep
+ * work every round but are never freed (trial deletion sees the reference).
+ *
+ * The pacer.  Rounds must finish before the program has promoted much more
+ * (memory), yet not spend every stop on old work when there is no hurry
+ * (throughput, latency of the requests around the stop).  Each increment's
+ * quota = the round's remaining work spread over the increments left before
+ * promotions since the round started reach `headroom` (a tenth of the
+ * built-in's quarter of the old generation), at least MIN_QUOTA objects;
+ * the stop's time limit caps it.  Promotions per increment and cost per
+ * object are running averages.
+ */
+#include "collector.h"
+#include "addrset.h"
+
+#define WIDE 1024               /* items per slice of a wide list or dict */
+#define WIDE_DEPTH 16           /* wide containers parked at once */
+#define CLOCK_EVERY 64          /* objects between deadline checks */
+#define MIN_QUOTA 2000          /* objects of old work per increment, at least */
+#define MIN_SLICE 64            /* a sweep slice, at least */
+#define BUDGET_SHARE 0.8        /* of max_pause, the collector's to spend */
+
+typedef enum { IDLE = 0, MARK_FROZEN, MARK, SWEEP } Phase;
+
+static struct {
+    int initialized;
+    double max_pause;               /* seconds; 0: disabled */
+    Phase phase;
+    PyGC_Head to_sweep, gray, visited;
+    PyGC_Head wide_head[WIDE_DEPTH];
+    Py_ssize_t wide_pos[WIDE_DEPTH];
+    int nwide;
+    PyObject *cursor;               /* walks the permanent generation */
+    AddrSet marks;
+    /* pacing */
+    double sweep_cost;              /* seconds per object in S (average) */
+    double promo_per_inc;           /* promotions per increment (average) */
+    Py_ssize_t last_pending;
+    Py_ssize_t round_work_est, round_work_done;
+    Py_ssize_t round_start_pending, round_headroom;
+    Py_ssize_t round_survivors;
+    int round_truncated, truncated_rounds, overflow_due, round_requested;
+    /* figures */
+    Py_ssize_t rounds, increments, old_increments, marked, swept;
+    Py_ssize_t collected, uncollectable, truncations, overflow_collections, aborted;
+    Py_ssize_t largest_slice;
+    double longest_increment, round_started_at, last_round_seconds;
+} inc;
+
+static void
+init_state(void)
+{
+    if (inc.initialized) {
+        return;
+    }
+    cg_list_init(&inc.to_sweep);
+    cg_list_init(&inc.gray);
+    cg_list_init(&inc.visited);
+    for (int i = 0; i < WIDE_DEPTH; i++) {
+        cg_list_init(&inc.wide_head[i]);
+    }
+    inc.sweep_cost = 300e-9;
+    inc.initialized = 1;
+}
+
+int
+cg_inc_enabled(void)
+{
+    return inc.max_pause > 0;
+}
+
+int
+cg_inc_configure(double max_pause)
+{
+    init_state();
+    if (inc.cursor == NULL) {
+        inc.cursor = PyList_New(0);
+        if (inc.cursor == NULL) {
+            return -1;
+        }
+        PyObject_GC_UnTrack(inc.cursor);
+    }
+    if (max_pause <= 0) {
+        cg_inc_abort(cg_state());
+        inc.max_pause = 0;
+    }
+    else {
+        inc.max_pause = max_pause;
+    }
+    return 0;
+}
+
+/* ---- list helpers ------------------------------------------------------ */
+
+/* Link `node` (in no list) right after `pos`. */
+static void
+insert_after(PyGC_Head *node, PyGC_Head *pos)
+{
+    PyGC_Head *next = cg_next(pos);
+    cg_set_prev(node, pos);
+    cg_set_next(node, next);
+    cg_set_next(pos, node);
+    cg_set_prev(next, node);
+}
+
+static void
+unlink_node(PyGC_Head *node)
+{
+    PyGC_Head *prev = cg_prev(node);
+    PyGC_Head *next = cg_next(node);
+    cg_set_next(prev, next);
+    cg_set_prev(next, prev);
+}
+
+/* ---- marks ------------------------------------------------------------- */
+
+/* A tracked, mortal container not (yet) shown alive in this round. */
+static inline int
+is_white(PyObject *op)
+{
+    return cg_is_gc(op) && cg_is_tracked(op) && !CG_IS_IMMORTAL(op)
+           && !addrset_has(&inc.marks, op);
+}
+
+typedef struct {
+    int holds_container;    /* the object traversed refers to a tracked container */
+} GrayCtx;
+
+/* Visitor: a white referent turns gray (marked, queued on `gray`). */
+static int
+visit_gray(PyObject *op, void *arg)
+{
+    GrayCtx *ctx = (GrayCtx *)arg;
+    if (!cg_is_gc(op)) {
+        return 0;
+    }
+    if (!cg_is_tracked(op)) {
+        ctx->holds_container |= !PyTuple_CheckExact(op);
+        return 0;
+    }
+    ctx->holds_container = 1;
+    if (!CG_IS_IMMORTAL(op) && !addrset_has(&inc.marks, op)
+        && addrset_add(&inc.marks, op) == 0) {
+        cg_list_move(CG_AS_GC(op), &inc.gray);
+    }
+    return 0;
+}
+
+/* ---- start ------------------------------------------------------------- */
+
+/* Invariant after: every old object is in `to_sweep`, the marks are empty,
+ * the round's pacing figures are set. */
+static void
+round_start(CgState *st, double now)
+{
+    PyGC_Head *oldest = cg_gen_head(st, CG_NUM_GENERATIONS - 1);
+    cg_list_merge(&inc.visited, &inc.to_sweep);     /* leftovers, if any */
+    cg_list_merge(&inc.gray, &inc.to_sweep);
+    cg_list_merge(oldest, &inc.to_sweep);
+    addrset_free(&inc.marks);
+    st->generations[CG_NUM_GENERATIONS - 1].count = 0;
+    inc.round_work_est = Py_MAX(st->long_lived_total + st->long_lived_pending, 10000);
+    inc.round_work_done = 0;
+    inc.round_start_pending = st->long_lived_pending;
+    inc.round_headroom = Py_MAX(st->long_lived_total / 40, 10000);
+    inc.round_survivors = 0;
+    inc.round_truncated = 0;
+    inc.round_started_at = now;
+    inc.round_requested = 0;
+    inc.phase = MARK_FROZEN;
+    PyGC_Head *perm = cg_permanent_head(st);
+    insert_after(CG_AS_GC(inc.cursor), perm);
+}
+
+/* ---- mark_frozen ------------------------------------------------------- */
+
+/* Marks the permanent generation's objects from the cursor on, until the
+ * deadline.  Invariant: everything between the permanent head and the
+ * cursor is marked (or immortal).  Returns 1 when the walk is complete (the
+ * cursor is then out of every list), else 0. */
+static int
+mark_frozen_step(CgState *st, double deadline, Py_ssize_t *work)
+{
+    PyGC_Head *perm = cg_permanent_head(st);
+    PyGC_Head *c = CG_AS_GC(inc.cursor);
+    PyGC_Head *last = c;
+    Py_ssize_t n = 0;
+    for (PyGC_Head *g = cg_next(c); g != perm; g = cg_next(g)) {
+        if (n % CLOCK_EVERY == 0 && n > 0 && cg_now() > deadline) {
+            break;
+        }
+        PyObject *op = CG_FROM_GC(g);
+        if (!CG_IS_IMMORTAL(op)) {
+            (void)addrset_add(&inc.marks, op);
+        }
+        last = g;
+        n++;
+    }
+    *work += n;
+    if (cg_next(last) == perm) {
+        cg_list_untrack(c);
+        return 1;
+    }
+    if (last != c) {
+        unlink_node(c);
+        insert_after(c, last);
+    }
+    return 0;
+}
+
+/* ---- mark -------------------------------------------------------------- */
+
+/* Traverses one gray object: its white referents turn gray; it moves to
+ * `visited`, or stops being tracked if it is an exact tuple or dict holding
+ * no container (as a full collection would untrack it), or, a wide list or
+ * dict, is parked to be walked in slices. */
+static void
+mark_one(PyGC_Head *g)
+{
+    PyObject *op = CG_FROM_GC(g);
+    PyTypeObject *tp = Py_TYPE(op);
+    if (inc.nwide < WIDE_DEPTH
+        && ((PyList_Check(op) && PyList_GET_SIZE(op) > WIDE)
+            || (PyDict_Check(op) && PyDict_GET_SIZE(op) > WIDE))) {
+        cg_list_move(g, &inc.wide_head[inc.nwide]);
+        inc.wide_pos[inc.nwide] = 0;
+        inc.nwide++;
+        return;
+    }
+    GrayCtx ctx = {0};
+    tp->tp_traverse(op, visit_gray, &ctx);
+    if ((tp == &PyDict_Type && !ctx.holds_container)
+        || (tp == &PyTuple_Type && !ctx.holds_container && cg_is_atom_container(op, 1))) {
+        cg_list_untrack(g);
+    }
+    else {
+        cg_list_move(g, &inc.visited);
+        inc.round_survivors++;
+    }
+}
+
+/* One slice of the innermost parked wide container.  Returns items visited. */
+static Py_ssize_t
+mark_wide_slice(void)
+{
+    int i = inc.nwide - 1;
+    PyGC_Head *head = &inc.wide_head[i];
+    if (cg_list_is_empty(head)) {       /* freed while parked */
+        inc.nwide--;
+        return 1;
+    }
+    PyGC_Head *g = cg_next(head);
+    PyObject *op = CG_FROM_GC(g);
+    GrayCtx ctx = {0};
+    Py_ssize_t pos = inc.wide_pos[i], n = 0;
+    int done = 1;
+    if (PyList_Check(op)) {
+        Py_ssize_t end = Py_MIN(pos + WIDE, PyList_GET_SIZE(op));
+        for (; pos < end; pos++, n++) {
+            PyObject *item = PyList_GET_ITEM(op, pos);
+            if (item != NULL) {
+                visit_gray(item, &ctx);
+            }
+        }
+        done = pos >= PyList_GET_SIZE(op);
+    }
+    else {
+        PyObject *key, *value;
+        for (; n < WIDE; n++) {
+            if (!PyDict_Next(op, &pos, &key, &value)) {
+                break;
+            }
+            visit_gray(key, &ctx);
+            visit_gray(value, &ctx);
+        }
+        done = n < WIDE;
+    }
+    inc.wide_pos[i] = pos;
+    if (done) {
+        cg_list_move(g, &inc.visited);
+        inc.round_survivors++;
+        inc.nwide--;
+    }
+    return n + 1;
+}
+
+/* Marks until the deadline or the quota.  Gray objects first, so the gray
+ * list stays short; a wide slice only when it is empty.  Returns 1 when
+ * marking is complete. */
+static int
+mark_step(double deadline, Py_ssize_t quota, Py_ssize_t *work)
+{
+    Py_ssize_t n = 0, steps = 0;
+    while (n < quota) {
+        if (steps++ % CLOCK_EVERY == 0 && steps > 1 && cg_now() > deadline) {
+            break;
+        }
+        if (!cg_list_is_empty(&inc.gray)) {
+            mark_one(cg_next(&inc.gray));
+            n++;
+        }
+        else if (inc.nwide > 0) {
+            n += mark_wide_slice();
+        }
+        else {
+            *work += n;
+            inc.marked += n;
+            return 1;
+        }
+    }
+    *work += n;
+    inc.marked += n;
+    return 0;
+}
+
+/* ---- sweep ------------------------------------------------------------- */
+
+/* A slice stops taking seeds at `cap` objects; the closure of the last seed
+ * may run on to `hard_cap` (2 x cap).  Only a closure cut at the hard cap
+ * counts as truncated: that seed's structure is too big for one stop. */
+typedef struct {
+    PyGC_Head *slice;
+    Py_ssize_t n, cap, hard_cap;
+    int truncated;
+} SliceCtx;
+
+static inline void
+add_to_slice(PyGC_Head *g, SliceCtx *ctx)
+{
+    cg_list_move(g, ctx->slice);
+    g->_gc_prev |= CG_PREV_COLLECTING;
+    ctx->n++;
+}
+
+/* Visitor: an unmarked tracked referent joins the slice (COLLECTING marks
+ * membership until trial deletion takes the header over). */
+static int
+visit_pull(PyObject *op, void *arg)
+{
+    SliceCtx *ctx = (SliceCtx *)arg;
+    if (!cg_is_gc(op)) {
+        return 0;
+    }
+    PyGC_Head *g = CG_AS_GC(op);
+    if (g->_gc_next == 0 || (g->_gc_prev & CG_PREV_COLLECTING)
+        || CG_IS_IMMORTAL(op) || addrset_has(&inc.marks, op)) {
+        return 0;
+    }
+    if (ctx->n >= ctx->hard_cap) {
+        ctx->truncated = 1;
+        return 0;
+    }
+    add_to_slice(g, ctx);
+    return 0;
+}
+
+/* Cuts a slice S off `to_sweep`: seeds in list order, each followed by its
+ * closure through unmarked objects, until `cap` objects.  Invariant after:
+ * S is a normal list whose members, and only they, carry COLLECTING;
+ * nothing was written but list links and that bit. */
+static void
+build_slice(SliceCtx *ctx)
+{
+    PyGC_Head *scanned = ctx->slice;
+    while (ctx->n < ctx->cap && !cg_list_is_empty(&inc.to_sweep)) {
+        PyGC_Head *seed = cg_next(&inc.to_sweep);
+        PyObject *op = CG_FROM_GC(seed);
+        if (CG_IS_IMMORTAL(op) || addrset_has(&inc.marks, op)) {
+            cg_list_move(seed, &inc.visited);
+            continue;
+        }
+        add_to_slice(seed, ctx);
+        while (cg_next(scanned) != ctx->slice) {
+            scanned = cg_next(scanned);
+            PyObject *member = CG_FROM_GC(scanned);
+            Py_TYPE(member)->tp_traverse(member, visit_pull, ctx);
+        }
+    }
+}
+
+/* One slice: cut, trial deletion, survivors marked and kept, garbage
+ * disposed of.  Returns the slice's size. */
+static Py_ssize_t
+sweep_slice(CgState *st, Py_ssize_t cap, CgResult *out)
+{
+    PyGC_Head slice, unreachable;
+    cg_list_init(&slice);
+    SliceCtx ctx = {&slice, 0, cap, 2 * cap, 0};
+    double t0 = cg_now();
+    build_slice(&ctx);
+    if (ctx.truncated) {
+        inc.truncations++;
+        inc.round_truncated = 1;
+    }
+    Py_ssize_t n = cg_trial_deletion(st, &slice, &unreachable);
+    cg_untrack_atoms(&slice, 0);
+    for (PyGC_Head *g = cg_next(&slice); g != &slice; g = cg_next(g)) {
+        (void)addrset_add(&inc.marks, CG_FROM_GC(g));
+        inc.round_survivors++;
+    }
+    cg_list_merge(&slice, &inc.visited);
+    Py_ssize_t collected = 0, uncollectable = 0;
+    cg_dispose_garbage(st, &unreachable, &inc.visited, &collected, &uncollectable);
+    st->generation_stats[CG_NUM_GENERATIONS - 1].collected += collected;
+    st->generation_stats[CG_NUM_GENERATIONS - 1].uncollectable += uncollectable;
+    out->collected += collected;
+    out->uncollectable += uncollectable;
+    out->candidates += n;
+    inc.collected += collected;
+    inc.uncollectable += uncollectable;
+    inc.swept += n;
+    if (n > inc.largest_slice) {
+        inc.largest_slice = n;
+    }
+    if (n >= MIN_SLICE) {
+        double per = (cg_now() - t0) / (double)n;
+        inc.sweep_cost = 0.8 * inc.sweep_cost + 0.2 * per;
+    }
+    return n;
+}
+
+/* ---- finish ------------------------------------------------------------ */
+
+/* Invariant after: the oldest generation holds `visited` followed by what
+ * was promoted during the round; the marks are freed; the long-lived
+ * figures describe that list as the built-in's full collection would. */
+static void
+round_finish(CgState *st, double now)
+{
+    PyGC_Head *oldest = cg_gen_head(st, CG_NUM_GENERATIONS - 1);
+    cg_list_merge(oldest, &inc.visited);
+    cg_list_merge(&inc.visited, oldest);
+    addrset_free(&inc.marks);
+    Py_ssize_t promoted = st->long_lived_pending - inc.round_start_pending;
+    st->long_lived_total = inc.round_survivors;
+    st->long_lived_pending = Py_MAX(promoted, 0);
+    st->generation_stats[CG_NUM_GENERATIONS - 1].collections++;
+    inc.truncated_rounds = inc.round_truncated ? inc.truncated_rounds + 1 : 0;
+    if (inc.truncated_rounds >= 2) {
+        inc.overflow_due = 1;
+    }
+    inc.rounds++;
+    inc.last_round_seconds = now - inc.round_started_at;
+    inc.phase = IDLE;
+}
+
+/* ---- abort ------------------------------------------------------------- */
+
+/* Invariant after: no object is on a list of this file, the cursor is
+ * untracked, the marks are freed; the round's objects are in the oldest
+ * generation.  Safe at any point, also from a finalizer run by a slice
+ * (that slice's own lists are local and end in `visited`, which the next
+ * round start or abort takes back). */
+void
+cg_inc_abort(CgState *st)
+{
+    if (!inc.initialized) {
+        return;
+    }
+    PyGC_Head *oldest = cg_gen_head(st, CG_NUM_GENERATIONS - 1);
+    cg_list_merge(&inc.visited, oldest);
+    cg_list_merge(&inc.gray, oldest);
+    for (int i = 0; i < WIDE_DEPTH; i++) {
+        cg_list_merge(&inc.wide_head[i], oldest);
+    }
+    inc.nwide = 0;
+    cg_list_merge(&inc.to_sweep, oldest);
+    if (inc.cursor != NULL && cg_is_tracked(inc.cursor)) {
+        cg_list_untrack(CG_AS_GC(inc.cursor));
+    }
+    addrset_free(&inc.marks);
+    if (inc.phase != IDLE) {
+        inc.aborted++;
+    }
+    inc.phase = IDLE;
+}
+
+int
+cg_inc_lists(PyGC_Head **heads, int max)
+{
+    int n = 0;
+    if (!inc.initialized) {
+        return 0;
+    }
+    PyGC_Head *all[3 + WIDE_DEPTH];
+    all[n++] = &inc.to_sweep;
+    all[n++] = &inc.gray;
+    all[n++] = &inc.visited;
+    for (int i = 0; i < inc.nwide; i++) {
+        all[n++] = &inc.wide_head[i];
+    }
+    int k = 0;
+    for (int i = 0; i < n && k < max; i++) {
+        if (!cg_list_is_empty(all[i])) {
+            heads[k++] = all[i];
+        }
+    }
+    return k;
+}
+
+/* ---- the increment ----------------------------------------------------- */
+
+void
+cg_inc_request_round(void)
+{
+    inc.round_requested = 1;
+}
+
+static int
+round_due(CgState *st)
+{
+    int old = CG_NUM_GENERATIONS - 1;
+    if (inc.round_requested) {
+        return 1;
+    }
+    return st->generations[old].count > st->generations[old].threshold
+           && st->long_lived_pending >= st->long_lived_total / 4;
+}
+
+/* Objects of old work this increment should do (before the time cap). */
+static Py_ssize_t
+pacer_quota(CgState *st)
+{
+    Py_ssize_t left = inc.round_work_est - inc.round_work_done;
+    Py_ssize_t promoted = st->long_lived_pending - inc.round_start_pending;
+    double room = (double)(inc.round_headroom - promoted);
+    double per_inc = inc.promo_per_inc > 1.0 ? inc.promo_per_inc : 1.0;
+    if (room <= per_inc) {
+        return PY_SSIZE_T_MAX;          /* behind: all the stop allows */
+    }
+    double quota = (double)left / (room / per_inc);
+    return Py_MAX((Py_ssize_t)quota, MIN_QUOTA);
+}
+
+/* Old-generation work until the deadline or the quota (at least one small
+ * step, so rounds always progress). */
+static void
+old_work(CgState *st, double deadline, CgResult *out)
+{
+    Py_ssize_t quota = pacer_quota(st), work = 0;
+    int first = 1;
+    while (inc.phase != IDLE && work < quota && (first || cg_now() < deadline)) {
+        Py_ssize_t before = work;
+        switch (inc.phase) {
+        case MARK_FROZEN:
+            if (mark_frozen_step(st, deadline, &work)) {
+                GrayCtx ctx = {0};
+                cg_visit_roots(visit_gray, &ctx);
+                inc.phase = MARK;
+            }
+            break;
+        case MARK:
+            if (mark_step(deadline, quota - work, &work)) {
+                inc.phase = SWEEP;
+            }
+            break;
+        case SWEEP: {
+            double left = deadline - cg_now();
+            Py_ssize_t cap = (Py_ssize_t)(left / inc.sweep_cost);
+            cap = Py_MIN(cap, quota - work);
+            if (cap < MIN_SLICE) {
+                if (!first) {
+                    goto done;
+                }
+                cap = MIN_SLICE;
+            }
+            work += sweep_slice(st, cap, out);
+            if (cg_list_is_empty(&inc.to_sweep)) {
+                round_finish(st, cg_now());
+            }
+            break;
+        }
+        case IDLE:
+            break;
+        }
+        if (work == before && inc.phase != IDLE && !first) {
+            break;
+        }
+        first = 0;
+    }
+done:
+    inc.round_work_done += work;
+}
+
+int
+cg_inc_plan(CgState *st)
+{
+    if (inc.overflow_due) {
+        return CG_INC_FULL;
+    }
+    return (inc.phase != IDLE || round_due(st)) ? CG_INC_OLD : CG_INC_YOUNG;
+}
+
+void
+cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
+{
+    double t0 = cg_now();
+    inc.increments++;
+    if (plan == CG_INC_FULL) {
+        inc.overflow_due = 0;
+        inc.truncated_rounds = 0;
+        inc.overflow_collections++;
+        cg_collect_generation(st, CG_NUM_GENERATIONS - 1, out);
+        return;
+    }
+    cg_collect_generation(st, young_gen, out);
+    Py_ssize_t promoted = st->long_lived_pending - inc.last_pending;
+    if (promoted >= 0) {
+        inc.promo_per_inc = 0.9 * inc.promo_per_inc + 0.1 * (double)promoted;
+    }
+    if (plan == CG_INC_OLD) {
+        if (inc.phase == IDLE) {
+            round_start(st, t0);
+        }
+        inc.old_increments++;
+        old_work(st, t0 + inc.max_pause * BUDGET_SHARE, out);
+        if (PyErr_Occurred()) {
+            cg_write_unraisable_msg("in garbage collection", NULL);
+        }
+    }
+    inc.last_pending = st->long_lived_pending;
+    out->duration = cg_now() - t0;
+    if (out->duration > inc.longest_increment) {
+        inc.longest_increment = out->duration;
+    }
+}
+
+/* ---- figures ----------------------------------------------------------- */
+
+static const char *
+phase_name(Phase p)
+{
+    switch (p) {
+    case MARK_FROZEN: return "mark_frozen";
+    case MARK: return "mark";
+    case SWEEP: return "sweep";
+    default: return "idle";
+    }
+}
+
+PyObject *
+cg_inc_stats(void)
+{
+    return Py_BuildValue(
+        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsn}",
+        "max_pause", inc.max_pause,
+        "phase", phase_name(inc.phase),
+        "rounds", inc.rounds,
+        "increments", inc.increments,
+        "old_increments", inc.old_increments,
+        "marked", inc.marked,
+        "swept", inc.swept,
+        "collected", inc.collected,
+        "uncollectable", inc.uncollectable,
+        "truncated_slices", inc.truncations,
+        "overflow_collections", inc.overflow_collections,
+        "aborted_rounds", inc.aborted,
+        "largest_slice", inc.largest_slice,
+        "longest_increment", inc.longest_increment,
+        "last_round_seconds", inc.last_round_seconds,
+        "sweep_cost_ns", inc.sweep_cost * 1e9,
+        "promoted_per_increment", inc.promo_per_inc,
+        "marks_bytes", (Py_ssize_t)inc.marks.bytes);
+}
