@@ -38,7 +38,7 @@ from .api import (  # noqa: E402
     unfreeze,
 )
 from .stats import collection_stats  # noqa: E402
-from .install import install, installed, uninstall  # noqa: E402
+from .install import incremental_stats, install, installed, uninstall  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -47,7 +47,7 @@ __all__ = [
     "DEBUG_UNCOLLECTABLE", "callbacks", "collect", "collection_stats", "disable",
     "enable", "find_cycles", "freeze", "garbage", "get_count", "get_debug", "get_freeze_count",
     "get_objects", "get_referents", "get_referrers", "get_stats", "get_threshold",
-    "install", "installed", "is_finalized", "is_fork_friendly", "is_tracked", "isenabled", "set_debug",
+    "incremental_stats", "install", "installed", "is_finalized", "is_fork_friendly", "is_tracked", "isenabled", "set_debug",
     "set_fork_friendly", "set_threshold", "unfreeze", "uninstall", "why_alive",
 ]
 

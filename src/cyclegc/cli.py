@@ -33,6 +33,16 @@ def _cmd_info(args):
     return 0
 
 
+def _positive_ms(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be positive and finite: {text!r}")
+    return value
+
+
 def _cmd_run(args, parser):
     import os
     import subprocess
@@ -63,6 +73,8 @@ def _cmd_run(args, parser):
                        "--json", out, "--quiet"]
                 if args.fork_friendly:
                     cmd.append("--fork-friendly")
+                if args.max_pause_ms is not None:
+                    cmd += ["--max-pause-ms", str(args.max_pause_ms)]
                 cmd += ["-m", target] if args.module else [target]
                 status = subprocess.call(cmd + rest)
                 with open(out) as f:
@@ -75,6 +87,7 @@ def _cmd_run(args, parser):
     status, recorder = run_program(target, rest, module=args.module is not None,
                                    collector=args.collector,
                                    fork_friendly=True if args.fork_friendly else None,
+                                   max_pause_ms=args.max_pause_ms,
                                    insight=bool(insight))
     figures = recorder.figures(args.collector)
     figures["exit_status"] = status
@@ -108,6 +121,9 @@ def main(argv=None):
                         "cyclegc, and print both summaries side by side")
     p.add_argument("--fork-friendly", action="store_true",
                    help="full collections only read the objects that survive them")
+    p.add_argument("--max-pause-ms", type=_positive_ms, metavar="MS",
+                   help="bounded pauses: every automatic collection stops the program for "
+                        "at most about MS milliseconds (cyclegc.install(max_pause_ms=MS))")
     p.add_argument("--collector", choices=("cyclegc", "builtin"), default="cyclegc",
                    help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no summary on stderr")
@@ -150,7 +166,8 @@ def main(argv=None):
     return args.func(args)
 
 
-_RUN_OPTIONS_WITH_VALUE = {"--json", "--collector", "--insight-json", "--insight-html"}
+_RUN_OPTIONS_WITH_VALUE = {"--json", "--collector", "--insight-json", "--insight-html",
+                           "--max-pause-ms"}
 
 
 def _split_run_argv(argv):

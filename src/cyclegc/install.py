@@ -17,6 +17,13 @@ While installed:
   (``setattr`` on the module), so code that imported ``gc`` before
   ``install()`` gets cyclegc too.
 
+With ``max_pause_ms`` (``install(max_pause_ms=2)``), automatic collections
+are *increments* bounded by that many milliseconds: the young collection the
+built-in would run, then a slice of a round over the old generation, so no
+automatic stop is a full collection (design: docs/design.md, the essay at the
+top of incremental.c).  ``collect()`` still does a complete collection.
+:func:`incremental_stats` reports the rounds.
+
 ``uninstall()`` puts the built-in functions back and hands the automatic
 collections back to the built-in collector; thresholds, debug flags,
 callbacks and garbage were never copied (they are the interpreter's own), and
@@ -78,16 +85,32 @@ def _register_hooks():
     _hooks_registered = True
 
 
-def install(fork_friendly=None):
+def _pause_seconds(max_pause_ms):
+    if max_pause_ms is None:
+        return 0.0
+    if isinstance(max_pause_ms, bool) or not isinstance(max_pause_ms, (int, float)):
+        raise TypeError(f"max_pause_ms must be a number of milliseconds or None, "
+                        f"not {type(max_pause_ms).__name__}")
+    if not 0 < max_pause_ms < float("inf"):
+        raise ValueError(f"max_pause_ms must be positive and finite, got {max_pause_ms!r}")
+    return max_pause_ms / 1000.0
+
+
+def install(fork_friendly=None, max_pause_ms=None):
     """Make cyclegc run the automatic collections.  Returns True if this call
     installed it, False if it was already installed.  `fork_friendly`
     (True, False or "auto"), if given, is passed to
-    :func:`cyclegc.set_fork_friendly` first."""
+    :func:`cyclegc.set_fork_friendly` first.  `max_pause_ms` (a positive
+    number) bounds every automatic stop (see the module docstring); None
+    keeps the built-in's generational behaviour.  Calling install() again
+    while installed applies a new `max_pause_ms`."""
     global _saved
+    pause = _pause_seconds(max_pause_ms)
     if fork_friendly is not None:
         _api.set_fork_friendly(fork_friendly)
     with _lock:
         if _saved is not None:
+            _core._set_max_pause(pause)
             return False
         _register_hooks()
         gcmod = _builtin_gc_module()
@@ -96,6 +119,7 @@ def install(fork_friendly=None):
             for name in FUNCTIONS:
                 if hasattr(gcmod, name):
                     originals[name] = getattr(gcmod, name)
+        _core._set_max_pause(pause)
         _core.trigger_install()
         for name in originals:
             setattr(gcmod, name, getattr(_api, name))
@@ -111,6 +135,7 @@ def uninstall():
         if _saved is None:
             return False
         gcmod, originals = _saved
+        _core._set_max_pause(0.0)
         _core.trigger_uninstall()
         for name, func in originals.items():
             setattr(gcmod, name, func)
@@ -128,3 +153,16 @@ def trigger_stats():
     benchmarks): pending calls scheduled, helper-thread handoffs, runs,
     collections started, and which mechanisms are in use."""
     return _core.trigger_stats()
+
+
+def incremental_stats():
+    """Figures of the bounded-pause mode: its setting (``max_pause``, in
+    seconds, 0 when off), the current ``phase`` of the old-generation round,
+    rounds completed, increments (and how many did old work), objects marked
+    and swept, what the slices collected, slices cut short by their cap
+    (``truncated_slices``), complete collections run because of them
+    (``overflow_collections``), rounds ended early by collect()/freeze()
+    (``aborted_rounds``), the largest slice, the longest increment and the
+    last round's duration (seconds), the pacer's cost and promotion
+    estimates, and the scratch memory of the mark set."""
+    return _core.incremental_stats()

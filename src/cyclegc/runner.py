@@ -52,14 +52,14 @@ class Recorder:
 
 
 def run_program(target, args, *, module=False, collector="cyclegc", fork_friendly=None,
-                insight=False, insight_frames=1):
+                max_pause_ms=None, insight=False, insight_frames=1):
     """Run `target` (a script path, or a module name if `module`) with
     `args` as sys.argv[1:].  Returns (exit status, Recorder).  With
     `insight`, cyclegc.insight observes every collection, a last full
     collection runs at the end, and ``recorder.insight`` is its Report."""
     if collector == "cyclegc":
         import cyclegc
-        cyclegc.install(fork_friendly=fork_friendly)
+        cyclegc.install(fork_friendly=fork_friendly, max_pause_ms=max_pause_ms)
     session = None
     if insight:
         from .insight import Session
