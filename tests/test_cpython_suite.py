@@ -14,7 +14,9 @@ the tests that the same module skips with the built-in gc, which is run the
 same way in another subprocess.
 
 A second variant also calls ``cyclegc.install()`` first, so that automatic
-collections are cyclegc's too; it is skipped until cyclegc has ``install``.
+collections are cyclegc's too; a third installs the bounded-pause mode
+(``install(max_pause_ms=2)``), so automatic collections are increments; a
+fourth makes every full collection fork-friendly.
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ CHILD = textwrap.dedent(
             cyclegc.install()
         elif mode == "fork-friendly":
             cyclegc.set_fork_friendly(True)
+        elif mode == "bounded-pause":
+            cyclegc.install(max_pause_ms=2)
 
     import importlib, json, time, unittest
 
@@ -140,6 +144,7 @@ def check_against_builtin(mode: str, module: str) -> None:
 
     rep = run_module(mode, module)
     where = f"{module} with " + {"install": "cyclegc.install()",
+                                 "bounded-pause": "cyclegc.install(max_pause_ms=2)",
                                  "fork-friendly": "cyclegc as gc, fork-friendly"}.get(
         mode, "cyclegc as gc")
     problems = []
@@ -204,3 +209,9 @@ def test_cpython_suite_with_cyclegc_installed(module):
 def test_cpython_suite_with_fork_friendly_collections(module):
     """The same modules with every full collection in fork-friendly mode."""
     check_against_builtin("fork-friendly", module)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_cpython_suite_with_bounded_pauses(module):
+    """The same modules with automatic collections as bounded increments."""
+    check_against_builtin("bounded-pause", module)

@@ -1,0 +1,360 @@
+"""The bounded-pause mode (incremental.c): rounds over the old generation,
+driven one increment at a time with the core's run_increment().
+
+What must hold whatever the program does between increments: a reachable
+object is never freed; old cyclic garbage is found within a round or two;
+finalizers, weakref callbacks and resurrection behave as in a complete
+collection; the gc API (get_objects, get_referrers, freeze, collect) sees
+the objects a round holds on its own lists.
+"""
+import gc as builtin_gc
+import weakref
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import cyclegc
+from cyclegc._core import _cyclegc as core
+
+MAX_STEPS = 20000
+
+
+class Node:
+    def __init__(self, name=None):
+        self.name = name
+        self.refs = []
+
+
+@pytest.fixture
+def bounded():
+    """The mode on (without install(): increments are run by hand)."""
+    enabled = builtin_gc.isenabled()
+    builtin_gc.disable()
+    cyclegc.collect()
+    core._set_max_pause(0.002)
+    try:
+        yield
+    finally:
+        core._set_max_pause(0)
+        cyclegc.collect()
+        if enabled:
+            builtin_gc.enable()
+
+
+def finish_round(start=True):
+    """Runs increments until a round completes (start=False: until the
+    running round, if any, completes); returns the increments run."""
+    rounds = cyclegc.incremental_stats()["rounds"]
+    if not start and cyclegc.incremental_stats()["phase"] == "idle":
+        return 0
+    for i in range(MAX_STEPS):
+        core.run_increment(0, start and i == 0)
+        if cyclegc.incremental_stats()["rounds"] > rounds:
+            return i + 1
+    raise AssertionError(f"no round completed in {MAX_STEPS} increments: "
+                         f"{cyclegc.incremental_stats()}")
+
+
+def make_old_cycles(n, holder):
+    """n two-node cycles, promoted to the oldest generation while `holder`
+    keeps them alive; returns weakrefs to every node."""
+    refs = []
+    for i in range(n):
+        a, b = Node(i), Node(i)
+        a.refs.append(b)
+        b.refs.append(a)
+        holder.append(a)
+        refs += [weakref.ref(a), weakref.ref(b)]
+    cyclegc.collect()          # survivors move to generation 2
+    return refs
+
+
+# -- configuration -------------------------------------------------------------
+
+@pytest.mark.parametrize("bad, exc", [
+    ("2", TypeError), (True, TypeError), ([], TypeError),
+    (0, ValueError), (-1, ValueError), (float("inf"), ValueError), (float("nan"), ValueError),
+])
+def test_install_rejects_a_bad_max_pause(bad, exc):
+    with pytest.raises(exc, match="max_pause_ms"):
+        cyclegc.install(max_pause_ms=bad)
+    assert not cyclegc.installed()
+
+
+def test_install_sets_and_uninstall_clears_the_mode():
+    assert cyclegc.install(max_pause_ms=3)
+    try:
+        assert cyclegc.incremental_stats()["max_pause"] == pytest.approx(0.003)
+        assert not cyclegc.install(max_pause_ms=1.5)      # already installed: re-configures
+        assert cyclegc.incremental_stats()["max_pause"] == pytest.approx(0.0015)
+    finally:
+        cyclegc.uninstall()
+    assert cyclegc.incremental_stats()["max_pause"] == 0
+    assert cyclegc.incremental_stats()["phase"] == "idle"
+
+
+def test_run_increment_needs_the_mode():
+    core._set_max_pause(0)
+    with pytest.raises(RuntimeError, match="bounded-pause mode is off"):
+        core.run_increment(0)
+
+
+# -- finding garbage -------------------------------------------------------------
+
+def test_a_round_collects_old_cycles_and_keeps_live_ones(bounded):
+    dead_holder, live_holder = [], []
+    dead = make_old_cycles(300, dead_holder)
+    live = make_old_cycles(300, live_holder)
+    del dead_holder[:]
+    before = cyclegc.incremental_stats()
+    finish_round()
+    after = cyclegc.incremental_stats()
+    assert all(r() is None for r in dead)
+    assert all(r() is not None for r in live)
+    assert after["collected"] - before["collected"] >= 600
+    assert all(n.refs[0].refs[0] is n for n in live_holder)
+
+
+def test_garbage_that_dies_during_marking_is_found_by_the_next_round(bounded):
+    holder = []
+    refs = make_old_cycles(200, holder)
+    core.run_increment(0, True)            # the round starts; marking begins
+    del holder[:]                          # the cycles die mid-round
+    finish_round(start=False)
+    finish_round()
+    assert all(r() is None for r in refs)
+
+
+def test_objects_moved_between_increments_are_never_freed(bounded):
+    """The mutator hides an unmarked object behind an already marked one
+    (the case a write barrier exists for): trial deletion must keep it."""
+    marked_early = Node("early")
+    pool = [Node(i) for i in range(5000)]
+    hidden_refs = [weakref.ref(n) for n in pool]
+    holder = [marked_early, pool]
+    cyclegc.collect()
+    core.run_increment(0, True)
+    for i in range(200):
+        # move a slice of the pool behind `marked_early` and drop the rest of
+        # the path to it
+        if pool:
+            marked_early.refs.extend(pool[-25:])
+            del pool[-25:]
+        core.run_increment(0)
+    finish_round(start=False)
+    finish_round()
+    assert all(r() is not None for r in hidden_refs)
+    assert len(marked_early.refs) == 5000
+    assert holder[0] is marked_early
+
+
+def test_finalizers_run_once_and_resurrection_is_kept(bounded):
+    log = []
+    saved = []
+
+    class Fin:
+        def __init__(self):
+            self.me = self
+
+        def __del__(self):
+            log.append(id(self))
+
+    class Phoenix:
+        def __init__(self):
+            self.me = self
+
+        def __del__(self):
+            saved.append(self)
+
+    holder = [Fin() for _ in range(50)] + [Phoenix() for _ in range(5)]
+    cyclegc.collect()
+    del holder[:]
+    finish_round()
+    finish_round()
+    assert len(log) == 50 and len(set(log)) == 50
+    assert len(saved) == 5
+    assert all(cyclegc.is_finalized(p) for p in saved)
+    for p in saved:
+        p.me = None
+    saved.clear()
+    finish_round()
+    assert len(log) == 50                   # never finalized twice
+
+
+def test_weakref_callbacks_run_for_live_weakrefs_only(bounded):
+    called = []
+    holder = []
+    refs = make_old_cycles(100, holder)
+    keep = [weakref.ref(n, lambda r: called.append(1)) for n in holder]
+    del holder[:]
+    finish_round()
+    assert len(called) == 100
+    assert all(r() is None for r in refs + keep)
+
+
+def test_callbacks_see_each_increment_with_its_duration(bounded):
+    seen = []
+
+    def cb(phase, info):
+        seen.append((phase, info["generation"], info.get("duration")))
+
+    holder = []
+    make_old_cycles(50, holder)
+    cyclegc.callbacks.append(cb)
+    try:
+        finish_round()
+    finally:
+        cyclegc.callbacks.remove(cb)
+    starts = [s for s in seen if s[0] == "start"]
+    stops = [s for s in seen if s[0] == "stop"]
+    assert len(starts) == len(stops) >= 1
+    assert all(g == 2 for _, g, _ in stops)
+    assert all(d is not None and d >= 0 for _, _, d in stops)
+
+
+# -- the gc API during a round -------------------------------------------------
+
+def run_until_phase(phase):
+    for _ in range(MAX_STEPS):
+        if cyclegc.incremental_stats()["phase"] == phase:
+            return
+        core.run_increment(0)
+    raise AssertionError(f"phase {phase} never reached")
+
+
+def big_old_heap():
+    heap = [[Node(i)] for i in range(60000)]
+    cyclegc.collect()
+    return heap
+
+
+def test_get_objects_and_referrers_see_the_rounds_lists(bounded):
+    heap = big_old_heap()
+    target = heap[123][0]
+    core._set_max_pause(0.0001)             # tiny increments: the round lasts
+    core.run_increment(0, True)
+    run_until_phase("mark")
+    assert cyclegc.incremental_stats()["phase"] == "mark"
+    objs = cyclegc.get_objects()
+    assert any(o is target for o in objs)
+    assert any(o is target for o in cyclegc.get_objects(2))
+    assert heap[123] in cyclegc.get_referrers(target)
+
+
+def test_collect_and_freeze_end_a_round_cleanly(bounded):
+    heap = big_old_heap()
+    core._set_max_pause(0.0001)
+    core.run_increment(0, True)
+    run_until_phase("mark")
+    aborted = cyclegc.incremental_stats()["aborted_rounds"]
+    n_before = len(cyclegc.get_objects())
+    cyclegc.collect()
+    assert cyclegc.incremental_stats()["phase"] == "idle"
+    assert cyclegc.incremental_stats()["aborted_rounds"] == aborted + 1
+    assert abs(len(cyclegc.get_objects()) - n_before) < 1000
+
+    core.run_increment(0, True)
+    run_until_phase("mark")
+    cyclegc.freeze()
+    try:
+        assert cyclegc.incremental_stats()["phase"] == "idle"
+        assert cyclegc.get_freeze_count() >= len(heap)
+    finally:
+        cyclegc.unfreeze()
+    assert cyclegc.get_freeze_count() == 0 or builtin_gc.get_freeze_count() > 0
+    assert heap[5][0].name == 5
+
+
+def test_frozen_objects_are_never_examined_by_a_round(bounded):
+    holder = []
+    refs = make_old_cycles(100, holder)
+    cyclegc.freeze()
+    try:
+        del holder[:]                         # frozen garbage stays, as with the built-in
+        finish_round()
+        finish_round()
+        assert all(r() is not None for r in refs)
+    finally:
+        cyclegc.unfreeze()
+    cyclegc.collect()
+    assert all(r() is None for r in refs)
+
+
+def test_a_wide_list_freed_while_parked(bounded):
+    wide = [Node(i) for i in range(50000)]
+    holder = [wide]
+    cyclegc.collect()
+    core._set_max_pause(0.00005)
+    core.run_increment(0, True)
+    for _ in range(5):
+        core.run_increment(0)
+    del holder[:]
+    del wide                                  # freed while being walked
+    finish_round(start=False)
+    assert cyclegc.incremental_stats()["phase"] == "idle"
+
+
+# -- random programs -------------------------------------------------------------
+
+OPS = st.lists(st.tuples(st.sampled_from(["link", "unlink", "drop_root", "new_root", "step", "move"]),
+                         st.integers(0, 10 ** 6), st.integers(0, 10 ** 6)),
+               min_size=20, max_size=200)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(10, 300), ops=OPS)
+def test_random_mutation_between_increments_never_frees_live_objects(n, ops):
+    """Random edits of a graph between tiny increments.  Only the roots list
+    holds nodes from outside the graph (the test keeps weakrefs), so trial
+    deletion has nothing but the graph to go on.  Every node reachable from
+    the roots keeps its identity and contents; after a few rounds exactly
+    the reachable nodes are alive (the rest was found by the rounds)."""
+    builtin_gc.disable()
+    core._set_max_pause(0.00005)
+    try:
+        nodes = [Node(i) for i in range(n)]
+        for i, node in enumerate(nodes):
+            node.refs.append(nodes[(i * 7 + 3) % n])
+        roots = nodes[: max(1, n // 10)]
+        refs = [weakref.ref(x) for x in nodes]
+        cyclegc.collect()
+        del nodes, node
+        core.run_increment(0, True)
+        for op, a, b in ops:
+            if op == "step":
+                core.run_increment(a % 2)
+                continue
+            reach = reachable(roots)
+            x, y = reach[a % len(reach)], reach[b % len(reach)]
+            if op == "link":
+                x.refs.append(y)
+            elif op == "unlink" and x.refs:
+                x.refs.pop(b % len(x.refs))
+            elif op == "drop_root" and len(roots) > 1:
+                roots.pop(a % len(roots))
+            elif op == "new_root":
+                roots.append(x)
+            elif op == "move" and x.refs:
+                y.refs.append(x.refs.pop())
+            del reach, x, y
+        for _ in range(4):
+            finish_round()
+        reach = reachable(roots)
+        assert all(isinstance(x.name, int) and 0 <= x.name < n for x in reach)
+        assert len({x.name for x in reach}) == len(reach)
+        assert {id(r()) for r in refs if r() is not None} == {id(x) for x in reach}
+    finally:
+        core._set_max_pause(0)
+        builtin_gc.enable()
+
+
+def reachable(roots):
+    seen, stack, out = set(), list(roots), []
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        out.append(x)
+        stack.extend(x.refs)
+    return out
