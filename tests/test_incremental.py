@@ -42,14 +42,18 @@ def bounded():
 
 
 def finish_round(start=True):
-    """Runs increments until a round completes (start=False: until the
-    running round, if any, completes); returns the increments run."""
-    rounds = cyclegc.incremental_stats()["rounds"]
+    """Runs increments until a round ends, complete or aborted (start=False:
+    until the running round, if any, ends); returns the increments run."""
+    def ended():
+        s = cyclegc.incremental_stats()
+        return s["rounds"] + s["aborted_rounds"]
+
+    before = ended()
     if not start and cyclegc.incremental_stats()["phase"] == "idle":
         return 0
     for i in range(MAX_STEPS):
         core.run_increment(0, start and i == 0)
-        if cyclegc.incremental_stats()["rounds"] > rounds:
+        if ended() > before:
             return i + 1
     raise AssertionError(f"no round completed in {MAX_STEPS} increments: "
                          f"{cyclegc.incremental_stats()}")
@@ -358,3 +362,44 @@ def reachable(roots):
         out.append(x)
         stack.extend(x.refs)
     return out
+
+
+def test_freeze_count_does_not_count_the_rounds_marker(bounded):
+    holder = [[Node(i)] for i in range(20000)]
+    cyclegc.freeze()
+    try:
+        frozen = cyclegc.get_freeze_count()
+        core._set_max_pause(0.00002)
+        core.run_increment(0, True)
+        assert cyclegc.incremental_stats()["phase"] == "mark_frozen"
+        assert cyclegc.get_freeze_count() == frozen
+        finish_round(start=False)
+        assert cyclegc.get_freeze_count() == frozen
+    finally:
+        cyclegc.unfreeze()
+    assert holder[7][0].name == 7
+
+
+def test_a_finalizer_that_freezes_ends_the_round_safely(bounded):
+    calls = []
+
+    class Freezer:
+        def __init__(self):
+            self.me = self
+
+        def __del__(self):
+            calls.append(1)
+            cyclegc.freeze()
+
+    holder = [Freezer()] + [[Node(i)] for i in range(1000)]
+    cyclegc.collect()
+    del holder[0]
+    try:
+        finish_round()
+        assert calls == [1]
+        assert cyclegc.incremental_stats()["phase"] == "idle"
+        assert holder[3][0].name == 3
+    finally:
+        cyclegc.unfreeze()
+    finish_round()
+    assert cyclegc.get_freeze_count() == 0 or builtin_gc.get_freeze_count() > 0

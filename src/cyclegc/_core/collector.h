@@ -48,6 +48,7 @@ void cg_inc_request_round(void);            /* the next increment starts a round
 void cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out);
 void cg_inc_abort(CgState *st);
 int cg_inc_lists(PyGC_Head **heads, int max);
+int cg_inc_cursor_linked(void);             /* the marker walks the permanent list */
 PyObject *cg_inc_stats(void);
 Py_ssize_t cg_run_increment(int young_gen);
 

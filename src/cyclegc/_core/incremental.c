@@ -541,6 +541,12 @@ cg_inc_abort(CgState *st)
 }
 
 int
+cg_inc_cursor_linked(void)
+{
+    return inc.cursor != NULL && cg_is_tracked(inc.cursor);
+}
+
+int
 cg_inc_lists(PyGC_Head **heads, int max)
 {
     int n = 0;
@@ -630,6 +636,9 @@ old_work(CgState *st, double deadline, CgResult *out)
                 cap = MIN_SLICE;
             }
             work += sweep_slice(st, cap, out);
+            if (inc.phase != SWEEP) {
+                goto done;      /* a finalizer ended the round (freeze...) */
+            }
             if (cg_list_is_empty(&inc.to_sweep)) {
                 round_finish(st, cg_now());
             }
@@ -672,6 +681,9 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
     Py_ssize_t promoted = st->long_lived_pending - inc.last_pending;
     if (promoted >= 0) {
         inc.promo_per_inc = 0.9 * inc.promo_per_inc + 0.1 * (double)promoted;
+        if (inc.promo_per_inc < 1e-3) {
+            inc.promo_per_inc = 0.0;
+        }
     }
     if (plan == CG_INC_OLD) {
         if (inc.phase == IDLE) {

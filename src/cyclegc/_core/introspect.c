@@ -146,5 +146,6 @@ cg_unfreeze(CgState *st)
 Py_ssize_t
 cg_freeze_count(CgState *st)
 {
-    return cg_list_size(cg_permanent_head(st));
+    /* not counting the marker object a round walks this list with */
+    return cg_list_size(cg_permanent_head(st)) - cg_inc_cursor_linked();
 }
