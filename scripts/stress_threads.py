@@ -55,7 +55,9 @@ Checked, each a violation that makes the exit status 1:
   are printed and the process exits 1 at once; faulthandler also kills the
   process if everything stops, even the monitor.
 
-Progress, RSS and collection counts are printed every --report seconds;
+Progress, RSS and collection counts are printed every --report seconds
+(--rss-csv also writes the RSS samples to a file; at the end, the RSS range
+and its least-squares slope after the first fifth of the run, the warm-up);
 the last line is ``VERDICT: PASS ...`` or ``VERDICT: FAIL ...``.  With
 STRESS_HANG_WAIT=<seconds> in the environment, a detected deadlock waits that
 long before exiting, for a debugger (gdb -p PID).
@@ -693,6 +695,7 @@ def main(argv=None):
                    help="a worker making no progress this long is a deadlock")
     p.add_argument("--switch-interval", type=float, default=0.0005,
                    help="sys.setswitchinterval (smaller: more interleaving)")
+    p.add_argument("--rss-csv", metavar="FILE", help="also write the RSS samples (seconds,rss_mb) here")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--builtin", action="store_true",
                    help="reference run: the built-in collector, cyclegc not installed")
@@ -838,6 +841,20 @@ def main(argv=None):
         early = rss_trend[min(1, len(rss_trend) - 1)][1]
         print(f"RSS: early {early:.1f} MB, max {max(r for _, r in rss_trend):.1f} MB, "
               f"end {rss_trend[-1][1]:.1f} MB (end/early {rss_trend[-1][1] / early:.2f})")
+        # Flat after warm-up?  Least-squares slope over the samples after the
+        # first fifth of the run.
+        after = [(t, r) for t, r in rss_trend if t >= elapsed / 5]
+        if len(after) >= 3:
+            mt = sum(t for t, _ in after) / len(after)
+            mr = sum(r for _, r in after) / len(after)
+            var = sum((t - mt) ** 2 for t, _ in after)
+            slope = sum((t - mt) * (r - mr) for t, r in after) / var * 60 if var else 0.0
+            print(f"RSS after warm-up (t >= {elapsed / 5:.0f} s): {min(r for _, r in after):.1f}-"
+                  f"{max(r for _, r in after):.1f} MB, slope {slope:+.3f} MB/min")
+    if args.rss_csv:
+        with open(args.rss_csv, "w") as f:
+            f.write("seconds,rss_mb\n")
+            f.writelines(f"{t:.1f},{r:.1f}\n" for t, r in rss_trend)
     print(f"{elapsed:.1f} s, {created} finalizable objects ({once} finalized exactly once), "
           f"{sum(checker.stops)} collections {checker.stops} (auto {final['auto'] - base['auto']}, "
           f"back-offs {count_of(BACKOFFS)}, "
