@@ -33,7 +33,11 @@ Reported per mode (medians over runs) and as paired ratios cyclegc/built-in
 --scales 0.333,1,3 repeats the service at other heap sizes (the scaling
 table).  --short-cycles adds the other workload of the acceptance: many
 small cycles that die young next to a modest heap (the pattern that made
-CPython 3.13's incremental collector slower), total time per mode.
+CPython 3.13's incremental collector slower), total time per mode; with
+--callgrind also its instruction count per mode (valgrind --tool=callgrind,
+--short-n/10 iterations minus a run of 0 iterations, so start-up and the
+heap's construction cancel out): deterministic where CPU time on a shared
+machine is not.
 
 Each --python must import cyclegc (installed, or this checkout's src/ with
 the extension built in place: src/ is put on PYTHONPATH).
@@ -83,7 +87,12 @@ SERVICE = textwrap.dedent(r'''
 
     CACHE = 100000
     cache = [None] * CACHE
-    lat, cpu = [], []
+    # Latencies go to fixed histograms (1 us buckets up to 100 ms), not to
+    # growing lists: the bookkeeping must cost the same memory and time
+    # whichever collector serves more requests.
+    NB = 100001
+    hist_wall, hist_cpu = [0] * NB, [0] * NB
+    worst_wall = worst_cpu = 0.0
     perf, tcpu = time.perf_counter, time.thread_time
     i = 0
     t0 = perf()
@@ -92,9 +101,14 @@ SERVICE = textwrap.dedent(r'''
     while True:
         a = perf(); b = tcpu()
         cache[i % CACHE] = Request(i, rows)
-        d = perf()
-        lat.append(d - a)
-        cpu.append(tcpu() - b)
+        d = perf(); e = tcpu() - b
+        w = d - a
+        hist_wall[min(int(w * 1e6), NB - 1)] += 1
+        hist_cpu[min(int(e * 1e6), NB - 1)] += 1
+        if w > worst_wall:
+            worst_wall = w
+        if e > worst_cpu:
+            worst_cpu = e
         i += 1
         if d > end:
             break
@@ -107,12 +121,21 @@ SERVICE = textwrap.dedent(r'''
     inc = cyclegc.incremental_stats() if mode == "cyclegc" else {}
     if mode == "cyclegc":
         cyclegc.uninstall()
-    lat.sort(); cpu.sort()
-    n = len(lat)
+    n = i
+
+    def pct(hist, q):
+        want, seen = q * n, 0
+        for us, count in enumerate(hist):
+            seen += count
+            if seen >= want:
+                return us / 1e3
+        return (NB - 1) / 1e3
+
     print(json.dumps({
         "requests": n, "wall": wall, "cpu": proc_cpu,
-        "max_ms": lat[-1] * 1e3, "max_cpu_ms": cpu[-1] * 1e3,
-        "p999_ms": lat[int(n * 0.999)] * 1e3, "p99_ms": lat[int(n * 0.99)] * 1e3,
+        "max_ms": worst_wall * 1e3, "max_cpu_ms": worst_cpu * 1e3,
+        "p999_ms": pct(hist_wall, 0.999), "p99_ms": pct(hist_wall, 0.99),
+        "p9999_cpu_ms": pct(hist_cpu, 0.9999),
         "us_per_request": wall / n * 1e6,
         "gc_us_per_request": sum(stops) / n * 1e6,
         "longest_stop_ms": max(stops) * 1e3 if stops else 0.0,
@@ -160,6 +183,23 @@ def run_child(python, script, args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def callgrind_instructions(python, script, args):
+    """Instructions executed by a child under callgrind."""
+    import re
+    import tempfile
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(["valgrind", "--tool=callgrind",
+                              f"--callgrind-out-file={tmp}/cg.out", python, "-c", script,
+                              *map(str, args)], env=env, capture_output=True, text=True,
+                             timeout=3600)
+    m = re.search(r"Collected : (\d+)", out.stderr)
+    if m is None:
+        raise RuntimeError(f"callgrind failed:\n{out.stderr[-2000:]}")
+    return int(m.group(1))
+
+
 def med(runs, key):
     vals = [r[key] for r in runs if r.get(key) is not None]
     return statistics.median(vals) if vals else float("nan")
@@ -171,7 +211,7 @@ def paired(base, test, key):
 
 
 KEYS = [("max_ms", "slowest request, wall ms"), ("max_cpu_ms", "slowest request, CPU ms"),
-        ("p999_ms", "p99.9 request, ms"), ("us_per_request", "time per request, us"),
+        ("p999_ms", "p99.9 request, ms"), ("p9999_cpu_ms", "p99.99 request CPU, ms"), ("us_per_request", "time per request, us"),
         ("gc_us_per_request", "collection per request, us"), ("longest_stop_ms", "longest stop, ms"),
         ("rss_mb", "peak RSS, MB"), ("outstanding", "garbage outstanding at stop"),
         ("requests", "requests")]
@@ -207,6 +247,8 @@ def main(argv=None):
     ap.add_argument("--scales", default="1", help="comma-separated heap scales, e.g. 0.333,1,3")
     ap.add_argument("--short-cycles", action="store_true")
     ap.add_argument("--short-n", type=int, default=1_000_000)
+    ap.add_argument("--callgrind", action="store_true",
+                    help="with --short-cycles: also count instructions under callgrind")
     ap.add_argument("--python", action="append")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
@@ -233,6 +275,14 @@ def main(argv=None):
             print(f"  CPU s:  built-in {med(b, 'cpu'):.3f}  cyclegc {med(c, 'cpu'):.3f}  "
                   f"ratio {paired(b, c, 'cpu'):.3f}")
             out[ver]["short_cycles"] = res
+            if args.callgrind:
+                n = args.short_n // 10
+                ins = {mode: callgrind_instructions(python, SHORT, [mode, n, args.max_pause_ms])
+                       - callgrind_instructions(python, SHORT, [mode, 0, args.max_pause_ms])
+                       for mode in ("builtin", "cyclegc")}
+                print(f"  instructions ({n:,} iterations, callgrind): built-in {ins['builtin']:,}  "
+                      f"cyclegc {ins['cyclegc']:,}  ratio {ins['cyclegc'] / ins['builtin']:.4f}")
+                out[ver]["short_cycles_instructions"] = ins
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
