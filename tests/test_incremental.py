@@ -403,3 +403,19 @@ def test_a_finalizer_that_freezes_ends_the_round_safely(bounded):
         cyclegc.unfreeze()
     finish_round()
     assert cyclegc.get_freeze_count() == 0 or builtin_gc.get_freeze_count() > 0
+
+
+def test_fork_friendly_mode_runs_complete_collections_instead_of_rounds(bounded):
+    holder = []
+    refs = make_old_cycles(100, holder)
+    del holder[:]
+    previous = cyclegc.is_fork_friendly()
+    cyclegc.set_fork_friendly(True)
+    try:
+        rounds = cyclegc.incremental_stats()["rounds"]
+        core.run_increment(0, True)
+        assert cyclegc.incremental_stats()["phase"] == "idle"
+        assert cyclegc.incremental_stats()["rounds"] == rounds
+        assert all(r() is None for r in refs)
+    finally:
+        cyclegc.set_fork_friendly(previous)

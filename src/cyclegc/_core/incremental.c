@@ -381,7 +381,7 @@ mark_step(double deadline, Py_ssize_t quota, Py_ssize_t *work)
 /* ---- sweep ------------------------------------------------------------- */
 
 /* A slice stops taking seeds at `cap` objects; the closure of the last seed
- * may run on to `hard_cap` (2 x cap).  Only a closure cut at the hard cap
+ * may run on to `hard_cap` (twice what the time left allows).  Only a closure cut at the hard cap
  * counts as truncated: that seed's structure is too big for one stop. */
 typedef struct {
     PyGC_Head *slice;
@@ -446,11 +446,11 @@ build_slice(SliceCtx *ctx)
 /* One slice: cut, trial deletion, survivors marked and kept, garbage
  * disposed of.  Returns the slice's size. */
 static Py_ssize_t
-sweep_slice(CgState *st, Py_ssize_t cap, CgResult *out)
+sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
 {
     PyGC_Head slice, unreachable;
     cg_list_init(&slice);
-    SliceCtx ctx = {&slice, 0, cap, 2 * cap, 0};
+    SliceCtx ctx = {&slice, 0, cap, hard_cap, 0};
     double t0 = cg_now();
     build_slice(&ctx);
     if (ctx.truncated) {
@@ -626,16 +626,18 @@ old_work(CgState *st, double deadline, CgResult *out)
             }
             break;
         case SWEEP: {
+            /* The time left bounds the slice and, doubled, the closure of
+             * its last seed; the pacer's quota only stops seeding earlier. */
             double left = deadline - cg_now();
-            Py_ssize_t cap = (Py_ssize_t)(left / inc.sweep_cost);
-            cap = Py_MIN(cap, quota - work);
-            if (cap < MIN_SLICE) {
+            Py_ssize_t time_cap = (Py_ssize_t)(left / inc.sweep_cost);
+            if (time_cap < MIN_SLICE) {
                 if (!first) {
                     goto done;
                 }
-                cap = MIN_SLICE;
+                time_cap = MIN_SLICE;
             }
-            work += sweep_slice(st, cap, out);
+            Py_ssize_t cap = Py_MAX(Py_MIN(time_cap, quota - work), MIN_SLICE);
+            work += sweep_slice(st, cap, 2 * time_cap, out);
             if (inc.phase != SWEEP) {
                 goto done;      /* a finalizer ended the round (freeze...) */
             }
@@ -662,6 +664,12 @@ cg_inc_plan(CgState *st)
     if (inc.overflow_due) {
         return CG_INC_FULL;
     }
+    if (cg_fork_friendly && inc.phase == IDLE) {
+        /* Rounds move survivors between lists, writing to pages a pre-fork
+         * server shares; fork-friendly mode promised not to.  The complete
+         * collection it runs instead is the one stop not bounded. */
+        return round_due(st) ? CG_INC_FULL : CG_INC_YOUNG;
+    }
     return (inc.phase != IDLE || round_due(st)) ? CG_INC_OLD : CG_INC_YOUNG;
 }
 
@@ -671,9 +679,14 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
     double t0 = cg_now();
     inc.increments++;
     if (plan == CG_INC_FULL) {
-        inc.overflow_due = 0;
-        inc.truncated_rounds = 0;
-        inc.overflow_collections++;
+        if (inc.overflow_due) {
+            inc.overflow_due = 0;
+            inc.truncated_rounds = 0;
+            inc.overflow_collections++;
+        }
+        else {
+            inc.round_requested = 0;    /* fork-friendly: this was the round */
+        }
         cg_collect_generation(st, CG_NUM_GENERATIONS - 1, out);
         return;
     }
