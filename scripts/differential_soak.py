@@ -41,7 +41,8 @@ def parse_args(argv=None):
     parser.add_argument("--python", default=sys.executable, help="interpreter to test")
     parser.add_argument("--batch", type=int, default=250, help="seeds per pair of children")
     parser.add_argument("--jobs", type=int, default=1, help="batches run at once (2 processes each)")
-    parser.add_argument("--tested", default="cyclegc", choices=("cyclegc", "builtin2"))
+    parser.add_argument("--tested", default="cyclegc",
+                        choices=("cyclegc", "cyclegc-rounds", "cyclegc-ff", "cyclegc-nomark", "builtin2"))
     parser.add_argument("--strict", action="store_true", help="advisory differences count too")
     parser.add_argument("--show", type=int, default=5, help="mismatches shown in detail")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per batch")
@@ -79,7 +80,7 @@ def interpreter_version(python):
 def main(argv=None):
     args = parse_args(argv)
     version = interpreter_version(args.python)
-    if args.tested == "cyclegc":
+    if args.tested.startswith("cyclegc"):
         importable, detail = runner.probe_cyclegc(args.python)
         if not importable:
             print(f"cyclegc is not importable by {args.python}: {detail}")

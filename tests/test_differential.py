@@ -202,3 +202,15 @@ def test_seeds_match_in_fork_friendly_mode(cyclegc_importable):
         if not (frozen and m.tested and m.tested["c1"]["collected"] >= m.reference["c1"]["collected"]):
             unexpected.append(m)
     assert not unexpected, _report(unexpected)
+
+
+def test_seeds_match_when_collected_in_bounded_pause_rounds(cyclegc_importable):
+    """The old generation collected as a round of small slices (marking,
+    closures through unmarked objects, per-slice trial deletion): the same
+    objects die and survive, with the same finalizers, weakref callbacks,
+    gc.garbage and resurrections (see runner.NOT_COMPARABLE for what is
+    compared only as advisory)."""
+    mismatches, _, _ = runner.run_seeds(3000, MODE_SEEDS, tested="cyclegc-rounds",
+                                        reference="builtin")
+    failing = runner.failing(mismatches)
+    assert not failing, _report(failing)

@@ -113,6 +113,24 @@ def probe_cyclegc(python=None):
 #: collector's own Python-level wrapper (callbacks' info dicts, statistics).
 ADVISORY = ("c1.count_after", "c2.count_after")
 
+# Fields a tested collector mode cannot match by design, reported as advisory:
+# cyclegc-rounds does one "collection" as several stops (a young collection,
+# then slices), so callbacks, per-generation stats, counts and debug output
+# describe those stops, and collect()'s total counts only what each stop
+# found unreachable (garbage hanging off a young cycle dies by refcount once
+# the cycle is broken, uncounted).  What died, what survived, finalizers,
+# weakref callbacks, gc.garbage and resurrection must still match.
+NOT_COMPARABLE = {
+    "cyclegc-rounds": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
+}
+
+
+def _field(difference):
+    """'c1.collected: 3 != 4' -> 'collected' (the field under c1/c2)."""
+    path = difference.split(":")[0]
+    parts = path.split(".")
+    return parts[1].split("[")[0] if len(parts) > 1 else path
+
 
 def diff(a, b, path=""):
     """Differences between two JSON values as 'path: a != b' strings."""
@@ -159,7 +177,7 @@ class Mismatch:
         return "\n".join(lines)
 
 
-def compare(reference, tested, keys, strict=False):
+def compare(reference, tested, keys, strict=False, ignore=()):
     """Differences between two ChildResults over the expected record keys:
     one Mismatch per differing record.  Differences in ADVISORY fields go to
     ``Mismatch.advisory`` (and count as mismatches only if ``strict``); use
@@ -176,7 +194,8 @@ def compare(reference, tested, keys, strict=False):
             mismatches.append(Mismatch(key, missing, ref, got))
             continue
         differences = diff(ref, got)
-        advisory = [d for d in differences if not strict and d.split(":")[0] in ADVISORY]
+        advisory = [d for d in differences
+                    if (not strict and d.split(":")[0] in ADVISORY) or _field(d) in ignore]
         hard = [d for d in differences if d not in advisory]
         if differences:
             mismatches.append(Mismatch(key, hard, ref, got, advisory))
@@ -194,7 +213,7 @@ def run_seeds(start, count, tested="cyclegc", reference="builtin", python=None, 
         ["--seed", str(start), "--count", str(count)], (reference, tested), python, timeout
     )
     keys = [("seed", s) for s in range(start, start + count)]
-    return compare(ref, got, keys, strict), ref, got
+    return compare(ref, got, keys, strict, NOT_COMPARABLE.get(tested, ())), ref, got
 
 
 def run_case(name, tested="cyclegc", reference="builtin", python=None, timeout=120,

@@ -458,7 +458,7 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
         inc.round_truncated = 1;
     }
     Py_ssize_t n = cg_trial_deletion(st, &slice, &unreachable);
-    cg_untrack_atoms(&slice, 0);
+    cg_untrack_atoms(&slice, 1);       /* a round stands for a full collection */
     for (PyGC_Head *g = cg_next(&slice); g != &slice; g = cg_next(g)) {
         (void)addrset_add(&inc.marks, CG_FROM_GC(g));
         inc.round_survivors++;
