@@ -28,7 +28,10 @@ Reported per mode (medians over runs) and as paired ratios cyclegc/built-in
   slowest request (wall and CPU ms), p99.9, requests per second, time per
   request, time in collection per request, peak RSS (ru_maxrss), the garbage
   still outstanding when the run stops (what a complete collection then
-  finds), and the longest collection stop.
+  finds: one sample, biased for the built-in, whose seconds-long full
+  collections often end the run), the garbage waiting over the whole run
+  (memory blocks in use sampled every 1000 requests, above the steady-state
+  low: mean and peak), and the longest collection stop (wall and CPU).
 
 --scales 0.333,1,3 repeats the service at other heap sizes (the scaling
 table).  --short-cycles adds the other workload of the acceptance: many
@@ -76,13 +79,15 @@ SERVICE = textwrap.dedent(r'''
     if mode == "cyclegc":
         cyclegc.install(max_pause_ms=max_pause)
 
-    stops = []
-    t_start = [0.0]
+    stops, stops_cpu = [], []
+    t_start = [0.0, 0.0]
     def timer(phase, info):
         if phase == "start":
             t_start[0] = time.perf_counter()
+            t_start[1] = time.thread_time()
         else:
             stops.append(time.perf_counter() - t_start[0])
+            stops_cpu.append(time.thread_time() - t_start[1])
     gc.callbacks.append(timer)
 
     CACHE = 100000
@@ -94,6 +99,9 @@ SERVICE = textwrap.dedent(r'''
     hist_wall, hist_cpu = [0] * NB, [0] * NB
     worst_wall = worst_cpu = 0.0
     perf, tcpu = time.perf_counter, time.thread_time
+    # Memory blocks in use, sampled every 1000 requests: the live heap is
+    # constant once the cache is full, so what varies is garbage waiting.
+    blocks = []
     i = 0
     t0 = perf()
     c0 = time.process_time()
@@ -110,6 +118,8 @@ SERVICE = textwrap.dedent(r'''
         if e > worst_cpu:
             worst_cpu = e
         i += 1
+        if i % 1000 == 0:
+            blocks.append(sys.getallocatedblocks())
         if d > end:
             break
     wall = perf() - t0
@@ -122,6 +132,16 @@ SERVICE = textwrap.dedent(r'''
     if mode == "cyclegc":
         cyclegc.uninstall()
     n = i
+
+    def garbage_blocks(samples, how):
+        """Blocks above the lowest sample after the cache filled (the heap
+        right after a collection), averaged or at their peak."""
+        steady = samples[len(samples) // 4:] or samples
+        if not steady:
+            return 0
+        low = min(steady)
+        extra = [b - low for b in steady]
+        return sum(extra) / len(extra) if how == "mean" else max(extra)
 
     def pct(hist, q):
         want, seen = q * n, 0
@@ -139,6 +159,9 @@ SERVICE = textwrap.dedent(r'''
         "us_per_request": wall / n * 1e6,
         "gc_us_per_request": sum(stops) / n * 1e6,
         "longest_stop_ms": max(stops) * 1e3 if stops else 0.0,
+        "longest_stop_cpu_ms": max(stops_cpu) * 1e3 if stops_cpu else 0.0,
+        "garbage_blocks_mean": garbage_blocks(blocks, "mean"),
+        "garbage_blocks_max": garbage_blocks(blocks, "max"),
         "stops": len(stops), "rss_mb": rss / 1024, "outstanding": outstanding,
         "rounds": inc.get("rounds"), "overflow": inc.get("overflow_collections"),
         "truncated": inc.get("truncated_slices"),
@@ -213,7 +236,9 @@ def paired(base, test, key):
 KEYS = [("max_ms", "slowest request, wall ms"), ("max_cpu_ms", "slowest request, CPU ms"),
         ("p999_ms", "p99.9 request, ms"), ("p9999_cpu_ms", "p99.99 request CPU, ms"), ("us_per_request", "time per request, us"),
         ("gc_us_per_request", "collection per request, us"), ("longest_stop_ms", "longest stop, ms"),
+        ("longest_stop_cpu_ms", "longest stop, CPU ms"),
         ("rss_mb", "peak RSS, MB"), ("outstanding", "garbage outstanding at stop"),
+        ("garbage_blocks_mean", "garbage blocks, mean"), ("garbage_blocks_max", "garbage blocks, peak"),
         ("requests", "requests")]
 
 

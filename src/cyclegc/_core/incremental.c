@@ -72,8 +72,9 @@
  * quota = the round's remaining work spread over the increments left before
  * promotions since the round started reach `headroom` (a tenth of the
  * built-in's quarter of the old generation), at least MIN_QUOTA objects;
- * the stop's time limit caps it.  Promotions per increment and cost per
- * object are running averages.
+ * the stop's time limit caps it.  Promotions per increment are a running
+ * average; the cost per swept object follows the slowest recent slice (up
+ * at once, down slowly), so stops err on the short side.
  */
 #include "collector.h"
 #include "addrset.h"
@@ -83,7 +84,7 @@
 #define CLOCK_EVERY 64          /* objects between deadline checks */
 #define MIN_QUOTA 2000          /* objects of old work per increment, at least */
 #define MIN_SLICE 64            /* a sweep slice, at least */
-#define BUDGET_SHARE 0.8        /* of max_pause, the collector's to spend */
+#define BUDGET_SHARE 0.7        /* of max_pause, the collector's to plan for */
 
 typedef enum { IDLE = 0, MARK_FROZEN, MARK, SWEEP } Phase;
 
@@ -478,8 +479,11 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
         inc.largest_slice = n;
     }
     if (n >= MIN_SLICE) {
+        /* Up at once, down slowly: a slice of garbage (freed, tp_clear'ed)
+         * costs more per object than one of survivors, and an estimate
+         * averaged over both would overrun the stop on the next garbage. */
         double per = (cg_now() - t0) / (double)n;
-        inc.sweep_cost = 0.8 * inc.sweep_cost + 0.2 * per;
+        inc.sweep_cost = per > inc.sweep_cost ? per : 0.95 * inc.sweep_cost + 0.05 * per;
     }
     return n;
 }
