@@ -542,6 +542,10 @@ cg_inc_abort(CgState *st)
         inc.aborted++;
     }
     inc.phase = IDLE;
+    /* What a pending overflow collection was for, a complete collection
+     * (the usual caller) has just done; freeze() leaves nothing to sweep. */
+    inc.overflow_due = 0;
+    inc.truncated_rounds = 0;
 }
 
 int
