@@ -55,7 +55,7 @@ def run_range(args, start, count):
     end = start + count
     while start < end:
         mismatches, ref, got = runner.run_seeds(
-            start, end - start, args.tested, "builtin", args.python, args.timeout, args.strict
+            start, end - start, args.tested, None, args.python, args.timeout, args.strict
         )
         reported = [s for s in range(start, end) if ("seed", s) in ref.records and ("seed", s) in got.records]
         missing = sorted(set(range(start, end)) - set(reported))
@@ -86,7 +86,7 @@ def main(argv=None):
             print(f"cyclegc is not importable by {args.python}: {detail}")
             return 2
     print(f"Python {version} ({args.python}): seeds {args.start}..{args.start + args.seeds - 1}, "
-          f"{args.tested} against builtin", flush=True)
+          f"{args.tested} against {runner.REFERENCE.get(args.tested, 'builtin')}", flush=True)
 
     batches = [
         (start, min(args.batch, args.start + args.seeds - start))
