@@ -3,6 +3,7 @@ with the right labels, and says so when it stops early; find_cycles()
 finds the component through an object."""
 import ctypes
 import gc
+import sys
 import threading
 import time
 
@@ -275,12 +276,19 @@ def test_find_cycles_ring_and_back_reference():
     assert res and res.complete
     assert res.size == 3
     assert {id(o) for o in res.objects} == {id(a), id(b), id(a.data)}
-    assert res.shapes() == ["Node.next -> Node.prev -> Node", "Node.data -> list[0] -> Node"]
+    # b refers to a twice, as .prev and .next: either names the edge (the
+    # order of b's attributes is only known from a __dict__, which the
+    # query must not create)
+    back = {".prev", ".next"}
+    first, second = res.shapes()
+    assert first in [f"Node.next -> Node{lbl} -> Node" for lbl in back]
+    assert second == "Node.data -> list[0] -> Node"
     edges = {(type(s).__name__, lbl, type(d).__name__) for s, lbl, d in res.edges}
     assert ("Node", ".next", "Node") in edges and ("list", "[0]", "Node") in edges
     assert "strongly connected component of 3 objects" in str(res)
     dot = res.to_dot()
-    assert dot.startswith("digraph find_cycles {") and 'label=".prev"' in dot
+    assert dot.startswith("digraph find_cycles {")
+    assert any(f'label="{lbl}"' in dot for lbl in back) and 'label=".data"' in dot
 
 
 def test_find_cycles_self_loop_and_none():
@@ -341,3 +349,134 @@ def test_automatic_collection_is_paused_only_during_the_search(enabled, monkeypa
     finally:
         HOLDER.clear()
         gc.enable()
+
+
+# ---------------------------------------------------------------------------
+# a diagnostic must not change what it observes: on 3.11-3.13 an ordinary
+# instance keeps its attributes inline (no dict object) until something asks
+# for its __dict__; labelling a reference must not be that something
+
+class Link:
+    pass
+
+
+def _dicts():
+    gc.collect()                          # garbage of earlier tests is not the query's
+    return sum(1 for o in gc.get_objects() if type(o) is dict)
+
+
+def _dicts_held_by(objs):
+    """Dicts among what the instances refer to: their materialized __dict__
+    (3.11/3.12 traverse that instead of the inline values)."""
+    return sum(1 for o in objs for r in gc.get_referents(o) if type(r) is dict)
+
+
+def _warm_up():
+    # the first query of a test creates what any query does (frames'
+    # f_locals snapshots...): through no instance
+    other = _plant_in_module()
+    try:
+        why_alive(other, timeout=299.0)
+        find_cycles(HOLDER)
+    finally:
+        HOLDER.clear()
+
+
+def test_why_alive_does_not_materialize_instance_dicts(mode):
+    links = [Link() for _ in range(40)]
+    for a, b in zip(links, links[1:]):
+        a.next = b
+    HOLDER["links"] = links[0]
+    t = links[-1]
+    refs = [[x] for x in links]           # to look at them afterwards, not a chain
+    del links, a, b
+    try:
+        _warm_up()
+        HOLDER["links"] = refs[0][0]
+        before = _dicts()
+        res = why_alive(t, timeout=mode, max_depth=100)
+        labels = [lbl for lbl, _ in res.chain.hops()]
+        kinds = [c.kind for c in res.chains]
+        del res
+        assert _dicts() == before
+        assert _dicts_held_by(r[0] for r in refs) == 0
+        assert kinds == ["module"]
+        assert labels == [".HOLDER", "['links']"] + [".next"] * 39
+    finally:
+        HOLDER.clear()
+
+
+def test_find_cycles_does_not_materialize_instance_dicts():
+    ring = [Link() for _ in range(1000)]
+    for x, y in zip(ring, ring[1:] + ring[:1]):
+        x.next = y
+    _warm_up()
+    before = _dicts()
+    for _ in range(2):                    # the second query sees the same heap
+        res = find_cycles(ring[0])
+        assert res.complete and res.size == 1000
+        assert {type(o) for o in res.objects} == {Link}
+        assert res.shapes() == ["Link.next -> " * 1000 + "Link"]
+        assert "component of 1,000 objects (1000 Link)" in str(res)
+        assert {lbl for _, lbl, _ in res.edges} == {".next"}
+        del res
+        assert _dicts() == before
+        assert _dicts_held_by(ring) == 0
+    for x in ring:
+        del x.next
+
+
+def test_attributes_set_by_methods_and_unknown_code():
+    class Request:
+        def __init__(self):
+            self.callback = self.done
+
+        def done(self):
+            pass
+    r = Request()
+    name = "zq_unnamed_" + str(7)        # a name no code spells out
+    setattr(r, name, [r])
+    _warm_up()
+    before = _dicts()
+    res = find_cycles(r)
+    shapes = sorted(res.shapes())
+    del res
+    assert _dicts() == before and _dicts_held_by([r]) == 0
+    # the attribute's name is only in the instance's inline values: a
+    # neutral label rather than a materialized __dict__
+    assert shapes == ["Request.<attribute> -> list[0] -> Request",
+                      "Request.callback -> method.__self__ -> Request"]
+    r.callback = None
+
+
+def test_an_existing_instance_dict_keeps_its_labels():
+    a, b = Link(), Link()
+    a.next, b.next = b, a
+    vars(a)                               # the program materialized it
+    res = find_cycles(a)
+    if sys.version_info < (3, 13):
+        # 3.11/3.12 then refer to the attributes through the dict
+        assert res.shapes() == ["Link.__dict__ -> dict['next'] -> Link.next -> Link"]
+    else:
+        assert res.shapes() == ["Link.next -> Link.next -> Link"]
+    a.next = b.next = None
+
+
+def test_labels_create_no_dict_of_functions_exceptions_classes():
+    # their __dict__ / __annotations__ getters create an empty dict (an
+    # untracked one: invisible to a count of gc.get_objects())
+    from cyclegc.insight.analysis import label
+
+    class Failure(Exception):
+        pass
+
+    def func():
+        pass
+    err, mod = Failure(), type(sys)("scratch")
+    before = [len(gc.get_referents(o)) for o in (err, func)]
+    for src in (err, func, Link, mod):
+        assert label(src, object()) == "?"
+    assert [len(gc.get_referents(o)) for o in (err, func)] == before
+    assert "__annotations__" not in Link.__dict__ and "__annotations__" not in vars(mod)
+    err.note = [1]
+    assert label(err, err.note) == ".note"     # an existing dict is read

@@ -23,6 +23,10 @@ the shortest cycles through it.
 
 Neither runs user code: labels come from the objects' storage (dict items,
 list indexes, ``__dict__``, slots), never from properties or ``__eq__``.
+Neither changes the heap it looks at: an instance whose attributes are kept
+inline (no ``__dict__`` object yet, 3.11+) is not asked for its ``__dict__``,
+which would create one; its attribute names come from code instead (see
+:class:`~.analysis.Labeller`).
 """
 import dis
 import gc as _gc
@@ -32,7 +36,7 @@ import time
 import types
 from collections import deque
 
-from .analysis import describe, label, typename
+from .analysis import Labeller, describe, typename
 
 _HERE = __file__
 _IMMORTAL = 1 << 30             # 3.12+: immortal objects' refcount is larger
@@ -600,6 +604,9 @@ def _search(nodes, roots, refs, max_depth, max_chains, t0):
         picked = externals or [w for w in weak if w[2] == "caller"]
     picked.sort(key=lambda c: (c[0], c[1]))
     result = []
+    # labels only for the chains kept, with one Labeller: labelling reads
+    # attribute names without creating instance dicts (see analysis.Labeller)
+    label = Labeller(scan_heap=True)
     for d, _order, kind, text, i in picked[:max_chains]:
         path = [i]
         while parent[path[-1]] != -1:
@@ -740,11 +747,12 @@ def find_cycles(obj, *, max_cycles=10, max_objects=2_000_000, timeout=5.0,
     edges = []
     cycles = []
     if explored and (len(members) > 1 or 0 in succ[0]):
+        label = Labeller(scan_heap=True)
         for v in members:
             for w in dict.fromkeys(succ[v]):
                 if w in in_scc:
                     edges.append((nodes[v], label(nodes[v], nodes[w]), nodes[w]))
-        cycles = _cycles_through(nodes, succ, in_scc, max_cycles)
+        cycles = _cycles_through(nodes, succ, in_scc, max_cycles, label)
     else:
         members = [] if not (explored and 0 in succ[0]) else [0]
     result = Cycles(nodes[0], [nodes[v] for v in members], edges, cycles,
@@ -754,7 +762,7 @@ def find_cycles(obj, *, max_cycles=10, max_objects=2_000_000, timeout=5.0,
     return result
 
 
-def _cycles_through(nodes, succ, in_scc, limit):
+def _cycles_through(nodes, succ, in_scc, limit, label):
     """Shortest cycles through node 0, one per distinct first step."""
     found = []
     seen = set()

@@ -90,10 +90,15 @@ _KNOWN_ATTRS = (
     "__self__", "__func__", "__wrapped__", "__traceback__", "__context__",
     "__cause__", "tb_frame", "tb_next", "f_back", "f_globals", "f_builtins",
     "f_code", "gi_frame", "cr_frame", "ag_frame", "gi_code", "__globals__",
-    "__defaults__", "__kwdefaults__", "__closure__", "__code__", "__annotations__",
+    "__defaults__", "__kwdefaults__", "__closure__", "__code__",
     "__module__", "__objclass__", "fget", "fset", "fdel", "__doc__", "__bases__",
-    "__mro__", "__base__", "args", "cell_contents", "__dict__",
+    "__mro__", "__base__", "args", "cell_contents",
 )
+# Not probed: the getters of ``__dict__`` (functions, exceptions) and of
+# ``__annotations__`` (functions, classes, modules) create an empty dict
+# when there is none.  An existing ``__dict__`` is labelled from the
+# object's dict pointer; ``__annotations__`` of a class or a module is an
+# item of its dict.
 
 
 def _slot_names(tp):
@@ -113,26 +118,327 @@ def _slot_names(tp):
                 yield name, descr
 
 
-def _instance_dict(obj):
+# Instance dicts.  Asking for an object's ``__dict__`` (``vars()``, ``dir()``,
+# ``__getstate__``, ...) creates it when it does not exist yet: on 3.11-3.13
+# an ordinary instance keeps its attributes inline, without a dict object,
+# until something asks (3.11/3.12 then reference the attributes through the
+# new dict); a function or an exception creates an empty one.  Labels must
+# not change the heap they describe, so a dict is only used when it already
+# exists, which is read, not asked: the dict pointer of the object, through
+# ctypes (the managed dict pointer three words before the object on 3.11,
+# 3.12 -- tagged with 1 when it holds the inline values -- and 3.13; else
+# at the type's ``tp_dictoffset``).  Without a dict the attribute names come
+# from code (see :class:`Labeller`).
+
+try:
+    import ctypes as _ctypes
+except ImportError:  # pragma: no cover - part of every CPython build we support
+    _ctypes = None
+
+_MANAGED_DICT = 1 << 4                  # Py_TPFLAGS_MANAGED_DICT (3.11+)
+_type_dict = type.__dict__["__dict__"].__get__
+_type_mro = type.__dict__["__mro__"].__get__
+_type_flags = type.__dict__["__flags__"].__get__
+_type_dictoffset = type.__dict__["__dictoffset__"].__get__
+_type_basicsize = type.__dict__["__basicsize__"].__get__
+_type_itemsize = type.__dict__["__itemsize__"].__get__
+_type_module = type.__dict__["__module__"].__get__
+_module_dict = types.ModuleType.__dict__["__dict__"].__get__
+
+if _ctypes is not None:
+    _WORD = _ctypes.sizeof(_ctypes.c_void_p)
+
+    def _peek(address):
+        return _ctypes.c_void_p.from_address(address).value or 0
+
+    def _peek_ssize(address):
+        return _ctypes.c_ssize_t.from_address(address).value
+else:  # pragma: no cover
+    _WORD = 8
+    _peek = _peek_ssize = None
+
+
+def _mro_lookup(tp, name):
+    """The class attribute `name` of instances of tp (no user code), or
+    (None, False)."""
+    for klass in _type_mro(tp):
+        d = _type_dict(klass)
+        if name in d:
+            return d[name], True
+    return None, False
+
+
+def _dict_pointer(obj, tp):
+    """Address of obj's instance dict, 0 if it has none (yet), None if
+    this cannot be read."""
+    if _peek is None:
+        return None
+    if _type_flags(tp) & _MANAGED_DICT:
+        p = _peek(id(obj) - 3 * _WORD)
+        return 0 if p & 1 else p        # 3.12: tagged pointer to the inline values
+    offset = _type_dictoffset(tp)
+    if offset == 0:
+        return 0
+    if offset < 0:                      # after the items of a variable-size object
+        size = abs(_peek_ssize(id(obj) + 2 * _WORD))
+        total = _type_basicsize(tp) + size * _type_itemsize(tp)
+        offset += (total + _WORD - 1) & ~(_WORD - 1)
+    return _peek(id(obj) + offset)
+
+
+def _instance_dict(obj, tp=None):
+    """obj's ``__dict__`` if it exists already, else None: never creates
+    one, never runs user code."""
+    if tp is None:
+        tp = type(obj)
+    p = _dict_pointer(obj, tp)
+    if p == 0:
+        return None
+    if p is None and _type_flags(tp) & _MANAGED_DICT:
+        return None                     # no ctypes: asking could create it
+    for r in _get_referents(obj):
+        if id(r) == p and isinstance(r, dict):
+            return r
+    # not traversed (3.13 visits the inline values while they are valid):
+    # the C descriptor returns the existing dict
+    descr, found = _mro_lookup(tp, "__dict__")
+    if not found or _type_flags(type(descr)) & _HEAPTYPE:
+        return None
     try:
-        d = object.__getattribute__(obj, "__dict__")
+        d = descr.__get__(obj, tp)
     except Exception:
         return None
-    return d if isinstance(d, dict) else None
+    if isinstance(d, dict) and (p is None or id(d) == p):
+        return d
+    return None
+
+
+def _has_inline_values(obj, tp):
+    """Attributes kept inline, without a dict object (3.11+)."""
+    return bool(_type_flags(tp) & _MANAGED_DICT) and not _dict_pointer(obj, tp)
+
+
+def _code_names(code, out, seen):
+    """Attribute names the code (and the code nested in it) loads or
+    stores, into the dict `out` (an ordered set)."""
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        if id(c) in seen:
+            continue
+        seen.add(id(c))
+        for name in c.co_names:
+            out[name] = None
+        for k in c.co_consts:
+            if type(k) is types.CodeType:
+                stack.append(k)
+
+
+def _codes_of(value):
+    """Code objects of a function-like class attribute, without user code."""
+    t = type(value)
+    if t is types.FunctionType:
+        return (value.__code__,)
+    if t is staticmethod or t is classmethod:
+        f = value.__func__
+        return (f.__code__,) if type(f) is types.FunctionType else ()
+    if t is property:
+        return tuple(f.__code__ for f in (value.fget, value.fset, value.fdel)
+                     if type(f) is types.FunctionType)
+    return ()
+
+
+class _TypeNames:
+    __slots__ = ("tp", "learned", "own", "safe", "heap_scans", "misses")
+
+    def __init__(self, tp):
+        self.tp = tp                # holds it: ids stay valid while cached
+        self.learned = {}           # names found on its instances, first found first
+        self.own = None             # names from its classes' attributes and code
+        self.safe = {}              # name -> (readable without user code, class value)
+        self.heap_scans = 0
+        self.misses = 0             # searches that named nothing
+
+
+class Labeller:
+    """:func:`label` for many references at once (one query), with what it
+    learns cached: which attribute names instances of a class have.
+
+    An instance whose attributes are inline has no dict to read names from,
+    and creating one to ask would change the heap.  Its referents are the
+    attribute values; their names are found by trying candidate names with
+    ``object.__getattribute__(obj, name)`` (which reads the inline values,
+    creates nothing and runs no user code: names that the class defines as
+    descriptors other than plain functions are not tried).  Candidates, in
+    order: names that matched on other instances of the class, then the
+    attribute names of the class's own code (``self.x = ...``), of the code
+    running on any thread, of its module's functions and classes, and, with
+    `scan_heap`, of every function on the heap.  A value no candidate
+    names is labelled ``.<attribute>``; after a few such misses on a
+    class, its instances are only tried with the names of the first two
+    kinds (a search through every name costs about a millisecond)."""
+
+    HEAP_SCANS_PER_TYPE = 3
+    MISSES_PER_TYPE = 16
+
+    def __init__(self, scan_heap=False):
+        self.scan_heap = scan_heap
+        self._types = {}
+        self._frames = None
+        self._modules = {}
+        self._heap = None
+        self._seen_codes = set()
+
+    def __call__(self, src, dst):
+        try:
+            return _label(src, dst, self)
+        except Exception:
+            return "?"
+
+    # candidate names -------------------------------------------------------
+
+    def _type_names(self, tp):
+        info = self._types.get(id(tp))
+        if info is None:
+            info = self._types[id(tp)] = _TypeNames(tp)
+        return info
+
+    def _own(self, info):
+        if info.own is None:
+            out = {}
+            for klass in _type_mro(info.tp):
+                if klass is object:
+                    continue
+                for name, value in _type_dict(klass).items():
+                    if isinstance(name, str):
+                        out[name] = None
+                    for code in _codes_of(value):
+                        _code_names(code, out, set())
+            info.own = out
+        return info.own
+
+    def _frame_names(self):
+        if self._frames is None:
+            out = {}
+            frames = sys._current_frames()
+            try:
+                for frame in frames.values():
+                    while frame is not None:
+                        _code_names(frame.f_code, out, self._seen_codes)
+                        frame = frame.f_back
+            finally:
+                frames.clear()
+            self._frames = out
+        return self._frames
+
+    def _module_names(self, tp):
+        out = {}
+        for klass in _type_mro(tp):
+            if not _type_flags(klass) & _HEAPTYPE:
+                continue
+            name = _type_module(klass)
+            if not isinstance(name, str):
+                continue
+            names = self._modules.get(name)
+            if names is None:
+                names = self._modules[name] = {}
+                mod = sys.modules.get(name)
+                if isinstance(mod, types.ModuleType):
+                    seen = set()
+                    for value in list(_module_dict(mod).values()):
+                        if isinstance(value, type):
+                            if _type_module(value) != name:
+                                continue
+                            for v in list(_type_dict(value).values()):
+                                for code in _codes_of(v):
+                                    _code_names(code, names, seen)
+                        for code in _codes_of(value):
+                            _code_names(code, names, seen)
+            out.update(names)
+        return out
+
+    def _heap_names(self):
+        if self._heap is None:
+            out = {}
+            seen = set()
+            function = types.FunctionType
+            for o in _gc.get_objects():
+                if type(o) is function:
+                    _code_names(o.__code__, out, seen)
+            del o
+            self._heap = out
+        return self._heap
+
+    def _candidates(self, info):
+        yield info.learned
+        yield self._own(info)
+        if info.misses >= self.MISSES_PER_TYPE:
+            return
+        yield self._frame_names()
+        yield self._module_names(info.tp)
+        if self.scan_heap and info.heap_scans < self.HEAP_SCANS_PER_TYPE:
+            info.heap_scans += 1
+            yield self._heap_names()
+
+    def _readable(self, info, name):
+        """(whether object.__getattribute__ may read `name` without
+        running user code, the class's value for it)."""
+        known = info.safe.get(name)
+        if known is None:
+            value, found = _mro_lookup(info.tp, name)
+            ok = True
+            if found:
+                vt = type(value)
+                data = _mro_lookup(vt, "__set__")[1] or _mro_lookup(vt, "__delete__")[1]
+                if data:
+                    ok = False          # a property, a slot, __dict__: not an instance value
+                elif _mro_lookup(vt, "__get__")[1]:
+                    # C descriptors (functions, builtin methods) make a
+                    # bound method; others could run user code
+                    ok = not _type_flags(vt) & _HEAPTYPE and vt is not classmethod
+            known = info.safe[name] = (ok, value if found else _NOTHING)
+        return known
+
+    def attribute(self, src, tp, dst):
+        """The name of src's inline attribute whose value is dst, or None."""
+        info = self._type_names(tp)
+        get = object.__getattribute__
+        tried = set()
+        for names in self._candidates(info):
+            for name in names:
+                # exactly str: 3.11/3.12 look any other name up in a dict
+                # they create from the inline values
+                if type(name) is not str or name in tried:
+                    continue
+                tried.add(name)
+                ok, class_value = self._readable(info, name)
+                if not ok:
+                    continue
+                try:
+                    value = get(src, name)
+                except Exception:
+                    continue
+                if value is dst and value is not class_value:
+                    info.learned[name] = None
+                    return name
+        info.misses += 1
+        return None
+
+
+_NOTHING = object()
 
 
 def label(src, dst):
     """How `src` refers to `dst`: ``.attr``, ``[index]``, ``['key']``,
-    ``<key>`` (dst is a dict key), ``{member}``, or ``?`` when the reference
-    is only visible to the collector (a C field with no Python name).
-    Runs no user code (no properties, no __getattr__, no __eq__)."""
-    try:
-        return _label(src, dst)
-    except Exception:
-        return "?"
+    ``<key>`` (dst is a dict key), ``{member}``, ``.<attribute>`` (an
+    attribute whose name no code reveals), or ``?`` when the reference is
+    only visible to the collector (a C field with no Python name).
+    Runs no user code (no properties, no __getattr__, no __eq__) and
+    creates no instance dict.  For many labels, use one :class:`Labeller`."""
+    return Labeller()(src, dst)
 
 
-def _label(src, dst):
+def _label(src, dst, labeller):
     tp = type(src)
     if issubclass(tp, dict):
         for k, v in dict.items(src):
@@ -183,7 +489,7 @@ def _label(src, dst):
             inner = _get_referents(tdict)
             if inner and inner[0] is dst:
                 return ".__dict__"
-    d = _instance_dict(src)
+    d = _instance_dict(src, tp)
     if d is not None:
         if d is dst:
             return ".__dict__"
@@ -196,6 +502,11 @@ def _label(src, dst):
                 return f".{name}"
         except Exception:
             continue
+    inline = d is None and _has_inline_values(src, tp)
+    if inline and tp is not dst:
+        name = labeller.attribute(src, tp, dst)
+        if name is not None:
+            return f".{name}"
     if tp.__flags__ & _HEAPTYPE and tp is dst:
         return ".__class__"
     if not tp.__flags__ & _HEAPTYPE or issubclass(tp, BaseException):
@@ -213,6 +524,8 @@ def _label(src, dst):
                         return f".{name}[{i}]"
     if tp is dst:
         return ".__class__"
+    if inline and any(r is dst for r in _get_referents(src)):
+        return ".<attribute>"
     return "?"
 
 
@@ -435,7 +748,7 @@ def _anchor(objects, succ, comp, comp_of, c):
     return min(comp, key=lambda v: (_type_rank(type(objects[v])), -indeg.get(v, 0), v))
 
 
-def _describe_component(objects, succ, anchor, comp, comp_of, c):
+def _describe_component(objects, succ, anchor, comp, comp_of, c, label=label):
     """(shape, path, types) of one cyclic component, from its anchor."""
     path = shortest_cycle(anchor, succ, lambda w: comp_of[w] == c) or [anchor]
     names = [typename(type(objects[v])) for v in path]
@@ -501,6 +814,7 @@ def analyze_garbage(objects, with_tracebacks=True):
             attached_bytes[c] = attached_bytes.get(c, 0) + _sizeof(objects[v])
 
     groups = {}
+    labeller = Labeller()     # learns attribute names once for all components
     described = {}       # (signature, anchor type) of a small component -> description
     for c in cyclic:
         comp = components[c]
@@ -514,7 +828,7 @@ def analyze_garbage(objects, with_tracebacks=True):
             sig = None
         info = described.get(sig) if sig is not None else None
         if info is None:
-            info = _describe_component(objects, succ, anchor, comp, comp_of, c)
+            info = _describe_component(objects, succ, anchor, comp, comp_of, c, labeller)
             if sig is not None:
                 described[sig] = info
         shape, path, counts = info
