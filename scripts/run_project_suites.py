@@ -90,6 +90,7 @@ def parse_args(argv=None):
     p.add_argument("--no-install", action="store_true", help="reuse the virtual environments as they are")
     p.add_argument("--json", help="write every run and the comparison here")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per test run")
+    p.add_argument("--from-json", metavar="FILE", help="only print the table of a --json file")
     return p.parse_args(argv)
 
 
@@ -256,6 +257,9 @@ def compare(runs, tolerance):
 
     med = {c: {"wall": statistics.median(r["wall"] for r in rs),
                "rss": statistics.median(r["maxrss_mb"] for r in rs)} for c, rs in by.items()}
+    spread = {c: {"wall": [min(r["wall"] for r in rs), max(r["wall"] for r in rs)],
+                  "rss": [min(r["maxrss_mb"] for r in rs), max(r["maxrss_mb"] for r in rs)]}
+              for c, rs in by.items()}
     wall_ratio = med["cyclegc"]["wall"] / med["builtin"]["wall"]
     rss_ratio = med["cyclegc"]["rss"] / med["builtin"]["rss"]
     # Ratio of paired runs (same round), less sensitive to a slow spell of the machine.
@@ -266,6 +270,7 @@ def compare(runs, tolerance):
         "differ": differ,
         "flaky": sorted(flaky),
         "median": med,
+        "range": spread,
         "wall_ratio": wall_ratio,
         "paired_wall_ratio": statistics.median(paired) if paired else None,
         "rss_ratio": rss_ratio,
@@ -292,8 +297,33 @@ def _collections(summaries):
     return out
 
 
+def print_table(results, tolerance):
+    """The markdown table; True if every project has the same outcomes and
+    its medians within the tolerance."""
+    print("| Python | project | passed/failed/skipped builtin | cyclegc | same | flaky | wall builtin | "
+          "wall cyclegc | ratio | peak RSS builtin (min-max) | cyclegc (min-max) | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    ok = True
+    for res in results:
+        cmp = compare(res["runs"], tolerance)
+        res["comparison"] = cmp
+        ok = ok and cmp["same_outcomes"] and cmp["within_tolerance"]
+        b, c = cmp["counts"]["builtin"], cmp["counts"]["cyclegc"]
+        fmt = lambda d: f"{d['passed']}/{d['failed']}/{d['skipped']}"  # noqa: E731
+        m, rg = cmp["median"], cmp["range"]
+        rss = lambda k: f"{m[k]['rss']:.1f} MB ({rg[k]['rss'][0]:.0f}-{rg[k]['rss'][1]:.0f})"  # noqa: E731
+        print(f"| {res['python']} | {res['project']} | {fmt(b)} | {fmt(c)} | "
+              f"{'yes' if cmp['same_outcomes'] else 'NO'} | {len(cmp['flaky'])} | "
+              f"{m['builtin']['wall']:.1f}s | {m['cyclegc']['wall']:.1f}s | {cmp['wall_ratio']:.3f} | "
+              f"{rss('builtin')} | {rss('cyclegc')} | {cmp['rss_ratio']:.3f} |")
+    return ok
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.from_json:
+        report = json.loads(Path(args.from_json).read_text())
+        return 0 if print_table(report["results"], args.tolerance) else 1
     names = [n.strip() for n in args.projects.split(",") if n.strip()]
     unknown = [n for n in names if n not in PROJECTS]
     if unknown:
@@ -343,18 +373,7 @@ def main(argv=None):
                 print(f"      differs: {tid}")
 
     print()
-    print("| Python | project | passed/failed/skipped builtin | cyclegc | same | flaky | wall builtin | "
-          "wall cyclegc | ratio | peak RSS builtin | cyclegc | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for res in report["results"]:
-        cmp = res["comparison"]
-        b, c = cmp["counts"]["builtin"], cmp["counts"]["cyclegc"]
-        fmt = lambda d: f"{d['passed']}/{d['failed']}/{d['skipped']}"  # noqa: E731
-        m = cmp["median"]
-        print(f"| {res['python']} | {res['project']} | {fmt(b)} | {fmt(c)} | "
-              f"{'yes' if cmp['same_outcomes'] else 'NO'} | {len(cmp['flaky'])} | "
-              f"{m['builtin']['wall']:.1f}s | {m['cyclegc']['wall']:.1f}s | {cmp['wall_ratio']:.3f} | "
-              f"{m['builtin']['rss']:.1f} MB | {m['cyclegc']['rss']:.1f} MB | {cmp['rss_ratio']:.3f} |")
+    ok = print_table(report["results"], args.tolerance) and ok
     if args.json:
         for res in report["results"]:
             for run in res["runs"]:
