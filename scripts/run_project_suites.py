@@ -23,7 +23,9 @@ first in even rounds, cyclegc first in odd ones):
 * builtin:  ``python -m pytest TESTS``
 * cyclegc:  ``python -m cyclegc run --quiet --json F -m pytest TESTS``
   (cyclegc installed as the process's collector: every automatic and
-  explicit collection is cyclegc's)
+  explicit collection is cyclegc's), or with ``--cyclegc-mode install`` a
+  bootstrap that only calls ``cyclegc.install()`` before ``pytest.main``
+  (no pause recorder in gc.callbacks, no summary)
 
 Each run's outcome per test id comes from pytest's JUnit XML, its wall time
 from the parent, its peak RSS from ``os.wait4``'s rusage (the test process
@@ -90,6 +92,9 @@ def parse_args(argv=None):
     p.add_argument("--no-install", action="store_true", help="reuse the virtual environments as they are")
     p.add_argument("--json", help="write every run and the comparison here")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per test run")
+    p.add_argument("--cyclegc-mode", choices=("run", "install"), default="run",
+                   help="run: python -m cyclegc run -m pytest (default); install: a bootstrap that "
+                        "only calls cyclegc.install() before pytest.main (no pause recorder)")
     p.add_argument("--from-json", metavar="FILE", help="only print the table of a --json file")
     return p.parse_args(argv)
 
@@ -191,12 +196,17 @@ def outcomes(junit):
     return result
 
 
-def run_once(py, project_dir, tests, collector, tag, outdir, timeout):
+INSTALL_BOOTSTRAP = "import sys, cyclegc; cyclegc.install(); import pytest; sys.exit(pytest.main(sys.argv[1:]))"
+
+
+def run_once(py, project_dir, tests, collector, tag, outdir, timeout, mode="run"):
     junit = outdir / f"{tag}.xml"
     summary = outdir / f"{tag}.cyclegc.json"
     pytest_args = ["-m", "pytest", *tests, "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
                    "-o", "junit_family=xunit1", *COMMON_PYTEST_ARGS]
-    if collector == "cyclegc":
+    if collector == "cyclegc" and mode == "install":
+        cmd = [py, "-c", INSTALL_BOOTSTRAP, *pytest_args[2:]]
+    elif collector == "cyclegc":
         cmd = [py, "-m", "cyclegc", "run", "--quiet", "--json", summary, *pytest_args]
     else:
         cmd = [py, *pytest_args]
@@ -336,7 +346,8 @@ def main(argv=None):
     cyclegc_src, cyclegc_rev = cyclegc_source(workdir, args.worktree)
     print(f"cyclegc from {cyclegc_rev}; projects: " + ", ".join(PROJECTS[n][0] for n in names), flush=True)
 
-    report = {"cyclegc": cyclegc_rev, "rounds": args.rounds, "tolerance": args.tolerance, "results": []}
+    report = {"cyclegc": cyclegc_rev, "rounds": args.rounds, "cyclegc_mode": args.cyclegc_mode,
+              "tolerance": args.tolerance, "results": []}
     ok = True
     for python in pythons:
         version = version_of(python)
@@ -346,7 +357,7 @@ def main(argv=None):
         for name in names:
             _, dirname, tests, _ = PROJECTS[name]
             project_dir = sdists[name][1]
-            outdir = workdir / "runs" / version / name
+            outdir = workdir / "runs" / version / (name if args.cyclegc_mode == "run" else f"{name}-install")
             shutil.rmtree(outdir, ignore_errors=True)
             outdir.mkdir(parents=True)
             warm = run_once(py, project_dir, tests, "builtin", "warmup", outdir, args.timeout)
@@ -357,7 +368,7 @@ def main(argv=None):
                 order = ("builtin", "cyclegc") if rnd % 2 == 0 else ("cyclegc", "builtin")
                 for collector in order:
                     run = run_once(py, project_dir, tests, collector, f"r{rnd}-{collector}", outdir,
-                                   args.timeout)
+                                   args.timeout, args.cyclegc_mode)
                     runs.append(run)
                     print(f"     round {rnd} {collector:<7} {run['wall']:7.1f}s {run['maxrss_mb']:7.1f} MB "
                           f"status {run['status']}", flush=True)
