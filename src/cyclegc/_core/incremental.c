@@ -356,10 +356,16 @@ mark_wide_slice(void)
 static int
 mark_step(double deadline, Py_ssize_t quota, Py_ssize_t *work)
 {
-    Py_ssize_t n = 0, steps = 0;
+    /* The clock is read every CLOCK_EVERY units of work, a unit being an
+     * object traversed or an item of a wide slice (a slice is WIDE items:
+     * counting it as one step let 64 slices, 65k items, run unchecked). */
+    Py_ssize_t n = 0, next_check = CLOCK_EVERY;
     while (n < quota) {
-        if (steps++ % CLOCK_EVERY == 0 && steps > 1 && cg_now() > deadline) {
-            break;
+        if (n >= next_check) {
+            if (cg_now() > deadline) {
+                break;
+            }
+            next_check = n + CLOCK_EVERY;
         }
         if (!cg_list_is_empty(&inc.gray)) {
             mark_one(cg_next(&inc.gray));
