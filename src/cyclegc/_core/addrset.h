@@ -23,6 +23,7 @@
 typedef struct {
     uintptr_t key;          /* address >> CHUNK_SHIFT; 0 = empty slot */
     uint64_t *bits;
+    uint32_t epoch;         /* bits are valid only if == the set's epoch */
 } Chunk;
 
 typedef struct {
@@ -31,6 +32,7 @@ typedef struct {
     size_t used;
     Chunk *last;            /* the chunk hit last: heaps have locality */
     size_t bytes;           /* scratch memory held */
+    uint32_t epoch;         /* addrset_clear() moves it on */
 } AddrSet;
 
 static inline size_t
@@ -107,10 +109,19 @@ addrset_word(AddrSet *s, const void *p, int create)
             }
             c->key = key;
             c->bits = bits;
+            c->epoch = s->epoch;
             s->used++;
             s->bytes += WORDS_PER_CHUNK * sizeof(uint64_t);
         }
         s->last = c;
+    }
+    if (c->epoch != s->epoch) {
+        /* a chunk from before the last addrset_clear(): empty until reused */
+        if (!create) {
+            return NULL;
+        }
+        memset(c->bits, 0, WORDS_PER_CHUNK * sizeof(uint64_t));
+        c->epoch = s->epoch;
     }
     return &c->bits[slot / 64];
 }
@@ -131,6 +142,16 @@ addrset_free(AddrSet *s)
         PyMem_RawFree(s->slots);
     }
     memset(s, 0, sizeof(*s));
+}
+
+/* Empties the set in O(1), keeping its memory: each chunk is zeroed when
+ * it is next written (8 KiB at a time), instead of the whole bitmap being
+ * freed or cleared in one go (1.3-1.6 ms for a 9M-object heap). */
+static inline void
+addrset_clear(AddrSet *s)
+{
+    s->epoch++;
+    s->last = NULL;
 }
 
 /* Is `p` in the set? */

@@ -51,7 +51,9 @@
  *                marked and move to `visited`; its garbage goes through the
  *                usual finalizer / weakref / tp_clear phases of collector.c.
  *   finish       `visited` becomes the oldest generation again, in front of
- *                the objects promoted during the round; the marks are freed.
+ *                the objects promoted during the round; the marks are
+ *                cleared in O(1) (addrset_clear: chunks are zeroed when next
+ *                used), their memory kept for the next round.
  *
  * Garbage is found within two rounds: an evicted cycle is unmarked in the
  * first round that starts after it died, and no marked object is reachable
@@ -100,6 +102,8 @@ static struct {
     AddrSet marks;
     /* pacing */
     double sweep_cost;              /* seconds per object in S (average) */
+    double young_cost;              /* seconds per object of a young collection */
+    Py_ssize_t gen1_estimate;       /* objects in generation 1 (survivors since) */
     double promo_per_inc;           /* promotions per increment (average) */
     Py_ssize_t last_pending;
     Py_ssize_t round_work_est, round_work_done;
@@ -126,6 +130,7 @@ init_state(void)
         cg_list_init(&inc.wide_head[i]);
     }
     inc.sweep_cost = 300e-9;
+    inc.young_cost = 100e-9;
     inc.initialized = 1;
 }
 
@@ -223,7 +228,7 @@ round_start(CgState *st, double now)
     cg_list_merge(&inc.visited, &inc.to_sweep);     /* leftovers, if any */
     cg_list_merge(&inc.gray, &inc.to_sweep);
     cg_list_merge(oldest, &inc.to_sweep);
-    addrset_free(&inc.marks);
+    addrset_clear(&inc.marks);
     st->generations[CG_NUM_GENERATIONS - 1].count = 0;
     inc.round_work_est = Py_MAX(st->long_lived_total + st->long_lived_pending, 10000);
     inc.round_work_done = 0;
@@ -505,7 +510,7 @@ round_finish(CgState *st, double now)
     PyGC_Head *oldest = cg_gen_head(st, CG_NUM_GENERATIONS - 1);
     cg_list_merge(oldest, &inc.visited);
     cg_list_merge(&inc.visited, oldest);
-    addrset_free(&inc.marks);
+    addrset_clear(&inc.marks);      /* O(1); the memory serves the next round */
     Py_ssize_t promoted = st->long_lived_pending - inc.round_start_pending;
     st->long_lived_total = inc.round_survivors;
     st->long_lived_pending = Py_MAX(promoted, 0);
@@ -672,6 +677,23 @@ done:
     inc.round_work_done += work;
 }
 
+/* The young generation the next increment collects: the built-in's rule
+ * (generation 1 when its count passes threshold1), or generation 1 earlier
+ * when waiting would make it too big to collect within half the stop (3.13's
+ * thresholds, 2000 x 10, make generation-1 collections of 20k+ objects:
+ * several milliseconds).  The same objects are examined either way, in
+ * smaller batches. */
+int
+cg_inc_young_generation(CgState *st)
+{
+    if (st->generations[1].count > st->generations[1].threshold) {
+        return 1;
+    }
+    double half = inc.max_pause * 0.5;
+    Py_ssize_t next = inc.gen1_estimate + 2 * (Py_ssize_t)st->generations[0].threshold;
+    return (double)next * inc.young_cost > half ? 1 : 0;
+}
+
 int
 cg_inc_plan(CgState *st)
 {
@@ -705,6 +727,13 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
         return;
     }
     cg_collect_generation(st, young_gen, out);
+    if (out->candidates >= 256) {
+        double per = out->duration / (double)out->candidates;
+        inc.young_cost = per > inc.young_cost ? per : 0.95 * inc.young_cost + 0.05 * per;
+    }
+    inc.gen1_estimate = young_gen == 0
+        ? inc.gen1_estimate + (out->candidates - out->collected)
+        : 0;
     Py_ssize_t promoted = st->long_lived_pending - inc.last_pending;
     if (promoted >= 0) {
         inc.promo_per_inc = 0.9 * inc.promo_per_inc + 0.1 * (double)promoted;

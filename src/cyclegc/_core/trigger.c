@@ -113,8 +113,7 @@ run_due_collection(void)
     if (cg_inc_enabled()) {
         /* Bounded pauses: the young part by the same rules, the old
          * generation a slice per increment (incremental.c). */
-        int young = st->generations[1].count > st->generations[1].threshold ? 1 : 0;
-        cg_run_increment(young);
+        cg_run_increment(cg_inc_young_generation(st));
         if (PyErr_Occurred()) {
             cg_write_unraisable_msg("in automatic garbage collection", NULL);
         }
