@@ -76,3 +76,14 @@ def test_summarize_figures():
     assert f["gc_share"] == pytest.approx(0.014)
     assert (f["collected"], f["uncollectable"]) == (15, 1)
     assert "1/0/0" not in report.text(f) and "2/0/1" in report.text(f)
+
+
+def test_run_pytest_in_a_project_that_turns_warnings_into_errors(tmp_path):
+    """`cyclegc run -m pytest` imports cyclegc before pytest loads cyclegc's
+    plugin entry point; pytest must not warn that it cannot rewrite the
+    package (under `filterwarnings = error` that stopped toolz's suite)."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n")
+    (tmp_path / "test_x.py").write_text("def test_x():\n    assert 1\n")
+    proc = run("-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "1 passed" in proc.stdout

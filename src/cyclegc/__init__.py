@@ -3,6 +3,11 @@
 ``import cyclegc as gc`` is a drop-in for the standard ``gc`` module: the
 same functions, signatures, errors and shared state, but every collection
 it runs is done by cyclegc's own C core on the interpreter's real objects.
+
+(PYTEST_DONT_REWRITE: ``python -m cyclegc run -m pytest`` imports this
+package before pytest starts; pytest, which loads cyclegc's plugin entry
+point, would otherwise warn that it cannot rewrite it, and projects running
+with ``filterwarnings = error`` would stop at startup.)
 """
 from ._support import check_supported as _check_supported
 
