@@ -371,11 +371,16 @@ def phase_fuzz(python, args, env, workdir, problems):
         merge(total, tally)
         got = runner.ChildResult(collector, child_args, _records(out), rc if rc != "timeout" else -1,
                                  err, rc == "timeout")
-        ref_proc = subprocess.run([python, "-m", runner.CHILD, "--collector", "builtin", *child_args],
+        # The reference a collector mode is compared with, and the fields it
+        # cannot match by design (runner.REFERENCE / NOT_COMPARABLE), as the
+        # soak and test_differential.py compare it.
+        reference = runner.REFERENCE.get(collector, "builtin")
+        ref_proc = subprocess.run([python, "-m", runner.CHILD, "--collector", reference, *child_args],
                                   cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-        ref = runner.ChildResult("builtin", child_args, _records(ref_proc.stdout), ref_proc.returncode,
+        ref = runner.ChildResult(reference, child_args, _records(ref_proc.stdout), ref_proc.returncode,
                                  ref_proc.stderr)
-        mismatches = runner.failing(runner.compare(ref, got, keys))
+        mismatches = runner.failing(runner.compare(ref, got, keys, ignore=runner.NOT_COMPARABLE.get(
+            collector, ())))
         if collector == "cyclegc-ff":
             # Fork-friendly full collections also examine the frozen
             # generation: after a freeze() they may find more (frozen
