@@ -208,6 +208,36 @@ mark_traverse(MarkStack *m, PyObject *op)
     }
 }
 
+Py_ssize_t
+cg_visit_items_slice(PyObject *op, Py_ssize_t *pos, Py_ssize_t max,
+                     visitproc visit, void *arg, int *done)
+{
+    Py_ssize_t n = 0;
+    if (PyList_Check(op)) {
+        Py_ssize_t i = *pos, end = Py_MIN(i + max, PyList_GET_SIZE(op));
+        for (; i < end; i++, n++) {
+            PyObject *item = PyList_GET_ITEM(op, i);
+            if (item != NULL) {
+                visit(item, arg);
+            }
+        }
+        *pos = i;
+        *done = i >= PyList_GET_SIZE(op);
+    }
+    else {
+        PyObject *key, *value;
+        for (; n < max; n++) {
+            if (!PyDict_Next(op, pos, &key, &value)) {
+                break;
+            }
+            visit(key, arg);
+            visit(value, arg);
+        }
+        *done = n < max;
+    }
+    return n;
+}
+
 /* Visits the next slice of the wide container on top of the wide stack;
  * pops it (deciding its untracking) when it is done. */
 static void
@@ -215,32 +245,9 @@ mark_wide_slice(MarkStack *m)
 {
     WideEntry *w = &m->wide[m->nwide - 1];
     PyObject *op = w->op;
-    m->holds_container = w->holds_container;
     int done;
-    if (PyList_CheckExact(op)) {
-        Py_ssize_t end = Py_MIN(w->pos + WIDE, PyList_GET_SIZE(op));
-        for (; w->pos < end; w->pos++) {
-            PyObject *item = PyList_GET_ITEM(op, w->pos);
-            if (item != NULL) {
-                visit_mark_alive(item, m);
-            }
-        }
-        done = w->pos >= PyList_GET_SIZE(op);
-    }
-    else {
-        PyObject *key, *value;
-        done = 1;
-        for (int i = 0; i < WIDE; i++) {
-            if (!PyDict_Next(op, &w->pos, &key, &value)) {
-                break;
-            }
-            visit_mark_alive(key, m);
-            visit_mark_alive(value, m);
-            if (i == WIDE - 1) {
-                done = 0;
-            }
-        }
-    }
+    m->holds_container = w->holds_container;
+    (void)cg_visit_items_slice(op, &w->pos, WIDE, visit_mark_alive, m, &done);
     w = &m->wide[m->nwide - 1];     /* visits never grow the wide stack */
     w->holds_container = m->holds_container;
     if (done) {

@@ -53,6 +53,13 @@ int cg_inc_cursor_linked(void);             /* the marker walks the permanent li
 PyObject *cg_inc_stats(void);
 Py_ssize_t cg_run_increment(int young_gen);
 
+/* Visits up to `max` items of a list (from index *pos) or dict (PyDict_Next
+ * position *pos), subclasses included, advancing *pos; *done is set when the
+ * container is exhausted.  Returns the items visited.  Marking walks wide
+ * containers with it a slice at a time (collector.c, incremental.c). */
+Py_ssize_t cg_visit_items_slice(PyObject *op, Py_ssize_t *pos, Py_ssize_t max,
+                                visitproc visit, void *arg, int *done);
+
 /* Whether full collections mark from the roots first (default 1). */
 extern int cg_marking_enabled;
 

@@ -323,30 +323,8 @@ mark_wide_slice(void)
     PyGC_Head *g = cg_next(head);
     PyObject *op = CG_FROM_GC(g);
     GrayCtx ctx = {0};
-    Py_ssize_t pos = inc.wide_pos[i], n = 0;
-    int done = 1;
-    if (PyList_Check(op)) {
-        Py_ssize_t end = Py_MIN(pos + WIDE, PyList_GET_SIZE(op));
-        for (; pos < end; pos++, n++) {
-            PyObject *item = PyList_GET_ITEM(op, pos);
-            if (item != NULL) {
-                visit_gray(item, &ctx);
-            }
-        }
-        done = pos >= PyList_GET_SIZE(op);
-    }
-    else {
-        PyObject *key, *value;
-        for (; n < WIDE; n++) {
-            if (!PyDict_Next(op, &pos, &key, &value)) {
-                break;
-            }
-            visit_gray(key, &ctx);
-            visit_gray(value, &ctx);
-        }
-        done = n < WIDE;
-    }
-    inc.wide_pos[i] = pos;
+    int done;
+    Py_ssize_t n = cg_visit_items_slice(op, &inc.wide_pos[i], WIDE, visit_gray, &ctx, &done);
     if (done) {
         cg_list_move(g, &inc.visited);
         inc.round_survivors++;
