@@ -61,6 +61,9 @@ cg_get_objects(CgState *st, Py_ssize_t generation)
 static int
 visit_is_one_of(PyObject *op, void *objs)
 {
+    if (op == NULL) {       /* a buggy tp_traverse: refers to nothing (as in the built-in) */
+        return 0;
+    }
     Py_ssize_t n = PyTuple_GET_SIZE((PyObject *)objs);
     for (Py_ssize_t i = 0; i < n; i++) {
         if (PyTuple_GET_ITEM((PyObject *)objs, i) == op) {
@@ -97,6 +100,8 @@ cg_get_referrers(CgState *st, PyObject *objs)
     return result;
 }
 
+/* A NULL from a buggy tp_traverse is passed on on purpose: PyList_Append
+ * raises SystemError, exactly as the built-in's get_referents does. */
 static int
 visit_append(PyObject *op, void *result)
 {
