@@ -319,6 +319,47 @@ cg_request_gil_drop(PyInterpreterState *interp)
 #endif
 }
 
+/* 3.11, a thread other than the main one: its collection runs in that
+ * thread at its next line, call or return event, through a C trace function
+ * of ours set on its thread state (the same fields sys.settrace sets, without
+ * the audit event, which would run Python code inside an allocation).  The
+ * event is a safe point: the eval loop calls it between bytecodes, tracing
+ * paused, no exception set.  Only where the thread has no trace function of
+ * its own (a debugger, coverage): there the helper thread collects instead.
+ * 3.12+ need none of it (pending calls run in any thread). */
+#if !CG_PENDING_ANY_THREAD
+static inline int
+cg_line_hook_is(PyThreadState *ts, Py_tracefunc hook)
+{
+    return ts->c_tracefunc == hook;
+}
+
+static inline int
+cg_line_hook_arm(PyThreadState *ts, Py_tracefunc hook)
+{
+    if (ts->c_tracefunc != NULL) {
+        return 0;
+    }
+    ts->c_tracefunc = hook;
+    ts->c_traceobj = NULL;
+    _PyThreadState_UpdateTracingState(ts);
+    return 1;
+}
+
+/* From inside the hook: the eval loop recomputes use_tracing when it
+ * returns (tracing resumes only if a profiler is set). */
+static inline void
+cg_line_hook_disarm(PyThreadState *ts)
+{
+    ts->c_tracefunc = NULL;
+    _PyThreadState_UpdateTracingState(ts);
+}
+#else
+#  define cg_line_hook_is(ts, hook) ((void)(ts), (void)(hook), 0)
+#  define cg_line_hook_arm(ts, hook) ((void)(ts), (void)(hook), 0)
+#  define cg_line_hook_disarm(ts) ((void)(ts))
+#endif
+
 /* Forget a built-in automatic collection already requested before install():
  * 3.12 runs a scheduled one without re-checking `enabled` (3.13 re-checks;
  * 3.11 collects synchronously, so nothing is ever left scheduled). */
