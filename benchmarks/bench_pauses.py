@@ -269,7 +269,10 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--max-pause-ms", type=float, default=2.0)
-    ap.add_argument("--scales", default="1", help="comma-separated heap scales, e.g. 0.333,1,3")
+    ap.add_argument("--scales", default="1",
+                    help="comma-separated heap scales, e.g. 0.333,1,3; '' runs no service")
+    ap.add_argument("--src", help="import cyclegc from this src/ directory (a build made "
+                    "elsewhere) instead of the checkout's")
     ap.add_argument("--short-cycles", action="store_true")
     ap.add_argument("--short-n", type=int, default=1_000_000)
     ap.add_argument("--callgrind", action="store_true",
@@ -277,13 +280,16 @@ def main(argv=None):
     ap.add_argument("--python", action="append")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    if args.src:
+        global SRC
+        SRC = os.path.abspath(args.src)
     out = {}
     for python in args.python or [sys.executable]:
         ver = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True).stdout.strip()
         print(f"=== {python} (Python {ver}) max_pause_ms={args.max_pause_ms}")
         out[ver] = {}
-        for scale in [float(s) for s in args.scales.split(",")]:
+        for scale in [float(s) for s in args.scales.split(",") if s]:
             rows = int(args.rows * scale)
             res = service(python, rows, args.seconds, args.runs, args.max_pause_ms)
             report_service(rows, res)
