@@ -10,8 +10,8 @@ the two observations must be equal.  tests/test_api.py's BAD_CALLS already
 covers arity errors and the first bad value of each argument; the value
 matrix here skips those cases.
 
-Not covered: objects whose tp_traverse visits NULL or foreign objects need a
-C extension type of our own, which this test suite does not build.
+Objects whose tp_traverse visits NULL or foreign objects need C types of
+our own: tests/test_odd_traverse.py builds them (tests/c_types/).
 """
 import gc
 import re
