@@ -86,6 +86,7 @@ void cg_metrics_reset(void);
 
 /* Introspection (introspect.c). */
 PyObject *cg_get_objects(CgState *st, Py_ssize_t generation);
+PyObject *cg_walk_probe(CgState *st);
 PyObject *cg_get_referrers(CgState *st, PyObject *objs);
 PyObject *cg_get_referents(PyObject *objs);
 void cg_freeze(CgState *st);

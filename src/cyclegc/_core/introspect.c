@@ -154,3 +154,49 @@ cg_freeze_count(CgState *st)
     /* not counting the marker object a round walks this list with */
     return cg_list_size(cg_permanent_head(st)) - cg_inc_cursor_linked();
 }
+
+/* ---- the memory-bound floor of a collection (benchmarks/bench_scaling.py) --- */
+
+/* Reads what a collection must read, writes nothing.  The walk follows the
+ * list links and reads each object's refcount (update_refs' reads); the
+ * traversal calls tp_traverse once per object with a visitor that reads
+ * each referent's type and, for a GC object, its header (subtract_refs'
+ * reads).  A collection does at least the walk and, for what it does not
+ * mark, one traversal, so their cost per object is a floor it cannot go
+ * under, and shows how that floor moves with the heap's size. */
+static int
+visit_read(PyObject *op, void *arg)
+{
+    if (op != NULL && cg_is_gc(op)) {
+        *(uintptr_t *)arg += CG_AS_GC(op)->_gc_prev;
+    }
+    return 0;
+}
+
+PyObject *
+cg_walk_probe(CgState *st)
+{
+    PyGC_Head *heads[MAX_LISTS];
+    int nheads = generation_lists(st, -1, heads);
+    uintptr_t sink = 0;
+    Py_ssize_t n = 0;
+    double t0 = cg_now();
+    for (int i = 0; i < nheads; i++) {
+        for (PyGC_Head *g = cg_next(heads[i]); g != heads[i]; g = cg_next(g)) {
+            sink += (uintptr_t)Py_REFCNT(CG_FROM_GC(g));
+            n++;
+        }
+    }
+    double t1 = cg_now();
+    for (int i = 0; i < nheads; i++) {
+        for (PyGC_Head *g = cg_next(heads[i]); g != heads[i]; g = cg_next(g)) {
+            PyObject *op = CG_FROM_GC(g);
+            traverseproc traverse = Py_TYPE(op)->tp_traverse;
+            if (traverse != NULL) {
+                (void)traverse(op, visit_read, &sink);
+            }
+        }
+    }
+    double t2 = cg_now();
+    return Py_BuildValue("(nddn)", n, t1 - t0, t2 - t1, (Py_ssize_t)(sink & 1));
+}

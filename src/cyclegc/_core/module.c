@@ -428,6 +428,12 @@ core_interp_lists(PyObject *self, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("(OO)", st->garbage, st->callbacks);
 }
 
+static PyObject *
+core_walk_probe(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return cg_walk_probe(cg_state());
+}
+
 static PyMethodDef core_methods[] = {
     {"run_collection", (PyCFunction)(void (*)(void))core_run_collection, METH_FASTCALL,
      "run_collection(gen, reason) -> collected + uncollectable (0 if one is running)"},
@@ -445,6 +451,8 @@ static PyMethodDef core_methods[] = {
     {"incremental_stats", core_incremental_stats, METH_NOARGS,
      "Figures of the bounded-pause mode (rounds, increments, slices...)."},
     {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},
+    {"_walk_probe", core_walk_probe, METH_NOARGS,
+     "_walk_probe() -> (objects, walk s, traverse s, _): what a collection must read, timed."},
     {"interp_lists", core_interp_lists, METH_NOARGS,
      "The interpreter's own gc.garbage and gc.callbacks lists."},
     {"trigger_install", cg_trigger_install, METH_NOARGS,
