@@ -197,7 +197,12 @@ def main(argv=None):
     p.add_argument("--rss-runs", type=int, default=5, help="runs per mode for peak RSS (0: skip)")
     p.add_argument("--rss-n", type=int, default=300_000, help="garbage cycles per RSS run")
     p.add_argument("--json", help="write every figure to this file")
+    p.add_argument("--src", help="import cyclegc from this src/ directory (a build made "
+                   "elsewhere) instead of the checkout's")
     args = p.parse_args(argv)
+    if args.src:
+        global SRC
+        SRC = os.path.abspath(args.src)
     report = []
     for python in args.python or [sys.executable]:
         version = python_version(python)
