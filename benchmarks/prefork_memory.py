@@ -2,11 +2,13 @@
 """Per-worker USS/PSS of a pre-fork server, by garbage-collection mode.
 
 Starts examples/prefork_server.py once per mode (builtin, freeze, cyclegc),
-sends --requests requests to it over loopback (bounded in count and time),
-and samples every worker's USS (private memory) and PSS (proportional share)
-from /proc/<pid>/smaps_rollup as the load runs.  Prints, per mode, the
-samples over time (mean over workers).  What the workers leave uncollected
-is not visible from outside: in "freeze" mode it shows only as USS growth.
+sends --requests requests to it over loopback (bounded in count and by
+--max-seconds), and samples every worker's USS (private memory) and PSS
+(proportional share) from /proc/<pid>/smaps_rollup as the load runs:
+--samples times, at even request counts or even times, whichever comes
+first.  Prints, per mode, the samples over time (mean over workers).  What
+the workers leave uncollected is not visible from outside: in "freeze" mode
+it shows only as USS growth.
 
     python benchmarks/prefork_memory.py [--rows 200000] [--workers 4]
         [--requests 40000] [--json FILE]
@@ -52,16 +54,21 @@ def run_mode(mode, args):
         port, pids = int(line[1]), [int(p) for p in line[2:]]
         samples = []
         step = max(1, args.requests // args.samples)
-        deadline = time.monotonic() + args.max_seconds
+        start = time.monotonic()
+        deadline = start + args.max_seconds
+        every = args.max_seconds / args.samples   # whichever comes first
+        last = None
         for i in range(args.requests + 1):
-            if i % step == 0:
+            now = time.monotonic()
+            if i % step == 0 or now - last >= every or i == args.requests or now > deadline:
                 figures = [smaps(pid) for pid in pids]
-                samples.append({"requests": i,
+                samples.append({"requests": i, "seconds": round(now - start, 1),
                                 "uss_mb": statistics.mean(u for u, _ in figures),
                                 "pss_mb": statistics.mean(p for _, p in figures)})
+                last = now
             if i < args.requests:
                 request(port)
-            if time.monotonic() > deadline:
+            if now > deadline:
                 break
         return {"mode": mode, "workers": len(pids), "samples": samples}
     finally:
@@ -85,7 +92,8 @@ def main(argv=None):
     for r in results:
         print(f"  {r['mode']}:")
         for s in r["samples"]:
-            print(f"    after {s['requests']:>7} requests  USS {s['uss_mb']:7.1f}  PSS {s['pss_mb']:7.1f}")
+            print(f"    after {s['requests']:>7} requests ({s.get('seconds', 0):5.0f} s)  "
+                  f"USS {s['uss_mb']:7.1f}  PSS {s['pss_mb']:7.1f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"python": sys.version.split()[0], "rows": args.rows, "results": results}, f,
