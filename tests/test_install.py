@@ -248,6 +248,68 @@ def test_thread_started_before_install():
     assert got >= 0.8 * expected_collections(N_THREAD), (got, trigger_stats())
 
 
+def test_worker_collections_run_in_the_worker_thread():
+    """As with the built-in, a collection that falls due in a worker thread
+    runs in that thread (3.12+: the pending call any thread may run; 3.11:
+    at the worker's next line event), not in a helper, and the worker's own
+    sys.gettrace() never shows the 3.11 hook."""
+    gc.enable()
+    gc.set_threshold(700, 10, 10)
+    cyclegc.install()
+    where, traces = [], set()
+
+    def cb(phase, info):
+        if phase == "start":
+            where.append(threading.current_thread().name)
+
+    def worker():
+        for _ in range(50):
+            churn_cycles(N_THREAD // 50)
+            traces.add(sys.gettrace())
+
+    gc.callbacks.append(cb)
+    t = threading.Thread(target=worker, name="cyclegc-test-worker")
+    t.start()
+    t.join()
+    gc.callbacks.remove(cb)
+    assert len(where) >= 0.8 * expected_collections(N_THREAD), (len(where), trigger_stats())
+    assert set(where) == {"cyclegc-test-worker"}, {n: where.count(n) for n in set(where)}
+    assert traces == {None}
+
+
+@pytest.mark.parametrize("hook", ["settrace", "setprofile"])
+def test_worker_with_its_own_tracer_or_profiler(hook):
+    """A thread's own tracer or profiler is never replaced or silenced: it
+    sees its events and is still set afterwards, and the thread's
+    collections still happen (on 3.11, in the helper thread when the thread
+    has a tracer of its own)."""
+    gc.enable()
+    gc.set_threshold(700, 10, 10)
+    cyclegc.install()
+    events, result = [], {}
+    set_hook, get_hook = getattr(sys, hook), getattr(sys, "get" + hook[3:])
+
+    def tracer(frame, event, arg):
+        events.append(event)
+        return None   # no line events for the frame
+
+    def worker():
+        set_hook(tracer)
+        for _ in range(50):
+            churn_cycles(N_THREAD // 50)
+        result["still set"] = get_hook() is tracer
+        set_hook(None)
+
+    before = collections()
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    got = sum(delta(before))
+    assert result["still set"]
+    assert events.count("call") >= 50, events[:20]
+    assert got >= 0.8 * expected_collections(N_THREAD), (got, trigger_stats())
+
+
 def run_child(code, timeout=120):
     """Run `code` in a child importing the cyclegc this process imported
     (installed, or the checkout's): never src/ by itself, which holds no
