@@ -513,6 +513,58 @@ if hasattr(os, "register_at_fork"):
 FORKS_DURING_COLLECTION = itertools.count()
 
 
+def hung_child_stacks(pid, sentinel=None):
+    """Where a hung child is stuck, before it is killed: its state, which
+    processes still hold the write end of its sentinel pipe (join() waits
+    for that pipe, which any process forked meanwhile may have inherited),
+    its C stacks (gdb, if installed) and its Python stack (faulthandler,
+    which the child inherited enabled, prints every thread's traceback on
+    SIGABRT to the stderr it shares with us)."""
+    import shutil
+    import subprocess
+    text = ""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text += f"\n  child {pid} state: {f.read().split(')')[-1].split()[0]}"
+    except OSError as exc:
+        text += f"\n  child {pid}: no /proc entry ({exc.strerror})"
+    if sentinel is not None:
+        try:
+            ino = os.fstat(sentinel).st_ino
+            holders = []
+            for d in os.listdir("/proc"):
+                if not d.isdigit() or int(d) == os.getpid():
+                    continue
+                try:
+                    for fd in os.listdir(f"/proc/{d}/fd"):
+                        if os.readlink(f"/proc/{d}/fd/{fd}") == f"pipe:[{ino}]":
+                            with open(f"/proc/{d}/cmdline", "rb") as f:
+                                cmd = f.read().replace(b"\0", b" ")[:80].decode(errors="replace")
+                            holders.append(f"{d} ({cmd})")
+                            break
+                except OSError:
+                    pass
+            text += f"\n  sentinel pipe held by: {holders or 'nobody else'}"
+        except OSError as exc:
+            text += f"\n  sentinel: {exc!r}"
+    if shutil.which("gdb"):
+        try:
+            out = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 40"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                 timeout=60).stdout
+            frames = [line for line in out.splitlines()
+                      if line.startswith(("#", "Thread", "ptrace", "Could not"))]
+            text += "\n  gdb: " + "\n  gdb: ".join(frames[:80])
+        except (OSError, subprocess.SubprocessError) as exc:
+            text += f"\n  gdb failed: {exc!r}"
+    try:
+        os.kill(pid, signal.SIGABRT)
+        time.sleep(2)
+    except OSError:
+        pass
+    return text
+
+
 def do_fork(use_mp):
     next(FORKS)
     if use_mp:
@@ -521,9 +573,10 @@ def do_fork(use_mp):
         p.start()
         p.join(120)
         if p.exitcode is None:
+            where = hung_child_stacks(p.pid, p.sentinel)
             p.kill()
             p.join()
-            violation("multiprocessing fork child did not finish in 120 s")
+            violation("multiprocessing fork child did not finish in 120 s" + where)
         elif p.exitcode == CHILD_INHERITED_COLLECTING:
             next(FORKS_DURING_COLLECTION)
         elif p.exitcode != 0:
