@@ -516,7 +516,8 @@ FORKS_DURING_COLLECTION = itertools.count()
 def hung_child_stacks(pid, sentinel=None):
     """Where a hung child is stuck, before it is killed: its state, which
     processes still hold the write end of its sentinel pipe (join() waits
-    for that pipe, which any process forked meanwhile may have inherited),
+    for that pipe, which a process forked by another thread between the
+    pipe's creation and the parent closing its copy inherits),
     its C stacks (gdb, if installed) and its Python stack (faulthandler,
     which the child inherited enabled, prints every thread's traceback on
     SIGABRT to the stderr it shares with us)."""
@@ -528,25 +529,34 @@ def hung_child_stacks(pid, sentinel=None):
             text += f"\n  child {pid} state: {f.read().split(')')[-1].split()[0]}"
     except OSError as exc:
         text += f"\n  child {pid}: no /proc entry ({exc.strerror})"
+    holders = []
     if sentinel is not None:
         try:
             ino = os.fstat(sentinel).st_ino
-            holders = []
             for d in os.listdir("/proc"):
                 if not d.isdigit() or int(d) == os.getpid():
                     continue
                 try:
                     for fd in os.listdir(f"/proc/{d}/fd"):
-                        if os.readlink(f"/proc/{d}/fd/{fd}") == f"pipe:[{ino}]":
-                            with open(f"/proc/{d}/cmdline", "rb") as f:
-                                cmd = f.read().replace(b"\0", b" ")[:80].decode(errors="replace")
-                            holders.append(f"{d} ({cmd})")
+                        if os.readlink(f"/proc/{d}/fd/{fd}") != f"pipe:[{ino}]":
+                            continue
+                        with open(f"/proc/{d}/fdinfo/{fd}") as f:   # the write end only:
+                            flags = int(f.read().split("flags:")[1].split()[0], 8)
+                        if flags & os.O_WRONLY:      # every later child has the read end
+                            with open(f"/proc/{d}/stat") as f:
+                                fields = f.read().split(")")[-1].split()
+                            holders.append(f"{d} (state {fields[0]}, parent {fields[1]})")
                             break
                 except OSError:
                     pass
             text += f"\n  sentinel pipe held by: {holders or 'nobody else'}"
         except OSError as exc:
             text += f"\n  sentinel: {exc!r}"
+    # A child that exited still blocks join() while another process holds
+    # its sentinel: look at the first such process instead.
+    if not os.path.exists(f"/proc/{pid}") and sentinel is not None and holders:
+        pid = int(holders[0].split()[0])
+        text += f"\n  looking at sentinel holder {pid} instead"
     if shutil.which("gdb"):
         try:
             out = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 40"],
