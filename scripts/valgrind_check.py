@@ -69,6 +69,7 @@ import argparse
 import atexit
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -328,7 +329,7 @@ def merge(into, tally):
 def phase_tests(python, args, env, workdir, problems):
     paths = args.tests if args.tests else DEFAULT_TESTS
     argv = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", *paths,
-            *[f"--deselect={t}" for t in DESELECT], *args.pytest_args.split()]
+            *[f"--deselect={t}" for t in DESELECT], *shlex.split(args.pytest_args)]
     rc, out, err, tally, secs = run_valgrind("tests", argv, ROOT, env, args, workdir)
     summary = [ln for ln in out.splitlines() if " passed" in ln or " failed" in ln or " error" in ln]
     line = summary[-1].strip("= ") if summary else f"no pytest summary (status {rc})"
