@@ -105,7 +105,7 @@ VIOLATIONS = []          # list.append is atomic under the GIL
 
 def violation(msg):
     VIOLATIONS.append(msg)
-    if len(VIOLATIONS) <= 20:
+    if len(VIOLATIONS) <= 20 or "\n" in msg:   # diagnoses are always printed
         print(f"VIOLATION: {msg}", file=sys.stderr, flush=True)
 
 
