@@ -146,7 +146,7 @@ static int
 visit_mark_alive(PyObject *op, void *arg)
 {
     MarkStack *stack = (MarkStack *)arg;
-    if (op == NULL || !cg_is_gc(op)) {    /* NULL: a buggy tp_traverse must not crash us */
+    if (!cg_is_gc(op)) {
         return 0;
     }
     PyGC_Head *g = CG_AS_GC(op);
@@ -349,7 +349,7 @@ update_refs(CgState *st, PyGC_Head *young)
 static int
 visit_decref(PyObject *op, void *Py_UNUSED(parent))
 {
-    if (op != NULL && cg_is_gc(op)) {     /* NULL: a buggy tp_traverse must not crash us */
+    if (cg_is_gc(op)) {
         PyGC_Head *g = CG_AS_GC(op);
         if (is_candidate(g)) {
             g->_gc_prev -= ((uintptr_t)1 << CG_PREV_SHIFT);
@@ -378,7 +378,7 @@ static int
 visit_reachable(PyObject *op, void *arg)
 {
     PyGC_Head *reachable = (PyGC_Head *)arg;
-    if (op == NULL || !cg_is_gc(op)) {    /* NULL: a buggy tp_traverse must not crash us */
+    if (!cg_is_gc(op)) {
         return 0;
     }
     PyGC_Head *g = CG_AS_GC(op);
@@ -557,7 +557,7 @@ move_legacy_finalizers(PyGC_Head *unreachable, PyGC_Head *finalizers)
 static int
 visit_move_to(PyObject *op, void *arg)
 {
-    if (op != NULL && cg_is_gc(op)) {     /* NULL: a buggy tp_traverse must not crash us */
+    if (cg_is_gc(op)) {
         PyGC_Head *g = CG_AS_GC(op);
         if (is_candidate(g)) {
             cg_list_move(g, (PyGC_Head *)arg);

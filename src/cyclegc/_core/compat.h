@@ -49,10 +49,15 @@ cg_state(void)
 #define CG_PREV_MASK        _PyGC_PREV_MASK
 
 /* Does this object take part in cycle collection?  (Same test as
- * PyObject_IS_GC, inlined: a GC type, and tp_is_gc agrees if present.) */
+ * PyObject_IS_GC, inlined: a GC type, and tp_is_gc agrees if present.)
+ * NULL is no object: every visitor asks this first, so a buggy tp_traverse
+ * that visits NULL cannot crash a collection (the built-in's does). */
 static inline int
 cg_is_gc(PyObject *op)
 {
+    if (op == NULL) {
+        return 0;
+    }
     PyTypeObject *tp = Py_TYPE(op);
     return (tp->tp_flags & Py_TPFLAGS_HAVE_GC) != 0
         && (tp->tp_is_gc == NULL || tp->tp_is_gc(op));

@@ -202,7 +202,7 @@ static int
 visit_gray(PyObject *op, void *arg)
 {
     GrayCtx *ctx = (GrayCtx *)arg;
-    if (op == NULL || !cg_is_gc(op)) {    /* NULL: a buggy tp_traverse must not crash us */
+    if (!cg_is_gc(op)) {
         return 0;
     }
     if (!cg_is_tracked(op)) {
@@ -393,7 +393,7 @@ static int
 visit_pull(PyObject *op, void *arg)
 {
     SliceCtx *ctx = (SliceCtx *)arg;
-    if (op == NULL || !cg_is_gc(op)) {    /* NULL: a buggy tp_traverse must not crash us */
+    if (!cg_is_gc(op)) {
         return 0;
     }
     PyGC_Head *g = CG_AS_GC(op);

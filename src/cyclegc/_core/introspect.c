@@ -61,9 +61,6 @@ cg_get_objects(CgState *st, Py_ssize_t generation)
 static int
 visit_is_one_of(PyObject *op, void *objs)
 {
-    if (op == NULL) {       /* a buggy tp_traverse: refers to nothing (as in the built-in) */
-        return 0;
-    }
     Py_ssize_t n = PyTuple_GET_SIZE((PyObject *)objs);
     for (Py_ssize_t i = 0; i < n; i++) {
         if (PyTuple_GET_ITEM((PyObject *)objs, i) == op) {
@@ -167,7 +164,7 @@ cg_freeze_count(CgState *st)
 static int
 visit_read(PyObject *op, void *arg)
 {
-    if (op != NULL && cg_is_gc(op)) {
+    if (cg_is_gc(op)) {
         *(uintptr_t *)arg += CG_AS_GC(op)->_gc_prev;
     }
     return 0;

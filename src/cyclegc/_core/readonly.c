@@ -131,8 +131,7 @@ static int
 visit_mark(PyObject *op, void *arg)
 {
     Scratch *s = (Scratch *)arg;
-    /* NULL: a buggy tp_traverse must not crash us */
-    if (op == NULL || !cg_is_gc(op) || CG_AS_GC(op)->_gc_next == 0 || CG_IS_IMMORTAL(op)) {
+    if (!cg_is_gc(op) || CG_AS_GC(op)->_gc_next == 0 || CG_IS_IMMORTAL(op)) {
         return 0;
     }
     uint64_t *word = addrset_word(&s->marked, op, 1);
@@ -203,9 +202,6 @@ collect_candidates(Scratch *s, PyGC_Head *list, Py_ssize_t *kept, int untrack)
 static int
 visit_subtract(PyObject *op, void *arg)
 {
-    if (op == NULL) {       /* a buggy tp_traverse: NULL is no candidate */
-        return 0;
-    }
     Candidate *c = candidates_find((Candidates *)arg, op);
     if (c != NULL) {
         c->refs--;
@@ -227,9 +223,6 @@ static int
 visit_reach(PyObject *op, void *arg)
 {
     Scratch *s = (Scratch *)arg;
-    if (op == NULL) {       /* a buggy tp_traverse: NULL is no candidate */
-        return 0;
-    }
     Candidate *c = candidates_find(&s->cands, op);
     if (c != NULL && c->refs != REACHABLE) {
         c->refs = REACHABLE;
