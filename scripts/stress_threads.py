@@ -511,6 +511,7 @@ if hasattr(os, "register_at_fork"):
                         after_in_parent=lambda: FORKING.pop(),
                         after_in_child=FORKING.clear)
 FORKS_DURING_COLLECTION = itertools.count()
+MP_JOIN_RACES = itertools.count()    # join() returned before the exit status was known
 
 
 def hung_child_stacks(pid, sentinel=None):
@@ -575,13 +576,34 @@ def hung_child_stacks(pid, sentinel=None):
     return text
 
 
+def join_mp_child(p, timeout):
+    """Joins multiprocessing child `p` for up to `timeout` seconds; returns
+    True when join() came back before its exit status was known.
+
+    multiprocessing is not thread-safe here (CPython gh-130895, gh-148318,
+    gh-92881): another thread's Process.start() polls every child in its
+    _cleanup(), and when it reaps ours first, our join() returns at once
+    with exitcode None (our waitpid gets ECHILD) until that thread stores
+    the status it reaped in the same Popen object.  That is not a hang:
+    wait for the status, which is the child's real one."""
+    deadline = time.monotonic() + timeout
+    p.join(timeout)
+    raced = False
+    while p.exitcode is None and time.monotonic() < deadline:
+        raced = True
+        time.sleep(0.01)
+        p.join(max(0.0, deadline - time.monotonic()))
+    return raced and p.exitcode is not None
+
+
 def do_fork(use_mp):
     next(FORKS)
     if use_mp:
         import multiprocessing
         p = multiprocessing.get_context("fork").Process(target=mp_target)
         p.start()
-        p.join(120)
+        if join_mp_child(p, 120):
+            next(MP_JOIN_RACES)
         if p.exitcode is None:
             where = hung_child_stacks(p.pid, p.sentinel)
             p.kill()
@@ -923,7 +945,8 @@ def main(argv=None):
           f"back-offs {count_of(BACKOFFS)}, "
           f"longest {checker.max_duration * 1e3:.0f} ms), "
           f"{raised} exceptions on purpose, forks {count_of(FORKS)} "
-          f"({count_of(FORKS_DURING_COLLECTION)} during another thread's collection), "
+          f"({count_of(FORKS_DURING_COLLECTION)} during another thread's collection, "
+          f"{count_of(MP_JOIN_RACES)} multiprocessing join races), "
           f"finalizer threads {count_of(SPAWN_COUNT)}")
     if VIOLATIONS:
         kinds = {}
