@@ -82,11 +82,14 @@ class X:
     def __tp_del__(self):
         pass
 
+# The debug flags first: an automatic collection may find the garbage
+# before the step that is meant to (the two processes allocate differently:
+# one imported cyclegc), and must report it the same way.
+gc.set_debug(eval(sys.argv[2]))
 x = X('first')
 x.x = x
 x.y = X('second')
 del x
-gc.set_debug(eval(sys.argv[2]))
 if sys.argv[3] == "collect":          # found by an explicit collection
     gc.collect()
 elif sys.argv[3] == "auto":           # found by an automatic collection
