@@ -257,9 +257,10 @@ EXIT_CASES = {
             while time.monotonic() < end:
                 c = C()
                 c.self = c
-            print("thread done", flush=True)
+            sys.stdout.write("thread done\n")   # one write: print() writes the
+            sys.stdout.flush()                    # newline apart, and lines interleaved
         threading.Thread(target=churn).start()
-        print("exit")
+        sys.stdout.write("exit\n")
     """,
     # install() again from an atexit handler that runs after cyclegc's own
     # uninstall(): cyclegc stays installed through finalization.
