@@ -101,6 +101,9 @@ def test_frozen_garbage_is_collected_and_frozen_survivors_stay_frozen():
         cyclegc.unfreeze()
 
 
+# test_all.py runs pytest with faulthandler_timeout, whose watchdog is a
+# thread: 3.12+ then warns at every fork().  The child only writes a byte.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_auto_mode_is_fork_friendly_only_in_forked_children():
     cyclegc.set_fork_friendly("auto")
     assert not cyclegc.is_fork_friendly()
