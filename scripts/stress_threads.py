@@ -29,8 +29,12 @@ once, automatic collections happen) and exit; every exit status must be 0
 with the built-in collector: a child forked while another thread of the
 parent was inside a collection inherits the interpreter's `collecting` flag
 set, and no collection can ever run in it; such children check that this is
-why (cyclegc's counter of allocations skipped because `collecting` is set)
-and are counted apart ("during another thread's collection").
+why (cyclegc's counter of allocations skipped because `collecting` is set;
+with --builtin, a collect() that calls no gc.callbacks) and are counted
+apart ("during another thread's collection").  A multiprocessing join()
+that comes back before the child's exit status is known (CPython's join
+race between threads, see join_mp_child and scripts/mp_join_race.py) is
+waited out and counted ("multiprocessing join races"), not failed.
 
 Two things keep the heap bounded, with either collector (--builtin runs the
 same stress with the built-in one, for reference): finalizers release the
