@@ -14,8 +14,8 @@ Prints one summary line ``N seeds, M mismatches`` (plus how many seeds
 differed only in advisory fields, see ``runner.ADVISORY``; ``--strict``
 counts those too; with ``--tested cyclegc-ff`` it also counts apart the
 seeds where fork-friendly mode found frozen garbage the built-in leaves,
-by design, see ``runner.fork_friendly_extra_find``), then the details of the first ``--show`` mismatches with
-the command that reproduces each one.  Exit status: 0 all equal, 1 on any
+by design, see ``runner.fork_friendly_extra_find``), then the details of
+the first ``--show`` mismatches with the command that reproduces each one.  Exit status: 0 all equal, 1 on any
 mismatch, 2 if cyclegc cannot be imported by the given interpreter.
 
 ``--tested builtin2`` compares the built-in collector with itself on a

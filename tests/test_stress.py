@@ -21,14 +21,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "stress_threads.py")
 
 
-def run_stress(*args, timeout=180):
+def child_env():
+    """Environment for a child that imports the cyclegc this test process
+    imported (installed, or the checkout's)."""
     env = dict(os.environ)
-    # The cyclegc this test process imported (installed, or the checkout's).
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(cyclegc.__file__)))
     env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_stress(*args, timeout=180):
     cmd = [sys.executable, SCRIPT, "--report", "2", "--stall", "30", *args]
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, env=child_env(), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"stress run did not finish in {timeout} s (deadlock?)\n"
                     f"{(exc.stdout or b'')[-3000:]!r}\n{(exc.stderr or b'')[-3000:]!r}")
@@ -78,11 +83,8 @@ print(raced, q.exitcode, round(time.monotonic() - t0, 1))
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_multiprocessing_join_race_is_not_a_hang():
-    env = dict(os.environ)
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(cyclegc.__file__)))
-    env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, "-c", JOIN_RACE_PROBE, os.path.dirname(SCRIPT)],
-                          env=env, capture_output=True, text=True, timeout=60)
+                          env=child_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     first, second = [line.split() for line in proc.stdout.splitlines()]
     # the status the other thread stored, the child's real one, after ~0.3 s
