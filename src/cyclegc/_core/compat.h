@@ -365,6 +365,48 @@ cg_line_hook_disarm(PyThreadState *ts)
 #  define cg_line_hook_disarm(ts) ((void)(ts))
 #endif
 
+/* Where the built-in runs an automatic collection (trigger.c follows it):
+ *   3.11:  synchronously inside the allocation of the GC object that makes
+ *          generation 0's count exceed threshold0 (_PyObject_GC_Link);
+ *   3.12+: that allocation only schedules it; it runs at the allocating
+ *          thread's next eval-breaker check (and from PyErr_CheckSignals). */
+#if PY_VERSION_HEX < 0x030C0000
+#  define CG_COLLECTS_IN_ALLOCATION 1
+#else
+#  define CG_COLLECTS_IN_ALLOCATION 0
+#endif
+
+/* The interpreter's exported entry points that allocate a GC object through
+ * its own gc_alloc (trigger.c calls each once at install to learn the
+ * return address its malloc call has).  Returns the object allocated, or
+ * NULL; the caller frees it with PyObject_GC_Del. */
+static inline PyObject *
+cg_gc_alloc_entry(int which, PyTypeObject *tp, PyTypeObject *vartp)
+{
+    switch (which) {
+    case 0: return (PyObject *)_PyObject_GC_New(tp);
+    case 1: return (PyObject *)_PyObject_GC_NewVar(vartp, 1);
+#if PY_VERSION_HEX >= 0x030D0000
+    case 2: return PyUnstable_Object_GC_NewWithExtraData(tp, 2 * sizeof(void *));
+#endif
+    default: return NULL;
+    }
+}
+#define CG_GC_ALLOC_ENTRIES 3
+
+/* Make the calling function save every callee-saved register in its own
+ * frame (trigger.c reads a caller's register, spilled there, at one
+ * calibrated allocation site).  Where unknown, nothing is spilled and the
+ * calibration finds no slot, which only costs exactness, never safety. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#  define CG_SPILL_CALLEE_SAVED() __asm__ volatile("" ::: "rbx", "r12", "r13", "r14", "r15", "memory")
+#elif defined(__GNUC__) && defined(__aarch64__)
+#  define CG_SPILL_CALLEE_SAVED() __asm__ volatile("" ::: "x19", "x20", "x21", "x22", "x23", \
+                                                   "x24", "x25", "x26", "x27", "x28", "memory")
+#else
+#  define CG_SPILL_CALLEE_SAVED() ((void)0)
+#endif
+
 /* Forget a built-in automatic collection already requested before install():
  * 3.12 runs a scheduled one without re-checking `enabled` (3.13 re-checks;
  * 3.11 collects synchronously, so nothing is ever left scheduled). */

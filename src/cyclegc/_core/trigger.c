@@ -7,41 +7,53 @@
  *    gc.enable()/disable()/isenabled() operate on (module.c asks
  *    cg_trigger_set_enabled / cg_trigger_enabled first);
  *
- *  - a wrapper around the PYMEM_DOMAIN_OBJ allocator watches the
- *    interpreter's generation-0 count.  The interpreter counts a new GC
- *    object after its malloc returns (_PyObject_GC_Link), so the wrapper
- *    sees, at every object allocation, the count left by the previous ones.
- *    It looks one allocation ahead: at count0 == threshold0 the allocation
- *    under way is usually the GC object that makes the collection due, and
- *    the built-in schedules its collection right after that object is
- *    linked.  Waiting for count0 > threshold0 (the next malloc) ran our
- *    collections at another point of the program's loop, and on 3.13 the
- *    young generation they examined spread over 68 pages against the
- *    built-in's 53 (now 56): 7 % slower on a loop of short-lived cycles
- *    with the same instruction count.  When the guess is wrong (that
- *    malloc was not a GC object's) the pending call finds nothing due and
- *    the wrapper waits for count0 > threshold0 until the next automatic
- *    collection (`lag`), so a loop of non-GC allocations does not queue a
- *    pending call per iteration.  The wrapper only *schedules* a
- *    collection: it never collects inside an allocation.  realloc and free
- *    are the wrapped allocator's own functions (no cost);
+ *  - a wrapper around the PYMEM_DOMAIN_OBJ allocator finds the allocation
+ *    that makes a collection due, and the collection runs where the
+ *    built-in's would (compat.h, CG_COLLECTS_IN_ALLOCATION): inside that
+ *    allocation on 3.11, at the allocating thread's next eval-breaker check
+ *    on 3.12+.  The interpreter counts a new GC object after its malloc
+ *    returns (_PyObject_GC_Link: count0++, then "due if count0 >
+ *    threshold0"), so the wrapper sees the count left by the previous
+ *    allocations and must tell, *before* the malloc, whether this one is a
+ *    GC object's.  It tells by the malloc's return address: every GC object
+ *    of the interpreter is allocated at a handful of call sites (its
+ *    gc_alloc, inlined into the exported _PyObject_GC_New/_NewVar/...,
+ *    and tp_alloc's PyType_GenericAlloc, which allocates GC and non-GC
+ *    types alike).  install() learns those addresses by calling each entry
+ *    point once (calibrate()); for PyType_GenericAlloc it also learns where
+ *    the caller's `type` argument lies in our frame, so that the wrapper
+ *    can ask the type itself.  So "count0 >= threshold0 at a GC object's
+ *    malloc" is exactly the built-in's condition, checked one step earlier.
+ *    Mallocs at other sites (ints, strings, buffers) never schedule
+ *    anything.  A site calibration did not know (an extension calling
+ *    PyObject_Malloc and linking itself is impossible, but tracemalloc
+ *    wrapping us is not) is learned the first time a malloc there is
+ *    followed by a link near the threshold; that one collection runs late,
+ *    at the next allocation.  realloc and free are the wrapped allocator's
+ *    own functions (no cost);
  *
- *  - the scheduled collection runs in the thread that allocated, at a safe
- *    point, with no exception set: a pending call, run at the next
- *    eval-breaker check, on 3.12+ (any thread) and in 3.11's main thread.
- *    3.11 runs pending calls only in the main thread, so another thread's
- *    collection runs at its next line, call or return event, through a C
- *    trace function armed on that thread only (compat.h,
- *    cg_line_hook_arm).  Collecting in the thread that allocated is what
- *    the built-in does, and it matters: a thread whose collection runs
+ *  - on 3.12+ the collection runs from a pending call, which the
+ *    interpreter runs at the next eval-breaker check, in any thread: the
+ *    point where it would have run its own scheduled collection.  On 3.11
+ *    it runs inside the allocation, in whatever thread allocates, before the
+ *    real malloc: the built-in collects right after it, with nothing
+ *    observable in between, and leaves the new object uncounted (count0 is
+ *    set so that the link brings it to 0, as the built-in's leaves it).
+ *    Where 3.11 cannot tell (a learned site, PyType_GenericAlloc without a
+ *    calibrated type slot), the collection is deferred to the nearest safe
+ *    point after: a pending call in the main thread; in another thread its
+ *    next line, call or return event, through a C trace function armed on
+ *    that thread only (compat.h, cg_line_hook_arm), or a helper thread that
+ *    takes the GIL at the allocating thread's next eval-breaker check where
+ *    the thread has a tracer of its own or allocates another threshold0
+ *    objects without an event.  Collecting in the thread that allocated is
+ *    what the built-in does, and it matters: a thread whose collection runs
  *    elsewhere keeps allocating whenever a finalizer releases the GIL (I/O),
  *    no collection can start meanwhile, and collections snowball (7-13
- *    instead of 428 in tests/test_install.py's case).  Where the thread has
- *    a tracer of its own, or allocates another threshold0 objects without
- *    an event (C code), a helper thread collects instead: it takes the GIL
- *    at the allocating thread's next eval-breaker check (it asks that
- *    thread to drop the GIL, as any thread waiting for the GIL does).  That
- *    also covers a main thread blocked in join() or sleep();
+ *    instead of 428 in tests/test_install.py's case).  What remains
+ *    different: 3.12+'s built-in also runs a scheduled collection from
+ *    PyErr_CheckSignals() (C code polling for signals); a pending call does
+ *    not run there, so cyclegc's runs at the next eval-breaker check;
  *
  *  - the collection itself chooses the generation by the built-in's rules
  *    (the oldest generation whose count exceeds its threshold; the oldest
@@ -62,7 +74,9 @@ typedef struct {
     int enabled;                /* cyclegc's enabled flag while installed */
     int armed;                  /* installed && enabled: the wrapper looks */
     int pending_queued;         /* our pending call is queued, not yet run */
-    Py_ssize_t lag;             /* schedule at count0 >= threshold0 + lag */
+    int calibrating;            /* calibrate() is calling the entry points */
+    void *prev_ra;              /* the last malloc near the threshold: its site */
+    Py_ssize_t prev_count;      /* ... and count0 then */
     PyInterpreterState *interp; /* the interpreter we collect for */
     CgState *st;
 
@@ -87,6 +101,10 @@ typedef struct {
     double pending_latency_max, pending_latency_total;
     Py_ssize_t n_skipped_collecting;  /* due, but a collection was running */
     Py_ssize_t n_line_hooks;    /* 3.11: collections armed in their thread */
+    Py_ssize_t n_in_allocation; /* 3.11: collections run inside the allocation */
+    Py_ssize_t n_deferred;      /* collections deferred to the next safe point */
+    Py_ssize_t n_learned;       /* GC allocation sites learned after install */
+    Py_ssize_t n_wrong_guesses; /* pending calls that found nothing due */
 } Trigger;
 
 static Trigger trig;
@@ -109,7 +127,9 @@ choose_generation(CgState *st)
     return -1;
 }
 
-/* Called with the GIL at a safe point (pending call or helper thread). */
+/* Run the automatic collection that is due, if one is.  Called with the GIL
+ * at a safe point: a pending call, the helper thread, a 3.11 line event, or
+ * (3.11) inside the allocation that makes it due. */
 static void
 run_due_collection(void)
 {
@@ -122,15 +142,12 @@ run_due_collection(void)
         return;
     }
     if (st->generations[0].count <= st->generations[0].threshold) {
-        if (st->generations[0].count == st->generations[0].threshold) {
-            trig.lag = 1;   /* scheduled one allocation early, wrongly: wait */
-        }
+        trig.n_wrong_guesses++;   /* that malloc was not a GC object's after all */
         return;
     }
-    trig.lag = 0;
     PyThreadState *ts = cg_tstate_unchecked();
     if (ts == NULL || ts->interp != trig.interp || PyErr_Occurred()) {
-        return;   /* the next allocation schedules again */
+        return;   /* the next GC allocation schedules again */
     }
     int gen = choose_generation(st);
     if (gen < 0) {
@@ -282,25 +299,71 @@ helper_stop(void)
 
 /* ---- the allocator wrapper -------------------------------------------------- */
 
-/* count0 >= threshold0 (+ lag) seen at an allocation: schedule, never
- * collect. */
-static Py_NO_INLINE void
-schedule_collection(void)
+/* ---- allocation sites ---------------------------------------------------------
+ *
+ * The return addresses of the interpreter's mallocs for GC objects, learned
+ * by calibrate() at install and, for sites it could not know, on the way.
+ * SITE_GC: every malloc there is a GC object's (gc_alloc).  SITE_GENERIC:
+ * PyType_GenericAlloc, GC or not by its type argument, which `type_slot`
+ * finds in our frame when calibration located it.  SITE_LEARNED: a malloc
+ * there was once followed by a link.  Invariant: the table only grows, and
+ * only install() and the GIL-holding allocator touch it. */
+enum { SITE_NONE = 0, SITE_GC, SITE_GENERIC, SITE_LEARNED };
+#define CG_SITES 64                       /* a power of two */
+typedef struct { void *ra; int kind; } Site;
+static Site sites[CG_SITES];
+static int n_sites;
+#define CG_NO_SLOT INT_MIN
+static int type_slot = CG_NO_SLOT;        /* words from near_threshold's frame */
+
+static inline size_t
+site_hash(void *ra)
+{
+    return ((uintptr_t)ra >> 3) & (CG_SITES - 1);
+}
+
+static int
+site_kind(void *ra)
+{
+    for (size_t i = site_hash(ra), n = 0; n < CG_SITES; i = (i + 1) & (CG_SITES - 1), n++) {
+        if (sites[i].ra == ra) {
+            return sites[i].kind;
+        }
+        if (sites[i].ra == NULL) {
+            return SITE_NONE;
+        }
+    }
+    return SITE_NONE;
+}
+
+static void
+site_add(void *ra, int kind)
+{
+    if (ra == NULL || n_sites >= CG_SITES - 1) {
+        return;   /* full: the site stays unknown (late, never unsafe) */
+    }
+    for (size_t i = site_hash(ra);; i = (i + 1) & (CG_SITES - 1)) {
+        if (sites[i].ra == ra) {
+            return;
+        }
+        if (sites[i].ra == NULL) {
+            sites[i].ra = ra;
+            sites[i].kind = kind;
+            n_sites++;
+            return;
+        }
+    }
+}
+
+/* ---- scheduling ---------------------------------------------------------------- */
+
+/* Run the due collection at the next safe point: a pending call (3.12+, and
+ * 3.11's main thread), else this thread's next trace event or the helper.
+ * Never collects here. */
+static void
+defer_collection(PyThreadState *ts)
 {
     CgState *st = trig.st;
-    if (st->generations[0].threshold <= 0) {
-        return;
-    }
-    /* Another interpreter's allocation (3.12+ may run it without our GIL):
-     * read nothing more, write nothing. */
-    PyThreadState *ts = cg_tstate_unchecked();
-    if (ts == NULL || ts->interp != trig.interp) {
-        return;
-    }
-    if (st->collecting) {
-        trig.n_skipped_collecting++;
-        return;
-    }
     if (CG_PENDING_ANY_THREAD || cg_is_main_thread()) {
         if (trig.pending_queued) {
             return;
@@ -312,67 +375,309 @@ schedule_collection(void)
             return;
         }
         trig.n_scheduled++;
+        return;
     }
-    else {
-        /* 3.11, not the main thread: collect in this thread, at its next
-         * event, as the built-in would collect in it.  The helper takes
-         * over if the thread has a tracer of its own, or if it allocated
-         * another threshold0 objects without reaching an event (C code). */
-        if (st->generations[0].count <= st->generations[0].threshold) {
-            return;   /* no look-ahead here: 3.11 collects inside the
-                       * allocation that makes it due, the next event is
-                       * the nearest safe point after it */
-        }
-        if (st->generations[0].count <= 2 * st->generations[0].threshold) {
-            if (cg_line_hook_is(ts, line_hook)) {
-                return;
-            }
-            if (cg_line_hook_arm(ts, line_hook)) {
-                trig.n_line_hooks++;
-                return;
-            }
-        }
-        if (!trig.helper_running) {
+    /* 3.11, not the main thread: collect in this thread, at its next
+     * event.  The helper takes over if the thread has a tracer of its own,
+     * or if it allocated another threshold0 objects without reaching an
+     * event (C code). */
+    if (st->generations[0].count <= 2 * st->generations[0].threshold) {
+        if (cg_line_hook_is(ts, line_hook)) {
             return;
         }
-        if (trig.helper_requested) {
-            /* Another thread, not the helper, got the GIL when the last
-             * one dropped it: ask this one to drop it too. */
-            cg_request_gil_drop(trig.interp);
+        if (cg_line_hook_arm(ts, line_hook)) {
+            trig.n_line_hooks++;
             return;
         }
-        trig.helper_requested = 1;
-        trig.n_handoffs++;
-        trig.requested_at = cg_now();
+    }
+    if (!trig.helper_running) {
+        return;
+    }
+    if (trig.helper_requested) {
+        /* Another thread, not the helper, got the GIL when the last
+         * one dropped it: ask this one to drop it too. */
         cg_request_gil_drop(trig.interp);
-        helper_post();
+        return;
+    }
+    trig.helper_requested = 1;
+    trig.n_handoffs++;
+    trig.requested_at = cg_now();
+    cg_request_gil_drop(trig.interp);
+    helper_post();
+}
+
+#if CG_COLLECTS_IN_ALLOCATION
+/* 3.11: the built-in's point exactly.  This malloc is a GC object's and its
+ * link would make count0 exceed threshold0 and collect: count the object
+ * first, as the link does, collect, and leave count0 so that the link
+ * brings it to what the built-in leaves (the new object uncounted).  Safe
+ * here: we are outside the real allocator, at the point where the
+ * built-in's collection would start one call later. */
+static void
+collect_in_allocation(void)
+{
+    CgState *st = trig.st;
+    st->generations[0].count++;
+    trig.n_in_allocation++;
+    run_due_collection();
+    st->generations[0].count--;
+    trig.prev_ra = NULL;   /* the collection's own allocations teach nothing */
+}
+#endif
+
+/* Calibration (install): record the first malloc's return address of each
+ * entry point called, and where in this frame the marker type lies. */
+#define CG_SCAN_ABOVE 96          /* words above near_threshold's frame */
+#define CG_SCAN_BELOW 32          /* at most this many below it */
+static struct {
+    void *ra;
+    int n;
+    PyTypeObject *marker;
+    unsigned char hits[CG_SCAN_BELOW + CG_SCAN_ABOVE];
+} cal;
+
+static void
+calibrate_record(void *ra, void **frame, void **lowest)
+{
+    if (cal.n++ > 0) {
+        return;
+    }
+    cal.ra = ra;
+    if (cal.marker == NULL) {
+        return;
+    }
+    for (int i = -CG_SCAN_BELOW; i < CG_SCAN_ABOVE; i++) {
+        if (frame + i >= lowest && frame[i] == (void *)cal.marker) {
+            cal.hits[i + CG_SCAN_BELOW]++;
+        }
     }
 }
 
+/* count0 is within reach of threshold0 at a malloc whose caller returns to
+ * `ra`.  Decides whether this malloc is the built-in's trigger and acts as
+ * the built-in would; learns sites.  Never inlined: its frame is the one
+ * calibration measured (CG_SPILL_CALLEE_SAVED puts the caller's registers
+ * in it). */
+static Py_NO_INLINE void
+near_threshold(void *ra)
+{
+    void *lowest = NULL;
+    CG_SPILL_CALLEE_SAVED();
+    void **frame = (void **)__builtin_frame_address(0);
+    if (trig.calibrating) {
+        calibrate_record(ra, frame, (void **)&lowest);
+        return;
+    }
+    /* Another interpreter's allocation (3.12+ may run it without our GIL):
+     * read nothing more, write nothing. */
+    PyThreadState *ts = cg_tstate_unchecked();
+    if (ts == NULL || ts->interp != trig.interp) {
+        return;
+    }
+    CgState *st = trig.st;
+    Py_ssize_t c = st->generations[0].count, t = st->generations[0].threshold;
+
+    /* Learning: count0 rose by exactly one since the previous malloc seen
+     * here, so that malloc was a GC object's.  If its site was unknown and
+     * the object made a collection due, nobody scheduled it: do now. */
+    int missed = 0;
+    if (trig.prev_ra != NULL && c == trig.prev_count + 1 && site_kind(trig.prev_ra) == SITE_NONE) {
+        site_add(trig.prev_ra, SITE_LEARNED);
+        trig.n_learned++;
+        missed = c > t;
+    }
+    trig.prev_ra = ra;
+    trig.prev_count = c;
+    if (c < t) {
+        return;
+    }
+    int kind = site_kind(ra);
+    if (kind == SITE_GENERIC && type_slot != CG_NO_SLOT) {
+        if (!PyType_IS_GC((PyTypeObject *)frame[type_slot])) {
+            kind = SITE_NONE;   /* a non-GC type's instance: the built-in counts nothing */
+        }
+        else {
+            kind = SITE_GC;
+        }
+    }
+    if (kind == SITE_NONE) {
+        /* Not a GC object's malloc.  A collection is due only if a GC
+         * allocation slipped past unseen (missed), or, as a last resort,
+         * when count0 ran far past threshold0 by allocations we never saw
+         * as GC ones. */
+        if ((missed || c > 2 * t) && !st->collecting) {
+            trig.n_deferred++;
+            defer_collection(ts);
+        }
+        return;
+    }
+    /* The built-in's own conditions at the link (enabled is `armed`). */
+    if (st->collecting) {
+        trig.n_skipped_collecting++;
+        return;
+    }
+    if (PyErr_Occurred()) {
+        return;
+    }
+#if CG_COLLECTS_IN_ALLOCATION
+    if (kind == SITE_GC) {
+        collect_in_allocation();
+        return;
+    }
+    trig.n_deferred++;
+#endif
+    defer_collection(ts);
+}
+
 static inline void
-check_allocation(void)
+check_allocation(void *ra)
 {
     if (trig.armed) {
         CgState *st = trig.st;
         Py_ssize_t threshold = st->generations[0].threshold;
-        if (st->generations[0].count >= threshold + trig.lag && threshold > 0) {
-            schedule_collection();
+        /* A window below the threshold, so that sites are learned before
+         * they matter. */
+        if (st->generations[0].count >= threshold - 8 && threshold > 0) {
+            near_threshold(ra);
         }
+    }
+    else if (trig.calibrating) {
+        near_threshold(ra);
     }
 }
 
 static void *
 trig_malloc(void *ctx, size_t size)
 {
-    check_allocation();
+    check_allocation(__builtin_return_address(0));
     return trig.orig.malloc(ctx, size);
 }
 
 static void *
 trig_calloc(void *ctx, size_t nelem, size_t elsize)
 {
-    check_allocation();
+    check_allocation(__builtin_return_address(0));
     return trig.orig.calloc(ctx, nelem, elsize);
+}
+
+/* ---- calibration ------------------------------------------------------------- */
+
+static int
+cal_traverse(PyObject *Py_UNUSED(op), visitproc Py_UNUSED(visit), void *Py_UNUSED(arg))
+{
+    return 0;
+}
+
+static void
+cal_gc_dealloc(PyObject *op)
+{
+    PyObject_GC_UnTrack(op);
+    PyObject_GC_Del(op);
+}
+
+static void
+cal_plain_dealloc(PyObject *op)
+{
+    PyObject_Free(op);
+}
+
+#define CAL_GC_TYPE(cname, pyname)                                          \
+    static PyTypeObject cname = {                                           \
+        PyVarObject_HEAD_INIT(NULL, 0)                                      \
+        .tp_name = pyname,                                                  \
+        .tp_basicsize = sizeof(PyObject),                                   \
+        .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,                \
+        .tp_traverse = cal_traverse,                                        \
+        .tp_dealloc = cal_gc_dealloc,                                       \
+    }
+CAL_GC_TYPE(CalGcA, "cyclegc._calibration_gc_a");
+CAL_GC_TYPE(CalGcB, "cyclegc._calibration_gc_b");
+static PyTypeObject CalPlain = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "cyclegc._calibration_plain",
+    .tp_basicsize = sizeof(PyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = cal_plain_dealloc,
+};
+
+/* Call `fn` with the wrapper recording; returns the site of its one malloc
+ * (NULL if it made none or several). */
+static void *
+calibrate_call(PyObject *(*fn)(int, PyTypeObject *), int arg, PyTypeObject *marker)
+{
+    cal.ra = NULL;
+    cal.n = 0;
+    cal.marker = marker;
+    trig.calibrating = 1;
+    PyObject *op = fn(arg, marker);
+    trig.calibrating = 0;
+    if (op == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_DECREF(op);
+    return cal.n == 1 ? cal.ra : NULL;
+}
+
+static PyObject *
+cal_entry(int which, PyTypeObject *tp)
+{
+    PyObject *op = cg_gc_alloc_entry(which, tp != NULL ? tp : &CalGcA, &PyTuple_Type);
+    if (op != NULL) {
+        /* Never initialised: free the memory, not the object. */
+        PyObject *mem = op;
+        op = Py_None;
+        Py_INCREF(op);
+        PyObject_GC_Del(mem);
+    }
+    return op;
+}
+
+static PyObject *
+cal_generic(int Py_UNUSED(which), PyTypeObject *tp)
+{
+    return PyType_GenericAlloc(tp, 0);
+}
+
+/* Learn the GC allocation sites (trig.wrapped, nothing armed, the
+ * built-in's collector off).  Idempotent: the sites never move. */
+static void
+calibrate(void)
+{
+    static int done;
+    if (done) {
+        return;
+    }
+    done = 1;
+    if (PyType_Ready(&CalGcA) < 0 || PyType_Ready(&CalGcB) < 0 || PyType_Ready(&CalPlain) < 0) {
+        PyErr_Clear();
+        return;
+    }
+    for (int which = 0; which < CG_GC_ALLOC_ENTRIES; which++) {
+        site_add(calibrate_call(cal_entry, which, NULL), SITE_GC);
+    }
+    /* PyType_GenericAlloc three times, types differing: its site must be
+     * the same each time and the type at the same place in our frame. */
+    memset(cal.hits, 0, sizeof(cal.hits));
+    PyTypeObject *probes[] = {&CalGcA, &CalGcB, &CalPlain};
+    void *generic = NULL;
+    for (size_t i = 0; i < Py_ARRAY_LENGTH(probes); i++) {
+        void *ra = calibrate_call(cal_generic, 0, probes[i]);
+        if (ra == NULL || (generic != NULL && ra != generic)) {
+            return;
+        }
+        generic = ra;
+    }
+    if (site_kind(generic) != SITE_NONE) {
+        return;   /* shared with a gc_alloc site: cannot be GENERIC */
+    }
+    for (int i = 0; i < CG_SCAN_BELOW + CG_SCAN_ABOVE; i++) {
+        if (cal.hits[i] == Py_ARRAY_LENGTH(probes)) {
+            type_slot = i - CG_SCAN_BELOW;
+            break;
+        }
+    }
+    site_add(generic, SITE_GENERIC);
 }
 
 static int
@@ -450,6 +755,8 @@ cg_trigger_install(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
     cg_cancel_builtin_gc_request(interp);
     trig.installed = 1;
     wrap_allocator();
+    calibrate();
+    trig.prev_ra = NULL;
     trig.armed = trig.enabled;
     Py_RETURN_TRUE;
 }
@@ -497,7 +804,7 @@ cg_trigger_after_fork(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
 PyObject *
 cg_trigger_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{snsnsnsnsisisisdsdsdsdsnsn}",
+    PyObject *d = Py_BuildValue("{snsnsnsnsisisisdsdsdsdsnsn}",
                          "scheduled", trig.n_scheduled,
                          "handoffs", trig.n_handoffs,
                          "runs", trig.n_runs,
@@ -511,4 +818,30 @@ cg_trigger_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
                          "pending_latency_total", trig.pending_latency_total,
                          "skipped_collecting", trig.n_skipped_collecting,
                          "line_hooks", trig.n_line_hooks);
+    if (d == NULL) {
+        return NULL;
+    }
+    int n_gc = 0, n_generic = 0, n_learned_sites = 0;
+    for (int i = 0; i < CG_SITES; i++) {
+        n_gc += sites[i].ra != NULL && sites[i].kind == SITE_GC;
+        n_generic += sites[i].ra != NULL && sites[i].kind == SITE_GENERIC;
+        n_learned_sites += sites[i].ra != NULL && sites[i].kind == SITE_LEARNED;
+    }
+    PyObject *more = Py_BuildValue("{snsnsnsnsisisisOsi}",
+                                   "in_allocation", trig.n_in_allocation,
+                                   "deferred", trig.n_deferred,
+                                   "learned", trig.n_learned,
+                                   "wrong_guesses", trig.n_wrong_guesses,
+                                   "gc_sites", n_gc,
+                                   "generic_sites", n_generic,
+                                   "learned_sites", n_learned_sites,
+                                   "type_slot_found", type_slot != CG_NO_SLOT ? Py_True : Py_False,
+                                   "collects_in_allocation", CG_COLLECTS_IN_ALLOCATION);
+    if (more == NULL || PyDict_Update(d, more) < 0) {
+        Py_XDECREF(more);
+        Py_DECREF(d);
+        return NULL;
+    }
+    Py_DECREF(more);
+    return d;
 }
