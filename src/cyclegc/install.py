@@ -6,13 +6,13 @@ While installed:
   ``enabled`` field is 0.  cyclegc keeps its own enabled flag, which
   ``cyclegc.enable()/disable()/isenabled()`` -- and the ``gc`` module's, see
   below -- operate on.
-* cyclegc's core notices, at object allocation, when generation 0's count
-  passes threshold0 and runs the collection the built-in would have run at
-  the next safe point (no allocation in progress, no exception set), through
-  the core's collection protocol with reason ``"auto"`` -- the C function
-  that :func:`cyclegc.api.run_collection` calls -- so callbacks get the
-  same info (with ``"duration"``) and collection_stats() records it.  See
-  trigger.c for the mechanism.
+* cyclegc's core finds the allocation of the GC object that makes
+  generation 0's count pass threshold0 and runs the collection where the
+  built-in would: inside that allocation on 3.11, at the next eval-breaker
+  check on 3.12 and 3.13 -- through the core's collection protocol with
+  reason ``"auto"`` (the C function that :func:`cyclegc.api.run_collection`
+  calls), so callbacks get the same info (with ``"duration"``) and
+  collection_stats() records it.  See trigger.c for the mechanism.
 * Every function of the real ``gc`` module is replaced by cyclegc's
   (``setattr`` on the module), so code that imported ``gc`` before
   ``install()`` gets cyclegc too.

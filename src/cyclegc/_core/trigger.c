@@ -68,6 +68,7 @@
  */
 #include "collector.h"
 #include "pythread.h"
+#include <dlfcn.h>
 
 typedef struct {
     int installed;
@@ -843,5 +844,37 @@ cg_trigger_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     Py_DECREF(more);
+    /* Where the learned sites are (symbol+offset, for diagnostics). */
+    PyObject *names = PyList_New(0);
+    for (int i = 0; names != NULL && i < CG_SITES; i++) {
+        if (sites[i].ra == NULL || sites[i].kind != SITE_LEARNED) {
+            continue;
+        }
+        Dl_info info;
+        PyObject *name;
+        if (dladdr(sites[i].ra, &info) && info.dli_sname != NULL) {
+            name = PyUnicode_FromFormat("%s+%zu", info.dli_sname,
+                                        (size_t)((char *)sites[i].ra - (char *)info.dli_saddr));
+        }
+        else if (dladdr(sites[i].ra, &info) && info.dli_fname != NULL) {
+            name = PyUnicode_FromFormat("%s+%zu", info.dli_fname,
+                                        (size_t)((char *)sites[i].ra - (char *)info.dli_fbase));
+        }
+        else {
+            name = PyUnicode_FromFormat("%p", sites[i].ra);
+        }
+        if (name == NULL || PyList_Append(names, name) < 0) {
+            Py_XDECREF(name);
+            Py_CLEAR(names);
+            break;
+        }
+        Py_DECREF(name);
+    }
+    if (names == NULL || PyDict_SetItemString(d, "learned_site_names", names) < 0) {
+        Py_XDECREF(names);
+        Py_DECREF(d);
+        return NULL;
+    }
+    Py_DECREF(names);
     return d;
 }

@@ -1,0 +1,55 @@
+"""Imported at the start of every Python process of the regrtest_compare
+environment (a .pth file): installs cyclegc as CYCLEGC_REGRTEST says and
+records that it did.  Does nothing when CYCLEGC_REGRTEST is unset.
+
+Modes: builtin (cyclegc imported, not installed), plain (install()),
+pause2 (install(max_pause_ms=2)), fork (install(fork_friendly=True)).
+Each process appends one JSON line to CYCLEGC_REGRTEST_DIR/<pid>.jsonl at
+start, and one more at exit: whether cyclegc was installed then.
+"""
+import os
+
+_MODE = os.environ.get("CYCLEGC_REGRTEST")
+
+
+def _record(**fields):
+    directory = os.environ.get("CYCLEGC_REGRTEST_DIR")
+    if not directory:
+        return
+    import json
+    try:
+        with open(os.path.join(directory, f"{os.getpid()}.jsonl"), "a") as f:
+            f.write(json.dumps(fields) + "\n")
+    except OSError:
+        pass
+
+
+if _MODE:
+    import sys
+    import cyclegc
+    if _MODE == "plain":
+        cyclegc.install()
+    elif _MODE == "pause2":
+        cyclegc.install(max_pause_ms=2)
+    elif _MODE == "fork":
+        cyclegc.install(fork_friendly=True)
+    _argv = list(getattr(sys, "orig_argv", sys.argv))
+    _worker = any("worker" in a for a in _argv) and any("test" in a for a in _argv)
+    _record(pid=os.getpid(), mode=_MODE, argv=_argv, worker=_worker,
+            installed_at_start=cyclegc.installed() if _MODE != "builtin" else False)
+
+    def _at_exit(pid=os.getpid()):
+        if os.getpid() == pid:
+            learned = []
+            if _MODE != "builtin":
+                from cyclegc.install import trigger_stats
+                learned = trigger_stats().get("learned_site_names", [])
+            _record(pid=pid, mode=_MODE, argv=_argv, worker=_worker,
+                    installed_at_exit=cyclegc.installed() if _MODE != "builtin" else False,
+                    learned_sites=learned)
+
+    import atexit
+    # Registered before cyclegc's own atexit uninstall() runs?  atexit runs
+    # handlers last-in first-out: cyclegc registered its handler during
+    # install() above, so ours (registered later) runs first.
+    atexit.register(_at_exit)
