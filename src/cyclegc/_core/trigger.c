@@ -305,17 +305,22 @@ helper_stop(void)
  * The return addresses of the interpreter's mallocs for GC objects, learned
  * by calibrate() at install and, for sites it could not know, on the way.
  * SITE_GC: every malloc there is a GC object's (gc_alloc).  SITE_GENERIC:
- * PyType_GenericAlloc, GC or not by its type argument, which `type_slot`
+ * PyType_GenericAlloc, GC or not by its type argument, which the site's `slot`
  * finds in our frame when calibration located it.  SITE_LEARNED: a malloc
  * there was once followed by a link.  Invariant: the table only grows, and
  * only install() and the GIL-holding allocator touch it. */
 enum { SITE_NONE = 0, SITE_GC, SITE_GENERIC, SITE_LEARNED };
 #define CG_SITES 64                       /* a power of two */
-typedef struct { void *ra; int kind; } Site;
+#define CG_NO_SLOT INT_MIN
+typedef struct {
+    void *ra;
+    int kind;
+    int slot;       /* SITE_GENERIC: the type argument, in words from
+                     * near_threshold's frame; CG_NO_SLOT if not located */
+} Site;
 static Site sites[CG_SITES];
 static int n_sites;
-#define CG_NO_SLOT INT_MIN
-static int type_slot = CG_NO_SLOT;        /* words from near_threshold's frame */
+static int n_slots_found;
 
 static inline size_t
 site_hash(void *ra)
@@ -323,22 +328,30 @@ site_hash(void *ra)
     return ((uintptr_t)ra >> 3) & (CG_SITES - 1);
 }
 
-static int
-site_kind(void *ra)
+static const Site no_site = {NULL, SITE_NONE, CG_NO_SLOT};
+
+static const Site *
+site_find(void *ra)
 {
     for (size_t i = site_hash(ra), n = 0; n < CG_SITES; i = (i + 1) & (CG_SITES - 1), n++) {
         if (sites[i].ra == ra) {
-            return sites[i].kind;
+            return &sites[i];
         }
         if (sites[i].ra == NULL) {
-            return SITE_NONE;
+            break;
         }
     }
-    return SITE_NONE;
+    return &no_site;
+}
+
+static int
+site_kind(void *ra)
+{
+    return site_find(ra)->kind;
 }
 
 static void
-site_add(void *ra, int kind)
+site_add(void *ra, int kind, int slot)
 {
     if (ra == NULL || n_sites >= CG_SITES - 1) {
         return;   /* full: the site stays unknown (late, never unsafe) */
@@ -350,6 +363,7 @@ site_add(void *ra, int kind)
         if (sites[i].ra == NULL) {
             sites[i].ra = ra;
             sites[i].kind = kind;
+            sites[i].slot = slot;
             n_sites++;
             return;
         }
@@ -483,7 +497,7 @@ near_threshold(void *ra)
      * the object made a collection due, nobody scheduled it: do now. */
     int missed = 0;
     if (trig.prev_ra != NULL && c == trig.prev_count + 1 && site_kind(trig.prev_ra) == SITE_NONE) {
-        site_add(trig.prev_ra, SITE_LEARNED);
+        site_add(trig.prev_ra, SITE_LEARNED, CG_NO_SLOT);
         trig.n_learned++;
         missed = c > t;
     }
@@ -492,9 +506,10 @@ near_threshold(void *ra)
     if (c < t) {
         return;
     }
-    int kind = site_kind(ra);
-    if (kind == SITE_GENERIC && type_slot != CG_NO_SLOT) {
-        if (!PyType_IS_GC((PyTypeObject *)frame[type_slot])) {
+    const Site *site = site_find(ra);
+    int kind = site->kind;
+    if (kind == SITE_GENERIC && site->slot != CG_NO_SLOT) {
+        if (!PyType_IS_GC((PyTypeObject *)frame[site->slot])) {
             kind = SITE_NONE;   /* a non-GC type's instance: the built-in counts nothing */
         }
         else {
@@ -601,10 +616,10 @@ static PyTypeObject CalPlain = {
     .tp_dealloc = cal_plain_dealloc,
 };
 
-/* Call `fn` with the wrapper recording; returns the site of its one malloc
- * (NULL if it made none or several). */
+/* Call `fn` with the wrapper recording; returns the site of its first
+ * malloc (NULL if it made none, or several where `only` asks for one). */
 static void *
-calibrate_call(PyObject *(*fn)(int, PyTypeObject *), int arg, PyTypeObject *marker)
+calibrate_call(PyObject *(*fn)(int, PyTypeObject *), int arg, PyTypeObject *marker, int only)
 {
     cal.ra = NULL;
     cal.n = 0;
@@ -617,7 +632,7 @@ calibrate_call(PyObject *(*fn)(int, PyTypeObject *), int arg, PyTypeObject *mark
         return NULL;
     }
     Py_DECREF(op);
-    return cal.n == 1 ? cal.ra : NULL;
+    return (cal.n == 1 || (cal.n > 1 && !only)) ? cal.ra : NULL;
 }
 
 static PyObject *
@@ -640,6 +655,45 @@ cal_generic(int Py_UNUSED(which), PyTypeObject *tp)
     return PyType_GenericAlloc(tp, 0);
 }
 
+/* Modules: their tp_new allocates through the out-of-line copy of the
+ * interpreter's tp_alloc helper (3.11-3.13), another generic site.  `args`
+ * are made before recording starts. */
+static PyObject *cal_module_args;
+
+static PyObject *
+cal_module(int Py_UNUSED(which), PyTypeObject *tp)
+{
+    return PyObject_Call((PyObject *)tp, cal_module_args, NULL);
+}
+
+/* One generic site: the same return address for every probe type, and the
+ * slot of our frame that held each probe's type (CG_NO_SLOT if none did). */
+static void
+calibrate_generic(PyObject *(*fn)(int, PyTypeObject *), PyTypeObject **probes, int n, int only)
+{
+    memset(cal.hits, 0, sizeof(cal.hits));
+    void *ra = NULL;
+    for (int i = 0; i < n; i++) {
+        void *got = calibrate_call(fn, 0, probes[i], only);
+        if (got == NULL || (ra != NULL && got != ra)) {
+            return;
+        }
+        ra = got;
+    }
+    if (site_kind(ra) != SITE_NONE) {
+        return;   /* shared with a known site: leave that one alone */
+    }
+    int slot = CG_NO_SLOT;
+    for (int i = 0; i < CG_SCAN_BELOW + CG_SCAN_ABOVE; i++) {
+        if (cal.hits[i] == n) {
+            slot = i - CG_SCAN_BELOW;
+            n_slots_found++;
+            break;
+        }
+    }
+    site_add(ra, SITE_GENERIC, slot);
+}
+
 /* Learn the GC allocation sites (trig.wrapped, nothing armed, the
  * built-in's collector off).  Idempotent: the sites never move. */
 static void
@@ -655,30 +709,22 @@ calibrate(void)
         return;
     }
     for (int which = 0; which < CG_GC_ALLOC_ENTRIES; which++) {
-        site_add(calibrate_call(cal_entry, which, NULL), SITE_GC);
+        site_add(calibrate_call(cal_entry, which, NULL, 1), SITE_GC, CG_NO_SLOT);
     }
-    /* PyType_GenericAlloc three times, types differing: its site must be
-     * the same each time and the type at the same place in our frame. */
-    memset(cal.hits, 0, sizeof(cal.hits));
-    PyTypeObject *probes[] = {&CalGcA, &CalGcB, &CalPlain};
-    void *generic = NULL;
-    for (size_t i = 0; i < Py_ARRAY_LENGTH(probes); i++) {
-        void *ra = calibrate_call(cal_generic, 0, probes[i]);
-        if (ra == NULL || (generic != NULL && ra != generic)) {
-            return;
-        }
-        generic = ra;
+    /* PyType_GenericAlloc, three types: two GC, one not. */
+    PyTypeObject *generic[] = {&CalGcA, &CalGcB, &CalPlain};
+    calibrate_generic(cal_generic, generic, (int)Py_ARRAY_LENGTH(generic), 1);
+    /* Modules: ModuleType and a subclass of it. */
+    PyObject *sub = PyObject_CallFunction((PyObject *)&PyType_Type, "s(O){}",
+                                          "_cyclegc_calibration_module", &PyModule_Type);
+    cal_module_args = Py_BuildValue("(s)", "_cyclegc_calibration");
+    if (sub != NULL && cal_module_args != NULL) {
+        PyTypeObject *modules[] = {&PyModule_Type, (PyTypeObject *)sub};
+        calibrate_generic(cal_module, modules, (int)Py_ARRAY_LENGTH(modules), 0);
     }
-    if (site_kind(generic) != SITE_NONE) {
-        return;   /* shared with a gc_alloc site: cannot be GENERIC */
-    }
-    for (int i = 0; i < CG_SCAN_BELOW + CG_SCAN_ABOVE; i++) {
-        if (cal.hits[i] == Py_ARRAY_LENGTH(probes)) {
-            type_slot = i - CG_SCAN_BELOW;
-            break;
-        }
-    }
-    site_add(generic, SITE_GENERIC);
+    PyErr_Clear();
+    Py_CLEAR(cal_module_args);
+    Py_XDECREF(sub);
 }
 
 static int
@@ -836,7 +882,7 @@ cg_trigger_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
                                    "gc_sites", n_gc,
                                    "generic_sites", n_generic,
                                    "learned_sites", n_learned_sites,
-                                   "type_slot_found", type_slot != CG_NO_SLOT ? Py_True : Py_False,
+                                   "type_slot_found", n_slots_found == n_generic ? Py_True : Py_False,
                                    "collects_in_allocation", CG_COLLECTS_IN_ALLOCATION);
     if (more == NULL || PyDict_Update(d, more) < 0) {
         Py_XDECREF(more);
