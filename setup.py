@@ -30,6 +30,7 @@ core = Extension(
         "src/cyclegc/_core/collector.c",
         "src/cyclegc/_core/incremental.c",
         "src/cyclegc/_core/introspect.c",
+        "src/cyclegc/_core/layout.c",
         "src/cyclegc/_core/metrics.c",
         "src/cyclegc/_core/protocol.c",
         "src/cyclegc/_core/readonly.c",
