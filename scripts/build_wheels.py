@@ -168,7 +168,8 @@ def test_wheel(wheel: Path, exe: str, name: str, pytest_args: list, timeout: flo
     show = ("import sys; from cyclegc._core import _cyclegc as c; import cyclegc\n"
             "print(f'  cyclegc {cyclegc.__version__}: core built for CPython {c.BUILT_FOR}, '\n"
             "      f'running {sys.version.split()[0]}, layout check '\n"
-            "      f'{c.LAYOUT_CHECK_SECONDS * 1e6:.0f} us at import')\n")
+            "      f'{c.LAYOUT_CHECK_SECONDS * 1e6:.0f} us at import '\n"
+            "      f'({c.LAYOUT_CHECK_CPU_SECONDS * 1e6:.0f} us CPU)')\n")
     check(run([py, "-c", show], cwd="/"), "describing the installed core")
     os.environ[UNDER_TEST_ENV] = wheel.name
     try:

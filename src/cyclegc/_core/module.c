@@ -434,17 +434,17 @@ core_walk_probe(PyObject *self, PyObject *Py_UNUSED(ignored))
     return cg_walk_probe(cg_state());
 }
 
-/* _layout_check() -> seconds: the layout check of the module's load, run
- * again (tests, timing).  Call it from a function: the check compares the
- * local variables of the calling frames. */
+/* _layout_check() -> (seconds, CPU seconds): the layout check of the
+ * module's load, run again (tests, timing).  Call it from a function: the
+ * check compares the local variables of the calling frames. */
 static PyObject *
 core_layout_check(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    double seconds;
-    if (cg_layout_check(&seconds) < 0) {
+    double seconds, cpu_seconds;
+    if (cg_layout_check(&seconds, &cpu_seconds) < 0) {
         return NULL;
     }
-    return PyFloat_FromDouble(seconds);
+    return Py_BuildValue("(dd)", seconds, cpu_seconds);
 }
 
 static PyMethodDef core_methods[] = {
@@ -469,7 +469,7 @@ static PyMethodDef core_methods[] = {
     {"interp_lists", core_interp_lists, METH_NOARGS,
      "The interpreter's own gc.garbage and gc.callbacks lists."},
     {"_layout_check", core_layout_check, METH_NOARGS,
-     "_layout_check() -> seconds: prove the struct layout against the interpreter again."},
+     "_layout_check() -> (seconds, CPU seconds): prove the struct layout against the interpreter again."},
     {"trigger_install", cg_trigger_install, METH_NOARGS,
      "trigger_install(): cyclegc runs the automatic collections."},
     {"trigger_uninstall", cg_trigger_uninstall, METH_NOARGS,
@@ -527,18 +527,21 @@ check_runtime_version(void)
 static int
 module_exec(PyObject *module)
 {
-    double layout_seconds;
-    if (check_runtime_version() < 0 || cg_layout_check(&layout_seconds) < 0) {
+    double layout_seconds, layout_cpu_seconds;
+    if (check_runtime_version() < 0 || cg_layout_check(&layout_seconds, &layout_cpu_seconds) < 0) {
         return -1;
     }
     PyObject *groups = cg_layout_groups();
     PyObject *seconds = PyFloat_FromDouble(layout_seconds);
-    int rc = (groups == NULL || seconds == NULL
+    PyObject *cpu_seconds = PyFloat_FromDouble(layout_cpu_seconds);
+    int rc = (groups == NULL || seconds == NULL || cpu_seconds == NULL
               || PyModule_AddObjectRef(module, "LAYOUT_GROUPS", groups) < 0
               || PyModule_AddObjectRef(module, "LAYOUT_CHECK_SECONDS", seconds) < 0
+              || PyModule_AddObjectRef(module, "LAYOUT_CHECK_CPU_SECONDS", cpu_seconds) < 0
               || PyModule_AddStringConstant(module, "BUILT_FOR", PY_VERSION) < 0) ? -1 : 0;
     Py_XDECREF(groups);
     Py_XDECREF(seconds);
+    Py_XDECREF(cpu_seconds);
     if (rc < 0) {
         return -1;
     }
