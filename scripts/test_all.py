@@ -435,13 +435,26 @@ def test_one(spec: str, args: argparse.Namespace, pytest_args: list[str],
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def split_argv(argv: list[str] | None) -> tuple[list[str], list[str]]:
+    """(the script's own arguments, pytest's: those after '--')."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    pytest_args: list[str] = []
     if "--" in argv:
         i = argv.index("--")
-        argv, pytest_args = argv[:i], argv[i + 1:]
+        return argv[:i], argv[i + 1:]
+    return argv, []
 
+
+def python_specs(ap: argparse.ArgumentParser, items: list[str] | None) -> list[str]:
+    """The --python values (repeatable, comma-separated), all three by default."""
+    specs = [s.strip() for item in (items or list(PREFERRED)) for s in item.split(",") if s.strip()]
+    for s in specs:
+        if not re.fullmatch(r"3\.\d+(\.\d+)?", s):
+            ap.error(f"--python expects a version like 3.12 or 3.12.1, got {s!r}")
+    return specs
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv, pytest_args = split_argv(argv)
     ap = argparse.ArgumentParser(
         description="Build, install and test cyclegc on CPython 3.11, 3.12 and 3.13.",
         epilog="Arguments after '--' are passed to pytest.")
@@ -459,12 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.timeout <= 0:
         args.timeout = None
 
-    specs: list[str] = []
-    for item in args.python or list(PREFERRED):
-        specs += [s.strip() for s in item.split(",") if s.strip()]
-    for s in specs:
-        if not re.fullmatch(r"3\.\d+(\.\d+)?", s):
-            ap.error(f"--python expects a version like 3.12 or 3.12.1, got {s!r}")
+    specs = python_specs(ap, args.python)
 
     start = time.monotonic()
     source = None if args.no_install else snapshot_tree()

@@ -107,6 +107,8 @@ def _cmd_run(args, parser):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cyclegc", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"cyclegc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run a program with cyclegc as its collector",

@@ -93,6 +93,14 @@ void cg_freeze(CgState *st);
 void cg_unfreeze(CgState *st);
 Py_ssize_t cg_freeze_count(CgState *st);
 
+/* The layout check (layout.c): proves the compiled-in struct offsets against
+ * the running interpreter.  0 and the seconds it took (wall, and CPU time of
+ * the thread), or -1 with an ImportError naming the patch levels built for
+ * and running.  Changes nothing lasting; run before anything touches the
+ * collector's lists. */
+int cg_layout_check(double *seconds, double *cpu_seconds);
+PyObject *cg_layout_groups(void);        /* the names of its groups, a tuple */
+
 /* Automatic collections while installed (trigger.c). */
 int cg_trigger_enabled(void);            /* cyclegc's enabled flag; -1 if not installed */
 int cg_trigger_set_enabled(int on);      /* 1 if installed (and set), 0 if not */

@@ -283,6 +283,85 @@ cg_clear_freelists(void)
     cg_drain_tuple_chains(CG_TUPLE_FREELIST(CG_FREELISTS(interp)));
 }
 
+/* ---- the layout check (layout.c) -----------------------------------------
+ *
+ * The core is compiled against one patch level's internal headers and may be
+ * loaded by another (a wheel built on 3.12.1 runs on 3.12.12 and on
+ * distribution builds).  Before anything touches the collector's lists,
+ * layout.c proves every structure the core reaches by compile-time offsets
+ * against the interpreter's own code.  What differs between versions for
+ * that is here; the free lists, frames and thread lock above are checked
+ * through the same macros the core uses. */
+#include "internal/pycore_code.h"     /* CO_FAST_*: kinds of a frame's locals */
+#ifndef CO_FAST_HIDDEN
+#  define CO_FAST_HIDDEN 0            /* 3.11 has no hidden (inlined comprehension) locals */
+#endif
+/* A plain local variable (not a cell, free or hidden one): its localsplus
+ * slot holds what PyFrame_GetLocals() reports under its name. */
+#define CG_FAST_PLAIN_LOCAL(kind) \
+    (((kind) & (CO_FAST_LOCAL | CO_FAST_CELL | CO_FAST_FREE | CO_FAST_HIDDEN)) == CO_FAST_LOCAL)
+
+/* The runtime's interpreter list: its lock guards the thread walk of
+ * cg_visit_roots (a PyThread_type_lock on 3.11/3.12, a PyMutex on 3.13). */
+typedef struct pyinterpreters CgInterpreters;
+#define CG_RUNTIME_INTERPRETERS() (&_PyRuntime.interpreters)
+
+/* interp->ceval fields the core writes: eval_breaker and gil_drop_request
+ * on 3.11 (cg_request_gil_drop), gc_scheduled on 3.12
+ * (cg_cancel_builtin_gc_request); none on 3.13.  Their neighbour
+ * recursion_limit is the field Py_GetRecursionLimit() reads and
+ * Py_SetRecursionLimit() writes, so a round trip through them anchors the
+ * struct; the flags must hold 0 or 1.  `ceval_of` may be shifted by the test
+ * hook, `interp` is the real one.  Returns NULL, or what differs. */
+#define CG_CHECKS_CEVAL (PY_VERSION_HEX < 0x030D0000)
+
+static inline const char *
+cg_check_ceval(PyInterpreterState *ceval_of, PyInterpreterState *interp)
+{
+#if CG_CHECKS_CEVAL
+    struct _ceval_state *ce = &ceval_of->ceval;
+    int limit = Py_GetRecursionLimit();
+    if (ce->recursion_limit != limit) {
+        return "ceval: recursion_limit differs from Py_GetRecursionLimit()";
+    }
+    int probe = limit < 1000000 ? limit + 977 : limit - 977;
+    Py_SetRecursionLimit(probe);
+    int seen = ce->recursion_limit;
+    Py_SetRecursionLimit(limit);
+    if (seen != probe) {
+        return "ceval: recursion_limit does not follow Py_SetRecursionLimit()";
+    }
+    int breaker = _Py_atomic_load_relaxed(&ce->eval_breaker);
+    int drop = _Py_atomic_load_relaxed(&ce->gil_drop_request);
+    if ((breaker != 0 && breaker != 1) || (drop != 0 && drop != 1)) {
+        return "ceval: eval_breaker or gil_drop_request is not a flag";
+    }
+#  if PY_VERSION_HEX >= 0x030C0000
+    /* 3.12: recursion_limit, gil, own_gil, gc_scheduled, pending. */
+    if (ce->own_gil != 0 && ce->own_gil != 1) {
+        return "ceval: own_gil is not a flag";
+    }
+    PyInterpreterState *owner = ce->own_gil ? interp : PyInterpreterState_Main();
+    if (ce->gil != &owner->_gil) {
+        return "ceval: gil is not the interpreter's GIL";
+    }
+    int scheduled = _Py_atomic_load_relaxed(&ce->gc_scheduled);
+    if (scheduled != 0 && scheduled != 1) {
+        return "ceval: gc_scheduled is not a flag";
+    }
+#  else
+    (void)interp;
+#  endif
+    if (ce->pending.lock == NULL) {
+        return "ceval: the pending calls have no lock";
+    }
+#else
+    (void)ceval_of;
+    (void)interp;
+#endif
+    return NULL;
+}
+
 /* ---- automatic collections (trigger.c) ----------------------------------
  *
  * cyclegc runs automatic collections from a pending call: the interpreter

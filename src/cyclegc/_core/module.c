@@ -434,6 +434,19 @@ core_walk_probe(PyObject *self, PyObject *Py_UNUSED(ignored))
     return cg_walk_probe(cg_state());
 }
 
+/* _layout_check() -> (seconds, CPU seconds): the layout check of the
+ * module's load, run again (tests, timing).  Call it from a function: the
+ * check compares the local variables of the calling frames. */
+static PyObject *
+core_layout_check(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    double seconds, cpu_seconds;
+    if (cg_layout_check(&seconds, &cpu_seconds) < 0) {
+        return NULL;
+    }
+    return Py_BuildValue("(dd)", seconds, cpu_seconds);
+}
+
 static PyMethodDef core_methods[] = {
     {"run_collection", (PyCFunction)(void (*)(void))core_run_collection, METH_FASTCALL,
      "run_collection(gen, reason) -> collected + uncollectable (0 if one is running)"},
@@ -455,6 +468,8 @@ static PyMethodDef core_methods[] = {
      "_walk_probe() -> (objects, walk s, traverse s, _): what a collection must read, timed."},
     {"interp_lists", core_interp_lists, METH_NOARGS,
      "The interpreter's own gc.garbage and gc.callbacks lists."},
+    {"_layout_check", core_layout_check, METH_NOARGS,
+     "_layout_check() -> (seconds, CPU seconds): prove the struct layout against the interpreter again."},
     {"trigger_install", cg_trigger_install, METH_NOARGS,
      "trigger_install(): cyclegc runs the automatic collections."},
     {"trigger_uninstall", cg_trigger_uninstall, METH_NOARGS,
@@ -499,18 +514,35 @@ check_runtime_version(void)
     unsigned long built = PY_VERSION_HEX >> 16, running = Py_Version >> 16;
     if (built != running) {
         PyErr_Format(PyExc_ImportError,
-                     "cyclegc's core was built for CPython %lu.%lu but runs on %lu.%lu; "
+                     "cyclegc's core was built for CPython %s but runs on %lu.%lu.%lu; "
                      "reinstall cyclegc for this interpreter",
-                     built >> 8, built & 0xff, running >> 8, running & 0xff);
+                     PY_VERSION, running >> 8, running & 0xff, (Py_Version >> 8) & 0xff);
         return -1;
     }
     return 0;
 }
 
+/* Nothing may touch the interpreter's collector state before the layout
+ * check has proven the offsets the core reaches it by (layout.c). */
 static int
 module_exec(PyObject *module)
 {
-    if (check_runtime_version() < 0) {
+    double layout_seconds, layout_cpu_seconds;
+    if (check_runtime_version() < 0 || cg_layout_check(&layout_seconds, &layout_cpu_seconds) < 0) {
+        return -1;
+    }
+    PyObject *groups = cg_layout_groups();
+    PyObject *seconds = PyFloat_FromDouble(layout_seconds);
+    PyObject *cpu_seconds = PyFloat_FromDouble(layout_cpu_seconds);
+    int rc = (groups == NULL || seconds == NULL || cpu_seconds == NULL
+              || PyModule_AddObjectRef(module, "LAYOUT_GROUPS", groups) < 0
+              || PyModule_AddObjectRef(module, "LAYOUT_CHECK_SECONDS", seconds) < 0
+              || PyModule_AddObjectRef(module, "LAYOUT_CHECK_CPU_SECONDS", cpu_seconds) < 0
+              || PyModule_AddStringConstant(module, "BUILT_FOR", PY_VERSION) < 0) ? -1 : 0;
+    Py_XDECREF(groups);
+    Py_XDECREF(seconds);
+    Py_XDECREF(cpu_seconds);
+    if (rc < 0) {
         return -1;
     }
     if (add_api_functions(module) < 0) {
