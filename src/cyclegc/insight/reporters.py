@@ -255,7 +255,11 @@ def _tick_text(v, unit):
     return (f"{v:.3g} {unit}" if v >= 0.01 else f"{v:.1e} {unit}")
 
 
-def _timeline_svg(report, width=960, height=200):
+def _timeline_svg(report, width=960, height=200, svg_id="pause-timeline", process=None,
+                  xlabel="time since insight started"):
+    """The pause timeline (inline SVG) of `report` (anything with
+    ``.timeline`` points and ``.summary["wall_s"]``): one bar per
+    collection.  ``cyclegc report --html`` draws one per process with it."""
     pts = report.timeline
     wall = max(report.summary["wall_s"], max((p["t_s"] for p in pts), default=0.0), 1e-6)
     left, right, bottom, top = 64, 16, 34, 12
@@ -276,7 +280,8 @@ def _timeline_svg(report, width=960, height=200):
     if yticks[-1] < peak:
         yticks.append(yticks[-1] + (yticks[1] - yticks[0] if len(yticks) > 1 else peak))
     ymax = yticks[-1] or peak
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" id="pause-timeline" width="{width}" '
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" id="{svg_id}" class="pause-timeline" '
+           + (f'data-pid="{process}" ' if process is not None else "") + f'width="{width}" '
            f'height="{height}" viewBox="0 0 {width} {height}" style="max-width:100%;height:auto" '
            f'role="img" aria-label="collection pauses over time">']
     for v in yticks:
@@ -294,13 +299,15 @@ def _timeline_svg(report, width=960, height=200):
     out.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#999"/>')
     out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{base}" stroke="#999"/>')
     out.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 2}" text-anchor="middle">'
-               f'time since insight started</text>')
+               f'{html.escape(xlabel)}</text>')
     for x, (p, count) in sorted(bins.items()):
         h = max(1.0, p["pause_ms"] / ymax * plot_h)
         color = _GEN_COLORS[p["generation"]] if 0 <= p["generation"] < 3 else "#777"
         tip = (f"t={p['t_s']:.3f} s, generation {p['generation']}, pause {p['pause_ms']:.3f} ms, "
-               f"collected {p['collected']}, cyclic garbage {p['garbage_objects']} objects "
-               f"in {p['cycles']} cycles; insight examined it in {p.get('analysis_ms', 0.0):.3f} ms")
+               f"collected {p['collected']}")
+        if "garbage_objects" in p:
+            tip += (f", cyclic garbage {p['garbage_objects']} objects in {p['cycles']} cycles; "
+                    f"insight examined it in {p.get('analysis_ms', 0.0):.3f} ms")
         if count > 1:
             tip += f" (longest of {count} collections here)"
         if p.get("reason"):
