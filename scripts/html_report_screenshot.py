@@ -191,10 +191,18 @@ def check_dom(dom_text, data, requests, failures):
         failures.append(f"DOM: the sites table has {len(dom.rows)} rows, expected 3")
         return dom
     for row, (name, objects) in zip(dom.rows, want):
-        if len(row) < 6:
+        if len(row) < 8:
             failures.append(f"DOM: a sites row with {len(row)} cells: {row}")
             continue
-        rank, obj_text, _bytes, cycles, site, _shapes = row[:6]
+        rank, obj_text, in_cycles, hanging, _bytes, cycles, site, _shapes = row[:8]
+        try:
+            parts = [int(t.replace(",", "")) for t in (obj_text, in_cycles, hanging)]
+        except ValueError:
+            failures.append(f"DOM: row {rank} has objects that are not numbers: {row[:4]}")
+        else:
+            if parts[0] != parts[1] + parts[2]:
+                failures.append(f"DOM: row {rank}: {obj_text} objects are not {in_cycles} "
+                                f"in cycles + {hanging} hanging off")
         site_ref = f"leaky_service.py:{lines[name]}"
         if site_ref not in site:
             failures.append(f"DOM: row {rank} should name {site_ref} ({name}), has {site!r}")
@@ -365,13 +373,14 @@ def main(argv=None):
     failures = []
     dom = check_dom(dump_dom(binary, page), data, args.requests, failures)
     png = screenshot(binary, page, os.path.join(outdir, "report.png"), window)
-    gens = sorted({t["generation"] for t in data["timeline"] if 0 <= t["generation"] < 3})
+    gens = sorted({t["generation"] for t in data["timeline"]
+                   if 0 <= t["generation"] < 3 and t.get("reason") != "final"})
     found = check_png(png, failures, generations=gens)
 
     print(f"report:     {page} ({len(data['timeline'])} collections, "
           f"{len(data['sites'])} sites)")
     print(f"DOM:        {len(dom.bars)} timeline bars, {len(dom.rows)} table rows; top sites: "
-          + ", ".join(r[4].split()[0] for r in dom.rows[:3] if len(r) > 4))
+          + ", ".join(r[6].split()[0] for r in dom.rows[:3] if len(r) > 6))
     print(f"screenshot: {png} ({found['size'][0]}x{found['size'][1]}, "
           f"{found['inked']:.1%} inked, {found.get('bars', 0)} bars drawn, tallest "
           f"{found.get('tallest_bar_px', 0)} px, {found.get('legend', 0)} legend squares)")

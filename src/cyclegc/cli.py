@@ -133,8 +133,8 @@ def _cmd_run(args, parser, argv=None):
         figures = run.figures(argv)
         if not args.quiet:
             print(report.text(figures, partial=partial), file=sys.stderr)
-        if not partial and run.recorder.insight is not None:
-            # --quiet drops the run summary only: the insight table is what was asked for
+        if not partial and run.recorder.insight is not None and (args.insight or not args.quiet):
+            # --quiet drops the run summary only: the table is what --insight asks for
             run.recorder.insight.print(file=sys.stderr)
         if args.json:
             _write_output("--json", args.json, lambda p: report.write_json(p, figures))
@@ -268,7 +268,8 @@ def main(argv=None):
     p.add_argument("--collector", choices=("cyclegc", "builtin"), default="cyclegc",
                    help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true",
-                   help="no run summary on stderr (an --insight table is still printed)")
+                   help="no run summary on stderr (the table --insight asks for is still "
+                        "printed; --insight-json/--insight-html alone print nothing)")
     p.add_argument("--insight", action="store_true",
                    help="group each collection's garbage into cycles and rank the allocation "
                         "sites that made them (tracemalloc; slower)")

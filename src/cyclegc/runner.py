@@ -244,15 +244,17 @@ class Run:
         if self.collector == "cyclegc":
             import cyclegc
             cyclegc.install(fork_friendly=self.fork_friendly, max_pause_ms=self.max_pause_ms)
-        if self.insight:
-            from .insight import Session
-            self.session = Session(frames=self.insight_frames).start()
         if self.want_workers and hasattr(os, "fork"):
             import tempfile
             self._dir = tempfile.mkdtemp(prefix="cyclegc-run-")
         self.recorder = Recorder(core_durations=self.insight,
                                  bounded=self.max_pause_ms is not None and self.collector == "cyclegc",
                                  worker_dir=self._dir)
+        if self.insight:
+            # Started last before the recorder, with nothing allocated between
+            # the two: both see the same collections.
+            from .insight import Session
+            self.session = Session(frames=self.insight_frames).start()
         self.recorder.active = True
         if self.recorder.bounded:
             self.recorder._inc = self.recorder._incremental()   # the baseline, as late as can be
