@@ -150,8 +150,13 @@ def test_rich_table_keeps_numbers_whole_at_100_columns():
     Report(summary, [row], []).print(file=out, use_rich=True, width=100)
     text = out.getvalue()
     assert max(len(line) for line in text.splitlines()) <= 100
-    for number in ("98,765,432", "87,654,321", "11,111,111", "1,234,567", "4.7 GiB"):
+    for number in ("98,765,432", "87,654,321", "11,111,111", "1,234,567", "4.7 GiB",
+                   "handlers.py:1234"):
         assert number in text, (number, text)
+    # the path breaks after a "/" only, so its lines join back into the site
+    cells = [line.split("│")[-2].strip() for line in text.splitlines() if line.count("│") > 2]
+    joined = "".join(c for c in cells if c.startswith("/") or "very_long" in c or "handlers" in c)
+    assert site in joined
 
 
 def test_empty_report():

@@ -169,6 +169,30 @@ def test_forked_workers_are_summarized_each_and_in_total(tmp_path):
     assert "    total " in stderr
 
 
+def test_a_forked_child_that_calls_sys_exit_is_counted_and_prints_nothing(tmp_path):
+    """os.fork() then sys.exit() in the child: the child's collections are
+    in the parent's summary, which is the only one printed."""
+    prog = tmp_path / "forker.py"
+    prog.write_text(
+        "import gc, os, sys\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    for i in range(3000):\n"
+        "        a = []; a.append(a)\n"
+        "    gc.collect()\n"
+        "    sys.exit(0)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print('child status', status)\n")
+    out = tmp_path / "run.json"
+    proc = run("--json", str(out), str(prog))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "child status 0\n"
+    assert proc.stderr.count("cyclegc run summary") == 1
+    doc = json.loads(out.read_text())
+    (child,) = [p for p in doc["processes"] if p["role"] == "worker"]
+    assert child["collected"] >= 3000 and child["parent_pid"] == doc["run"]["pid"]
+
+
 def test_report_signal_prints_the_summary_so_far(tmp_path):
     prog = tmp_path / "service.py"
     prog.write_text(WAITER.replace("len(sys.argv) > 1", "open(sys.argv[1]).read()"))

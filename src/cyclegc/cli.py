@@ -160,7 +160,10 @@ def _cmd_run(args, parser, argv=None):
     try:
         status = run.execute()
         run.stop()
-        finish()
+        if not run.is_worker:
+            # (a forked worker that returned or called sys.exit() has its
+            # collections in the run's files: the main process reports)
+            finish()
     finally:
         run.cleanup()
     if status < 0:

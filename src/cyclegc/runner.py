@@ -137,8 +137,9 @@ class Recorder:
             return
         try:
             if self._fd is None:
-                path = os.path.join(self.worker_dir, f"{self.pid}.rec")
-                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                # pid and fork time: a reused pid gets a file of its own
+                path = os.path.join(self.worker_dir, f"{self.pid}-{time.monotonic_ns()}.rec")
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 os.write(self._fd, _HEADER.pack(self.pid, self.parent_pid, self.forked_at))
             os.write(self._fd, _RECORD.pack(*record))
         except OSError:           # the run is over (its directory is gone): stop recording
@@ -276,8 +277,16 @@ class Run:
         die_by_signal(signum)
 
     def _report(self, signum, frame):
-        if self.recorder is not None and not self.recorder.is_worker and not self.stopped:
+        if self.is_worker:
+            die_by_signal(signum)       # what the signal does to a worker without cyclegc
+        if self.recorder is not None and not self.stopped:
             self.on_report()
+
+    @property
+    def is_worker(self):
+        """True in a process forked from the program: it records, and
+        neither reports nor cleans up (the main process does)."""
+        return self.recorder is not None and self.recorder.is_worker
 
     def execute(self):
         """Run the program to its end; returns its exit status, negative
@@ -318,6 +327,12 @@ class Run:
             return
         self.stopped = True
         recorder = self.recorder
+        if self.is_worker:
+            # a forked worker that returned or called sys.exit(): its records
+            # are in its file already
+            if recorder in _gc.callbacks:
+                _gc.callbacks.remove(recorder)
+            return
         recorder.finish()
         recorder.active = False
         if recorder in _gc.callbacks:
@@ -331,7 +346,7 @@ class Run:
         self._program_globals = None
 
     def cleanup(self):
-        if self._dir is not None:
+        if self._dir is not None and not self.is_worker:
             import shutil
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

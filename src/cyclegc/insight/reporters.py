@@ -220,8 +220,19 @@ class Report:
             table.add_column(name, justify="right", no_wrap=True)
         table.add_column("allocation site / cycle shapes", overflow="fold", ratio=1,
                          min_width=20)
-        for row in self.sites[:limit]:
-            cell = Text(row["site"], style="bold")
+        rows = self.sites[:limit]
+        numbers = [[str(r["rank"]), f"{r['objects']:,}", f"{r['in_cycles']:,}",
+                    f"{r['hanging_objects']:,}", _fmt_bytes(r["bytes"]), f"{r['cycles']:,}"]
+                   for r in rows]
+        headers = ("#", "objects", "in cycles", "hanging off", "bytes", "cycles")
+        # what is left for the site column: 7 columns with a border and a
+        # space either side
+        used = sum(max([len(h)] + [len(n[i]) for n in numbers]) + 3
+                   for i, h in enumerate(headers)) + 4
+        site_width = max(20, console.width - used)
+        for row, nums in zip(rows, numbers):
+            # a long path breaks after a "/", never inside "file.py:123"
+            cell = Text(_wrap_path(row["site"], site_width), style="bold")
             if row["source"]:
                 cell.append("\n" + row["source"], style="dim")
             for shape in row["shapes"][:shapes]:
@@ -229,9 +240,7 @@ class Report:
                 cell.append("\n  via " + shape["path"], style="dim")
             if len(row["shapes"]) > shapes:
                 cell.append(f"\n... {len(row['shapes']) - shapes} more shapes", style="dim")
-            table.add_row(str(row["rank"]), f"{row['objects']:,}", f"{row['in_cycles']:,}",
-                          f"{row['hanging_objects']:,}", _fmt_bytes(row["bytes"]),
-                          f"{row['cycles']:,}", cell)
+            table.add_row(*nums, cell)
         if self.sites:
             console.print(table)
         else:
@@ -248,6 +257,23 @@ class Report:
     def write_html(self, path, title="cyclegc insight"):
         with open(path, "w", encoding="utf-8") as f:
             f.write(self.to_html(title))
+
+
+def _wrap_path(path, width):
+    """`path` in lines of at most `width` characters, broken after a "/"
+    only (a last part longer than `width` stays whole: rich folds it)."""
+    if len(path) <= width:
+        return path
+    parts = path.split("/")
+    lines, line = [], parts[0]
+    for part in parts[1:]:
+        if line and len(line) + 1 + len(part) > width:
+            lines.append(line + "/")
+            line = part
+        else:
+            line += "/" + part
+    lines.append(line)
+    return "\n".join(lines)
 
 
 def _shape_text(shape):
