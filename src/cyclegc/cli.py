@@ -147,7 +147,7 @@ def _cmd_run(args, parser, argv=None):
     def terminated(signum):
         run.status = -signum
         run.stop()
-        finish()
+        _report_safely(finish)
         run.cleanup()
 
     from . import report
@@ -155,7 +155,7 @@ def _cmd_run(args, parser, argv=None):
               fork_friendly=True if args.fork_friendly else None,
               max_pause_ms=args.max_pause_ms, insight=bool(insight),
               on_terminate=terminated, report_signal=args.report_signal,
-              on_report=lambda: finish(partial=True))
+              on_report=lambda: _report_safely(finish, True))
     run.start()
     try:
         status = run.execute()
@@ -163,12 +163,23 @@ def _cmd_run(args, parser, argv=None):
         if not run.is_worker:
             # (a forked worker that returned or called sys.exit() has its
             # collections in the run's files: the main process reports)
-            finish()
+            _report_safely(finish)
     finally:
         run.cleanup()
     if status < 0:
         die_by_signal(-status)     # KeyboardInterrupt: end as Python does, by SIGINT
     return status
+
+
+def _report_safely(finish, *args):
+    """Report; whatever goes wrong there, the program's exit status stays."""
+    try:
+        finish(*args)
+    except Exception:
+        import traceback
+        traceback.print_exc()
+        print("python -m cyclegc run: the report failed (above); the program's exit status "
+              "is kept", file=sys.stderr)
 
 
 def _compare(args, target, rest):
