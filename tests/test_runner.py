@@ -100,6 +100,7 @@ WAITER = (
     "import gc, sys, time\n"
     "for i in range(5000):\n"
     "    a = []; a.append(a)\n"
+    "del a\n"
     "gc.collect()\n"
     "print('ready', flush=True)\n"
     "for _ in range(300):\n"
