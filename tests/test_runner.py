@@ -180,6 +180,7 @@ def test_a_forked_child_that_calls_sys_exit_is_counted_and_prints_nothing(tmp_pa
         "if pid == 0:\n"
         "    for i in range(3000):\n"
         "        a = []; a.append(a)\n"
+        "    del a\n"
         "    gc.collect()\n"
         "    sys.exit(0)\n"
         "_, status = os.waitpid(pid, 0)\n"
