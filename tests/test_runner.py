@@ -216,6 +216,13 @@ def test_report_signal_prints_the_summary_so_far(tmp_path):
     assert json.loads(out.read_text())["exit_status"] == 3
 
 
+@pytest.mark.parametrize("name", ["NOPE", "TERM", "KILL"])
+def test_report_signal_must_be_one_that_does_not_stop_the_program(script, name):
+    proc = run("--report-signal", name, script)
+    assert proc.returncode == 2 and "--report-signal" in proc.stderr
+    assert proc.stdout == ""
+
+
 def test_json_carries_every_collection_and_the_runs_facts(script, tmp_path):
     out = tmp_path / "run.json"
     proc = run("--json", str(out), script, "5")

@@ -49,10 +49,15 @@ def _signal_number(text):
     name = text.strip().upper()
     try:
         if name.isdigit():
-            return signal.Signals(int(name))
-        return signal.Signals[name if name.startswith("SIG") else "SIG" + name]
+            signum = signal.Signals(int(name))
+        else:
+            signum = signal.Signals[name if name.startswith("SIG") else "SIG" + name]
     except (KeyError, ValueError):
         raise argparse.ArgumentTypeError(f"not a signal: {text!r} (e.g. USR1)") from None
+    if signum in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM, signal.SIGINT):
+        raise argparse.ArgumentTypeError(f"{signum.name} stops the program; use another "
+                                         f"signal, e.g. USR1")
+    return signum
 
 
 def _positive_int(text):
@@ -258,7 +263,10 @@ def main(argv=None):
     p = sub.add_parser("run", help="run a program with cyclegc as its collector",
                        description="Run a Python program as `python script.py ARGS` or "
                                    "`python -m MODULE ARGS` would, with cyclegc running its "
-                                   "collections, and print a summary of them at exit.")
+                                   "collections, and print a summary of them at exit, also "
+                                   "when it is stopped by SIGTERM or SIGINT (its exit status "
+                                   "stays its own). Processes it forks (a pre-fork server's "
+                                   "workers) are counted too, each and in total.")
     p.add_argument("-m", dest="module", metavar="MODULE",
                    help="run a library module as a script (like python -m)")
     p.add_argument("--json", metavar="FILE",
