@@ -3,6 +3,7 @@ shown again as text, or as one HTML page with each process's pause timeline
 (checked in headless Chromium like the insight report, where installed)."""
 import html.parser
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -48,10 +49,14 @@ def test_report_prints_the_runs_summary_again(service_run):
 
 
 class _Timelines(html.parser.HTMLParser):
+    """{pid: collections its bars stand for} (a bar stands for several
+    collections where they fall on one pixel: "longest of N" in its title)."""
+
     def __init__(self):
         super().__init__()
         self.bars = {}
         self._pid = None
+        self._title = False
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -60,10 +65,20 @@ class _Timelines(html.parser.HTMLParser):
             self.bars[self._pid] = 0
         elif tag == "rect" and self._pid is not None:
             self.bars[self._pid] += 1
+        elif tag == "title" and self._pid is not None:
+            self._title = True
+
+    def handle_data(self, data):
+        if self._title:
+            m = re.search(r"longest of (\d+) collections", data)
+            if m:
+                self.bars[self._pid] += int(m.group(1)) - 1
 
     def handle_endtag(self, tag):
         if tag == "svg":
             self._pid = None
+        elif tag == "title":
+            self._title = False
 
 
 def test_html_draws_one_timeline_per_process(service_run, tmp_path):
