@@ -203,11 +203,11 @@ def test_report_signal_prints_the_summary_so_far(tmp_path):
     out = tmp_path / "run.json"
     proc, _ = start("--report-signal", "USR1", "--json", str(out), str(prog), str(flag))
     proc.send_signal(signal.SIGUSR1)
-    for _ in range(100):
+    for _ in range(300):
         if out.exists():
             break
         time.sleep(0.1)
-    live = json.loads(out.read_text())
+    live = json.loads(out.read_text())       # whole: written aside, then renamed
     assert live["exit_status"] is None and live["collected"] >= 5000
     flag.write_text("stop")
     stdout, stderr = proc.communicate(timeout=60)

@@ -323,8 +323,19 @@ def repeat_figures(runs):
 
 
 def write_json(path, figures):
-    with open(path, "w") as f:
-        json.dump(figures, f, indent=2)
+    """Write the JSON whole or not at all: a reader (a plot refreshed on
+    --report-signal) never sees half a file."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(figures, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 # --------------------------------------------------------------------------
