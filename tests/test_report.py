@@ -1,7 +1,6 @@
 """python -m cyclegc report RUN.json [--html PAGE]: a run's JSON (run --json)
 shown again as text, or as one HTML page with each process's pause timeline
 (checked in headless Chromium like the insight report, where installed)."""
-import html.parser
 import json
 import re
 import signal
@@ -11,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.test_insight_browser import CHROMIUM, SCRIPT
+from tests.test_insight_browser import CHROMIUM, SCRIPT, shot
 from tests.test_runner import PREFORK, start
 
 REQUESTS = 1000
@@ -48,49 +47,20 @@ def test_report_prints_the_runs_summary_again(service_run):
     assert proc.stdout.rstrip("\n") == summary.rstrip("\n")
 
 
-class _Timelines(html.parser.HTMLParser):
-    """{pid: collections its bars stand for} (a bar stands for several
-    collections where they fall on one pixel: "longest of N" in its title)."""
-
-    def __init__(self):
-        super().__init__()
-        self.bars = {}
-        self._pid = None
-        self._title = False
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "svg" and "pause-timeline" in (a.get("class") or ""):
-            self._pid = int(a["data-pid"])
-            self.bars[self._pid] = 0
-        elif tag == "rect" and self._pid is not None:
-            self.bars[self._pid] += 1
-        elif tag == "title" and self._pid is not None:
-            self._title = True
-
-    def handle_data(self, data):
-        if self._title:
-            m = re.search(r"longest of (\d+) collections", data)
-            if m:
-                self.bars[self._pid] += int(m.group(1)) - 1
-
-    def handle_endtag(self, tag):
-        if tag == "svg":
-            self._pid = None
-        elif tag == "title":
-            self._title = False
-
-
 def test_html_draws_one_timeline_per_process(service_run, tmp_path):
     path, _ = service_run
     page = tmp_path / "run.html"
     proc = report(str(path), "--html", str(page))
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(path.read_text())
-    parser = _Timelines()
-    parser.feed(page.read_text(encoding="utf-8"))
-    assert parser.bars == {p["pid"]: sum(p["collections"]) for p in doc["processes"]}
-    assert len(parser.bars) == 3
+    dom = shot._RunDom()          # the browser check's parser, on the page as written
+    dom.feed(page.read_text(encoding="utf-8"))
+    # a bar stands for several collections where they share a pixel ("longest of N")
+    drawn = {pid: sum(int(m.group(1)) if (m := re.search(r"longest of (\d+)", t)) else 1
+                      for t in titles)
+             for pid, titles in dom.timelines.items()}
+    assert drawn == {p["pid"]: sum(p["collections"]) for p in doc["processes"]}
+    assert len(drawn) == 3
 
 
 def test_report_of_a_file_that_is_not_a_run_is_a_usage_error(tmp_path):
