@@ -27,6 +27,14 @@ check what the browser rendered.
 
 Without --out, the files go to a temporary directory that is kept and
 printed, so the PNG can be looked at.  PNGs are not committed.
+
+    python scripts/html_report_screenshot.py --run-report RUN.json [--out DIR]
+
+does the same for a run's page (``python -m cyclegc report RUN.json --html``,
+RUN.json from ``python -m cyclegc run --json``): DOM, one timeline
+``svg.pause-timeline`` per process of the run with one bar per collection of
+that process (fewer only where collections share a pixel); pixels, one row
+of bars per process with collections, each row on its own baseline.
 """
 import argparse
 import html.parser
@@ -191,10 +199,18 @@ def check_dom(dom_text, data, requests, failures):
         failures.append(f"DOM: the sites table has {len(dom.rows)} rows, expected 3")
         return dom
     for row, (name, objects) in zip(dom.rows, want):
-        if len(row) < 6:
+        if len(row) < 8:
             failures.append(f"DOM: a sites row with {len(row)} cells: {row}")
             continue
-        rank, obj_text, _bytes, cycles, site, _shapes = row[:6]
+        rank, obj_text, in_cycles, hanging, _bytes, cycles, site, _shapes = row[:8]
+        try:
+            parts = [int(t.replace(",", "")) for t in (obj_text, in_cycles, hanging)]
+        except ValueError:
+            failures.append(f"DOM: row {rank} has objects that are not numbers: {row[:4]}")
+        else:
+            if parts[0] != parts[1] + parts[2]:
+                failures.append(f"DOM: row {rank}: {obj_text} objects are not {in_cycles} "
+                                f"in cycles + {hanging} hanging off")
         site_ref = f"leaky_service.py:{lines[name]}"
         if site_ref not in site:
             failures.append(f"DOM: row {rank} should name {site_ref} ({name}), has {site!r}")
@@ -342,6 +358,108 @@ def check_png(path, failures, generations=(0,)):
     return found
 
 
+# -- a run's page (python -m cyclegc report RUN.json --html) ----------------
+
+class _RunDom(html.parser.HTMLParser):
+    """The per-process timelines of a run's page: {pid: [bar titles]}."""
+
+    def __init__(self):
+        super().__init__()
+        self.timelines = {}
+        self._pid = None
+        self._title = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "svg" and "pause-timeline" in (a.get("class") or "").split():
+            self._pid = int(a.get("data-pid", -1))
+            self.timelines[self._pid] = []
+        elif self._pid is not None and tag == "rect" and "pause" in (a.get("class") or "").split():
+            self.timelines[self._pid].append("")
+            self._title = True
+        elif tag == "title" and self._title:
+            self._title = "open"
+
+    def handle_endtag(self, tag):
+        if tag == "svg":
+            self._pid = None
+        elif tag == "title":
+            self._title = None
+
+    def handle_data(self, data):
+        if self._title == "open" and self._pid is not None:
+            self.timelines[self._pid][-1] += data
+
+
+def make_run_report(doc_path, outdir, python=sys.executable):
+    page = os.path.join(outdir, "run.html")
+    cmd = [python, "-m", "cyclegc", "report", doc_path, "--html", page]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+    with open(doc_path) as f:
+        return page, json.load(f)
+
+
+def check_run_dom(dom_text, doc, failures):
+    dom = _RunDom()
+    dom.feed(dom_text)
+    pids = [p["pid"] for p in doc["processes"]]
+    if sorted(dom.timelines) != sorted(pids):
+        failures.append(f"DOM: timelines for processes {sorted(dom.timelines)}, "
+                        f"expected {sorted(pids)}")
+    for p in doc["processes"]:
+        bars = dom.timelines.get(p["pid"], [])
+        n = sum(p["collections"])
+        merged = sum(1 for t in bars if "longest of" in t)
+        if len(bars) > n or (not merged and len(bars) != n) or (n and not bars):
+            failures.append(f"DOM: process {p['pid']}: {len(bars)} bars for {n} collections "
+                            f"({merged} merged)")
+    return dom
+
+
+def check_run_png(path, doc, failures):
+    """Each process with collections has its own row of bars (in the
+    generation colours), one baseline per row, rows top to bottom."""
+    width, height, rows = read_png(path)
+    pts = [(x, y) for y, row in enumerate(rows) for x, px in enumerate(row)
+           if any(_near(px, c, 12) for c in GEN_COLORS)]
+    boxes = [b for b in _components(pts)
+             if not (8 <= b[2] - b[0] + 1 <= 14 and 8 <= b[3] - b[1] + 1 <= 14)]  # not legend
+    baselines = sorted({b[3] for b in boxes})
+    rows_found = []
+    for y in baselines:                          # bars within 1 px stand on one baseline
+        if rows_found and y - rows_found[-1] <= 1:
+            continue
+        rows_found.append(y)
+    expected = sum(1 for p in doc["processes"] if sum(p["collections"]))
+    found = {"size": (width, height), "bar_rows": len(rows_found), "bars": len(boxes)}
+    if len(rows_found) < expected:
+        failures.append(f"PNG: {len(rows_found)} rows of bars drawn, expected one for each of "
+                        f"{expected} processes with collections")
+    return found
+
+
+def main_run_report(args, binary):
+    outdir = args.out or tempfile.mkdtemp(prefix="cyclegc-run-html-")
+    os.makedirs(outdir, exist_ok=True)
+    window = tuple(int(v) for v in args.window.lower().split("x"))
+    page, doc = make_run_report(args.run_report, outdir)
+    failures = []
+    dom = check_run_dom(dump_dom(binary, page), doc, failures)
+    png = screenshot(binary, page, os.path.join(outdir, "run.png"), window)
+    found = check_run_png(png, doc, failures)
+    print(f"report:     {page} ({len(doc['processes'])} processes, "
+          f"{len(doc['records'])} collections)")
+    print(f"DOM:        " + ", ".join(f"{pid}: {len(b)} bars" for pid, b in dom.timelines.items()))
+    print(f"screenshot: {png} ({found['size'][0]}x{found['size'][1]}, "
+          f"{found['bar_rows']} rows of bars, {found['bars']} bars)")
+    for f in failures:
+        print(f"FAIL {f}")
+    print("OK" if not failures else f"{len(failures)} check(s) failed")
+    return 1 if failures else 0
+
+
 # -- main ------------------------------------------------------------------
 
 def main(argv=None):
@@ -352,11 +470,16 @@ def main(argv=None):
                    help="requests for examples/leaky_service.py (default 1000)")
     p.add_argument("--chromium", help="Chromium binary (default: $CHROMIUM, chromium on PATH)")
     p.add_argument("--window", default="1280x1100", help="window size WxH (default 1280x1100)")
+    p.add_argument("--run-report", metavar="RUN.json",
+                   help="check the page of a run (python -m cyclegc report RUN.json --html) "
+                        "instead of the insight report")
     args = p.parse_args(argv)
     binary = find_chromium(args.chromium)
     if binary is None:
         print("no Chromium found (Debian: apt-get install chromium)", file=sys.stderr)
         return 2
+    if args.run_report:
+        return main_run_report(args, binary)
     outdir = args.out or tempfile.mkdtemp(prefix="cyclegc-insight-html-")
     os.makedirs(outdir, exist_ok=True)
     window = tuple(int(v) for v in args.window.lower().split("x"))
@@ -365,13 +488,14 @@ def main(argv=None):
     failures = []
     dom = check_dom(dump_dom(binary, page), data, args.requests, failures)
     png = screenshot(binary, page, os.path.join(outdir, "report.png"), window)
-    gens = sorted({t["generation"] for t in data["timeline"] if 0 <= t["generation"] < 3})
+    gens = sorted({t["generation"] for t in data["timeline"]
+                   if 0 <= t["generation"] < 3 and t.get("reason") != "final"})
     found = check_png(png, failures, generations=gens)
 
     print(f"report:     {page} ({len(data['timeline'])} collections, "
           f"{len(data['sites'])} sites)")
     print(f"DOM:        {len(dom.bars)} timeline bars, {len(dom.rows)} table rows; top sites: "
-          + ", ".join(r[4].split()[0] for r in dom.rows[:3] if len(r) > 4))
+          + ", ".join(r[6].split()[0] for r in dom.rows[:3] if len(r) > 6))
     print(f"screenshot: {png} ({found['size'][0]}x{found['size'][1]}, "
           f"{found['inked']:.1%} inked, {found.get('bars', 0)} bars drawn, tallest "
           f"{found.get('tallest_bar_px', 0)} px, {found.get('legend', 0)} legend squares)")

@@ -32,3 +32,10 @@ def test_bad_invocation_exits_2_with_usage():
     proc = run("no-such-command")
     assert proc.returncode == 2
     assert "usage:" in proc.stderr
+
+
+def test_bench_bad_sizes_is_a_usage_error():
+    proc = run("bench", "--sizes", "10x")
+    assert proc.returncode == 2
+    assert "usage:" in proc.stderr and "--sizes" in proc.stderr and "'10x'" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -75,7 +75,9 @@ def test_json_round_trips(report, tmp_path):
     data = json.loads(path.read_text())
     assert data["schema"] == "cyclegc-insight/1"
     assert data["sites"] == json.loads(json.dumps(report.sites))
-    assert data["summary"]["collections"] == len(data["timeline"])
+    # the closing collection is in the timeline, kept apart from the program's
+    assert data["summary"]["collections"] == len(data["timeline"]) - 1
+    assert data["summary"]["final"]["collections"] == 1
     point = data["timeline"][-1]
     assert set(point) == {"t_s", "generation", "pause_ms", "collected", "garbage_objects",
                           "cycles", "analysis_ms", "reason"}
@@ -92,7 +94,8 @@ def test_plain_table(report):
     request_at = text.index(f"{LEAKY}:{lines['request']}")
     assert tree_at < session_at < request_at
     assert "root = Tree(value=n)" in text
-    assert "Tree -> list -> Tree -> Tree  (40 cycles of 5 objects)" in text
+    assert ("Tree -> list -> Tree -> Tree  (40 cycles of 5 objects, 120 more objects "
+            "hanging off them)") in text
     assert "via Request.callback -> method.__self__ -> Request" in text
     out = io.StringIO()
     report.print(file=out, use_rich=False)
@@ -106,6 +109,54 @@ def test_rich_table(report):
     text = out.getvalue()
     assert "Tree -> list -> Tree -> Tree" in text
     assert "leaky_service.py" in text and "allocation site" in text
+
+
+def test_objects_add_up_where_they_are_shown(report):
+    """The objects column is the cycles' members plus the acyclic garbage
+    hanging off them, and each is shown (table, JSON, HTML)."""
+    tree = [r for r in report.sites if r["file"] == LEAKY][0]
+    assert (tree["objects"], tree["in_cycles"], tree["hanging_objects"]) == (320, 200, 120)
+    for row in report.sites:
+        assert row["objects"] == row["in_cycles"] + row["hanging_objects"]
+    s = report.summary
+    assert s["cyclic_garbage_objects"] == s["objects_in_cycles"] + s["objects_hanging_off"]
+    text = report.to_text()
+    header = [line for line in text.splitlines() if "allocation site" in line][0]
+    assert header.split()[:6] == ["#", "objects", "in", "cycles", "hanging", "off"]
+    row = [line for line in text.splitlines() if f"{LEAKY}:" in line][0]
+    assert row.split()[1:4] == ["320", "200", "120"]
+    assert f"{s['objects_in_cycles']:,} in {s['cycles']:,} cycles, " \
+           f"{s['objects_hanging_off']:,} hanging off them" in report.headline()
+    page = report.to_html()
+    assert '<td class="n">320</td><td class="n">200</td><td class="n">120</td>' in page
+
+
+def test_rich_table_keeps_numbers_whole_at_100_columns():
+    pytest.importorskip("rich")
+    site = "/srv/app/" + "very_long_package_name/" * 4 + "handlers.py:1234"
+    row = {"rank": 1, "site": site, "file": site, "line": 1234, "source": "x = Node()",
+           "traceback": [site], "cycles": 1_234_567, "objects": 98_765_432,
+           "in_cycles": 87_654_321, "hanging_objects": 11_111_111, "bytes": 5_000_000_000,
+           "shapes": [{"shape": "Node -> Node", "path": "Node.peer -> Node", "cycles": 1_234_567,
+                       "objects": 98_765_432, "in_cycles": 87_654_321,
+                       "hanging_objects": 11_111_111, "bytes": 5_000_000_000,
+                       "min_size": 2, "max_size": 2}]}
+    summary = {"wall_s": 1.0, "collections": 3, "cycles": 1_234_567,
+               "cyclic_garbage_objects": 98_765_432, "objects_in_cycles": 87_654_321,
+               "objects_hanging_off": 11_111_111, "cyclic_garbage_bytes": 5_000_000_000,
+               "unattributed_objects": 0, "unobserved_objects": 0, "uncollectable": 0,
+               "pause_total_s": 0.0, "analysis_s": 0.0, "python": "3"}
+    out = io.StringIO()
+    Report(summary, [row], []).print(file=out, use_rich=True, width=100)
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 100
+    for number in ("98,765,432", "87,654,321", "11,111,111", "1,234,567", "4.7 GiB",
+                   "handlers.py:1234"):
+        assert number in text, (number, text)
+    # the path breaks after a "/" only, so its lines join back into the site
+    cells = [line.split("│")[-2].strip() for line in text.splitlines() if line.count("│") > 2]
+    joined = "".join(c for c in cells if c.startswith("/") or "very_long" in c or "handlers" in c)
+    assert site in joined
 
 
 def test_empty_report():
@@ -160,7 +211,8 @@ def test_html_is_one_self_contained_file(report, tmp_path):
     data = json.loads(checker.data)
     assert data["sites"][0]["line"] == lines["tree"]
     # one bar per collection (fewer than the plot's width here)
-    assert page.count("<rect ") == report.summary["collections"]
+    assert page.count("<rect ") == report.summary["collections"] + 1     # + insight's closing one
+    assert "insight&#x27;s closing collection, not the program&#x27;s" in page
 
 
 def test_html_timeline_has_at_most_one_bar_per_pixel():
@@ -192,6 +244,7 @@ def test_run_insight_names_the_planted_sites_first(tmp_path):
     assert (tree["cycles"], tree["objects"]) == (300, 2400)
     assert (request["cycles"], request["objects"]) == (300, 600)
     assert session["cycles"] == 300
+    assert (tree["in_cycles"], tree["hanging_objects"]) == (1500, 900)
     # nothing else: the program's own classes are not reported as garbage
     assert len(data["sites"]) == 3
     assert data["summary"]["collections"] >= 2
@@ -221,6 +274,30 @@ def test_run_insight_with_a_module_and_an_exit_status(tmp_path):
     assert (os.path.basename(row["file"]), row["line"]) == ("leaker.py", 4)
     assert (row["cycles"], row["objects"]) == (50, 50)
     assert row["shapes"][0]["path"] == "dict['self'] -> dict"
+
+
+def test_run_summary_and_insight_agree_and_keep_the_closing_collection_apart(tmp_path):
+    js, run_js = tmp_path / "i.json", tmp_path / "run.json"
+    proc = run("--insight", "--insight-json", str(js), "--json", str(run_js), LEAKY, "300")
+    assert proc.returncode == 0, proc.stderr
+    insight, figures = json.loads(js.read_text())["summary"], json.loads(run_js.read_text())
+    assert insight["collections"] == sum(figures["collections"])
+    assert insight["collected"] == figures["collected"]
+    assert insight["pause_total_s"] == pytest.approx(figures["pause_total_s"])
+    assert insight["pause_max_ms"] == pytest.approx(figures["pause_max_ms"])
+    final = insight["final"]
+    assert final["collections"] == 1 and figures["insight_final"] == final
+    err = " ".join(proc.stderr.split())         # rich may wrap the lines
+    assert "not counted: insight's closing collection" in err
+    assert "insight's closing collection is not the program's" in err
+    assert f"{insight['collections']:,} collections of the program" in err
+
+
+def test_run_insight_quiet_still_prints_the_table(tmp_path):
+    proc = run("--insight", "--quiet", LEAKY, "50")
+    assert proc.returncode == 0, proc.stderr
+    assert "cyclegc insight:" in proc.stderr and "cyclegc run summary" not in proc.stderr
+    assert "leaky_service.py" in proc.stderr
 
 
 def test_run_insight_cannot_compare():

@@ -52,6 +52,21 @@ def delta(before):
 
 # ---- install / uninstall -------------------------------------------------------
 
+def test_second_install_without_max_pause_keeps_bounded_mode():
+    """A library calling install() after the application chose bounded
+    pauses must not silently turn them off; a given max_pause_ms applies."""
+    assert cyclegc.install(max_pause_ms=2) is True
+    assert cyclegc.install() is False
+    assert cyclegc.incremental_stats()["max_pause"] == pytest.approx(0.002)
+    assert cyclegc.install(fork_friendly="auto") is False
+    assert cyclegc.incremental_stats()["max_pause"] == pytest.approx(0.002)
+    assert cyclegc.install(max_pause_ms=5) is False
+    assert cyclegc.incremental_stats()["max_pause"] == pytest.approx(0.005)
+    cyclegc.uninstall()
+    assert cyclegc.install() is True           # a fresh install: generational
+    assert cyclegc.incremental_stats()["max_pause"] == 0
+
+
 def test_functions_replaced_and_restored():
     assert not cyclegc.installed()
     assert cyclegc.install() is True

@@ -92,6 +92,26 @@ def test_option_fails_every_test_that_leaves_cycles(suite):
     assert "test test_fails_for_another_reason left" not in text
 
 
+def test_failure_reads_like_an_assertion_in_the_test(suite):
+    """The report points at the test function (not the plugin's hook
+    wrapper) and the allocation trail lists the user's code only."""
+    result = run(suite, "--cyclegc-no-cycles", "-k", "test_leaky")
+    text = result.stdout.str()
+    text = text[text.index("= FAILURES ="):]
+    lines = (suite.path / "test_suite.py").read_text().splitlines()
+    def_line = lines.index("def test_leaky():") + 1
+    call_line = lines.index("    make_cycle()") + 1
+    alloc_line = lines.index("    Request()                          # the allocation") + 1
+    assert f"test_suite.py:{def_line}: CyclesLeft" in text
+    assert "E   CyclesLeft: test test_leaky left 1 reference cycle" in text
+    path = suite.path / "test_suite.py"
+    assert f"allocated at {path}:{alloc_line} <- {path}:{call_line}\n" in text
+    # pytest's one-line summary gives the message, not the source line
+    assert "FAILED test_suite.py::test_leaky - CyclesLeft: test test_leaky left 1" in text
+    for framework in ("pytest_plugin.py", "_pytest", "pluggy", "testing.py"):
+        assert framework not in text, framework
+
+
 def test_without_the_option_only_marked_tests_are_checked(suite):
     result = run(suite)
     assert outcomes(result) == {

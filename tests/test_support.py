@@ -41,3 +41,20 @@ def test_pytest_entry_point_exposes_the_plugin_hooks():
     import cyclegc_pytest
     assert callable(cyclegc_pytest.pytest_addoption)
     assert callable(cyclegc_pytest.pytest_configure)
+
+
+def test_importing_an_unbuilt_source_tree_says_to_install_it(tmp_path):
+    """`import cyclegc` from a checkout nobody built names the fix, not just
+    "cannot import name '_cyclegc'"."""
+    import os
+    import shutil
+
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+    shutil.copytree(os.path.join(src, "cyclegc"), tmp_path / "cyclegc",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    proc = subprocess.run([sys.executable, "-c", "import cyclegc"], cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: cyclegc's C core")
+    assert "pip install ." in last and str(tmp_path / "cyclegc") in last

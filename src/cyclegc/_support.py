@@ -32,7 +32,26 @@ def unsupported_reason(
     return None
 
 
+def unbuilt_reason() -> str | None:
+    """Why the C core cannot be imported (this cyclegc is an unbuilt source
+    tree), or None if the extension module is there."""
+    import importlib.util
+    import os
+
+    try:
+        if importlib.util.find_spec("cyclegc._core._cyclegc") is not None:
+            return None
+    except ImportError:  # pragma: no cover - cyclegc._core itself is missing
+        pass
+    package = os.path.dirname(os.path.abspath(__file__))
+    return (f"cyclegc's C core (cyclegc._core._cyclegc) is not built: this cyclegc was "
+            f"imported from a source tree ({package}) where nothing compiled it. Install it "
+            f"with `pip install .` in the repository (with the interpreter that will use "
+            f"it), then import the installed package: run Python from outside the source "
+            f"tree, or without its src/ on sys.path / PYTHONPATH.")
+
+
 def check_supported() -> None:
-    reason = unsupported_reason()
+    reason = unsupported_reason() or unbuilt_reason()
     if reason is not None:
         raise ImportError(reason)

@@ -274,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
                          "collections, gc_collect, gc_traversal, memory, automatic "
                          "collection); --suite quick --help lists its options")
     args = ap.parse_args(argv)
-    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    try:
+        sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        ap.error(f"--sizes: not a list of sizes like 10k,100k,1M: {args.sizes!r}")
     if args.repeat < 1 or not sizes or min(sizes) < 1:
         ap.error("--repeat and --sizes must be positive")
 

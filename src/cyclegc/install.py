@@ -103,14 +103,17 @@ def install(fork_friendly=None, max_pause_ms=None):
     :func:`cyclegc.set_fork_friendly` first.  `max_pause_ms` (a positive
     number) bounds every automatic stop (see the module docstring); None
     keeps the built-in's generational behaviour.  Calling install() again
-    while installed applies a new `max_pause_ms`."""
+    while installed changes only what it is given: a new `max_pause_ms`
+    applies, None keeps the current setting (to go back to generational
+    collections, uninstall() and install() again)."""
     global _saved
     pause = _pause_seconds(max_pause_ms)
     if fork_friendly is not None:
         _api.set_fork_friendly(fork_friendly)
     with _lock:
         if _saved is not None:
-            _core._set_max_pause(pause)
+            if max_pause_ms is not None:
+                _core._set_max_pause(pause)
             return False
         _register_hooks()
         gcmod = _builtin_gc_module()

@@ -12,12 +12,16 @@ The check covers the test function's call (not fixture setup/teardown), as
 :func:`cyclegc.testing.assert_no_cycles` does; a test that fails for another
 reason is not checked (its traceback keeps frames alive and makes cycles).
 The failure message shows each kind of cycle's shape of types, its size and
-where it was allocated.  ``@pytest.mark.no_cycles(frames=N)`` sets the
+where it was allocated (in the project's code: pytest's and pluggy's frames
+are left out), and reads like an assertion of the test: its report points at
+the test function, not at this plugin's hook.  ``@pytest.mark.no_cycles(frames=N)`` sets the
 allocation traceback depth.
 """
+import os
+
 import pytest
 
-from .testing import DEFAULT_FRAMES, _NoCycles
+from .testing import DEFAULT_FRAMES, CyclesLeft, _NoCycles
 
 _OPTION = "--cyclegc-no-cycles"
 _INI = "cyclegc_no_cycles"
@@ -71,7 +75,7 @@ if _NEW_STYLE:
         except BaseException:
             check.abandon()
             raise
-        check.finish()
+        _finish(check)
         return result
 else:  # pragma: no cover - pytest 7
     @pytest.hookimpl(hookwrapper=True)
@@ -86,9 +90,74 @@ else:  # pragma: no cover - pytest 7
             check.abandon()
             return
         try:
-            check.finish()
+            _finish(check)
         except AssertionError as exc:
             if hasattr(outcome, "force_exception"):
                 outcome.force_exception(exc)
             else:
                 raise
+
+
+def _finish(check):
+    __tracebackhide__ = True
+    try:
+        check.finish()
+    except CyclesLeft as exc:
+        exc._cyclegc_plugin = True
+        raise
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A CyclesLeft from the plugin's own check is reported at the test
+    function, as a failed assertion in it would be: its location and the
+    message, without the hook wrapper's frames."""
+    outcome = yield
+    excinfo = call.excinfo
+    if call.when != "call" or excinfo is None or not getattr(excinfo.value, "_cyclegc_plugin", False):
+        return
+    rep = outcome.get_result()
+    rep.longrepr = _test_failure_text(item, excinfo.value)
+
+
+def _test_failure_text(item, exc):
+    path, lineno, _ = item.reportinfo()
+    path = os.fspath(path)
+    try:
+        shown = os.path.relpath(path, str(item.config.rootpath))
+    except ValueError:  # pragma: no cover - another drive
+        shown = path
+    lineno = (lineno or 0) + 1            # reportinfo() counts from 0
+    lines = []
+    try:
+        import linecache
+        source = linecache.getline(path, lineno).rstrip()
+        if source:
+            lines.append(f"    {source.strip()}")
+    except Exception:  # pragma: no cover
+        pass
+    message = f"{type(exc).__name__}: {exc}".splitlines()
+    lines += [f"E   {line}" for line in message]
+    lines.append("")
+    lines.append(f"{shown}:{lineno}: {type(exc).__name__}")
+    return _Failure("\n".join(lines), path, lineno, message[0])
+
+
+class _Failure:
+    """A report's longrepr: the text, and the "crash" line pytest's short
+    summary shows (the message, as for a failed assertion)."""
+
+    class _Crash:
+        def __init__(self, path, lineno, message):
+            self.path, self.lineno, self.message = path, lineno, message
+
+    def __init__(self, text, path, lineno, message):
+        self.text = text
+        self.reprcrash = self._Crash(path, lineno, message)
+
+    def toterminal(self, tw):
+        for line in self.text.splitlines():
+            tw.line(line, red=line.startswith("E "), bold=line.startswith("E "))
+
+    def __str__(self):
+        return self.text

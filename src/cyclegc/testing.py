@@ -66,8 +66,28 @@ class CyclesLeft(AssertionError):
         return sum(g.objects for g in self.groups)
 
 
+def _is_framework_frame(frame):
+    """A frame of the test runner (pytest, pluggy), of cyclegc itself or of
+    the import machinery: not the user's code, so not in allocation trails."""
+    filename = frame[0] if frame else ""
+    parts = filename.replace("\\", "/").split("/")
+    if filename.startswith("<frozen ") or "_pytest" in parts or "pluggy" in parts:
+        return True
+    return "cyclegc" in parts and "site-packages" in parts
+
+
+def _user_trail(traceback):
+    """The allocation traceback without framework frames (the site, the
+    first frame, always stays)."""
+    if not traceback:
+        return traceback
+    return (traceback[0],) + tuple(f for f in traceback[1:] if not _is_framework_frame(f))
+
+
 def format_groups(groups, what="the code", frames=3):
-    """The failure message for `groups` of cyclic garbage."""
+    """The failure message for `groups` of cyclic garbage.  Allocation
+    trails show the user's code only (pytest's and pluggy's frames are left
+    out)."""
     cycles = sum(g.cycles for g in groups)
     objects = sum(g.objects for g in groups)
     nbytes = sum(g.bytes for g in groups)
@@ -80,7 +100,7 @@ def format_groups(groups, what="the code", frames=3):
         if g.objects > g.cycles * g.max_size:
             count += f" ({g.objects} objects with what they held)"
         if g.traceback:
-            where = " <- ".join(site_text(f) for f in g.traceback[:frames])
+            where = " <- ".join(site_text(f) for f in _user_trail(g.traceback)[:frames])
             lines.append(f"  {g.shape}: {count}, allocated at {where}")
             src = source_line(g.site)
             if src:

@@ -675,10 +675,11 @@ def _type_rank(tp):
 class CycleGroup:
     """Cycles of one shape whose first member was allocated at one site:
     how many, how many objects (the cycles' own plus the acyclic garbage
-    only they kept alive) and bytes (``sys.getsizeof``)."""
+    only they kept alive; ``in_cycles`` counts the former) and bytes
+    (``sys.getsizeof``)."""
 
     __slots__ = ("shape", "path", "traceback", "types", "cycles", "objects", "bytes",
-                 "min_size", "max_size")
+                 "min_size", "max_size", "in_cycles")
 
     def __init__(self, shape, path, traceback, types_):
         self.shape = shape            # "Node -> dict -> Node"
@@ -690,6 +691,12 @@ class CycleGroup:
         self.bytes = 0
         self.min_size = None
         self.max_size = 0
+        self.in_cycles = 0            # objects that are members of the cycles
+
+    @property
+    def hanging(self):
+        """Acyclic garbage only these cycles kept alive (objects - in_cycles)."""
+        return self.objects - self.in_cycles
 
     @property
     def site(self):
@@ -698,6 +705,7 @@ class CycleGroup:
     def add(self, size, objects, nbytes, count=1):
         self.cycles += count
         self.objects += objects
+        self.in_cycles += size * count
         self.bytes += nbytes
         if self.min_size is None or size < self.min_size:
             self.min_size = size
@@ -707,6 +715,7 @@ class CycleGroup:
     def merge(self, other):
         self.cycles += other.cycles
         self.objects += other.objects
+        self.in_cycles += other.in_cycles
         self.bytes += other.bytes
         if other.min_size is not None and (self.min_size is None or other.min_size < self.min_size):
             self.min_size = other.min_size
@@ -716,7 +725,8 @@ class CycleGroup:
         return {
             "shape": self.shape, "path": self.path, "site": site_text(self.site),
             "traceback": [site_text(f) for f in self.traceback], "types": dict(self.types),
-            "cycles": self.cycles, "objects": self.objects, "bytes": self.bytes,
+            "cycles": self.cycles, "objects": self.objects, "in_cycles": self.in_cycles,
+            "hanging_objects": self.hanging, "bytes": self.bytes,
             "min_size": self.min_size, "max_size": self.max_size,
         }
 
