@@ -12,13 +12,30 @@ import os
 _MODE = os.environ.get("CYCLEGC_REGRTEST")
 
 
+def _in_main_interpreter():
+    """cyclegc collects for the main interpreter; a subinterpreter's site
+    import (test_import, test_interpreters) leaves it alone."""
+    for name in ("_interpreters", "_xxsubinterpreters"):
+        try:
+            mod = __import__(name)
+        except ImportError:
+            continue
+        cur, main = mod.get_current(), mod.get_main()
+        return (cur[0] if isinstance(cur, tuple) else cur) == (main[0] if isinstance(main, tuple) else main)
+    return True
+
+
+if _MODE and not _in_main_interpreter():
+    _MODE = None
+
+
 def _record(**fields):
     directory = os.environ.get("CYCLEGC_REGRTEST_DIR")
     if not directory:
         return
     import json
     try:
-        with open(os.path.join(directory, f"{os.getpid()}.jsonl"), "a") as f:
+        with open(os.path.join(directory, f"{os.getpid()}.jsonl"), "a", encoding="utf-8") as f:
             f.write(json.dumps(fields) + "\n")
     except OSError:
         pass
