@@ -110,9 +110,17 @@ WAITER = (
     "sys.exit(3)\n")
 
 
+def _default_sigint():
+    # A shell without job control starts background commands with SIGINT
+    # ignored, and Python then leaves it ignored (as it should): give the
+    # service the ^C a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args, cwd=None):
     proc = subprocess.Popen([sys.executable, "-m", "cyclegc", "run", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            preexec_fn=_default_sigint)
     line = proc.stdout.readline()
     assert line.startswith("ready"), (line, proc.stderr.read() if proc.poll() is not None else "")
     return proc, line
