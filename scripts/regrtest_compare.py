@@ -44,6 +44,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -206,6 +207,14 @@ def load_mode(mode: str, workdir: Path, modules: list[str]) -> dict | None:
             "cases": parse_junit(junit), "processes": procs, "log": str(out_path)}
 
 
+def _default_signals():
+    """The test suite sends itself SIGINT (KeyboardInterrupt tests in
+    test_threading, test_asyncio, test_generators ...): started from a shell
+    without job control (nohup, CI), SIGINT would be ignored and those tests
+    hang or fail with either collector."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_mode(py: Path, mode: str, modules: list[str], jobs: int, timeout: int,
              workdir: Path, reuse: bool = False) -> dict:
     if reuse:
@@ -227,7 +236,7 @@ def run_mode(py: Path, mode: str, modules: list[str], jobs: int, timeout: int,
     out_path = workdir / f"regrtest-{mode}.txt"
     with open(out_path, "w") as out:
         proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                              cwd=tempfile.gettempdir())
+                              cwd=tempfile.gettempdir(), preexec_fn=_default_signals)
     wall = time.monotonic() - t0
     text = out_path.read_text(errors="replace")
     summary = parse_regrtest_summary(text)
