@@ -156,3 +156,17 @@ def test_unknown_allocation_site_is_learned():
     assert abs(ours[0] - builtin[0]) <= 1, (ours, builtin)
     assert ours[1] <= builtin[1] + 1
     assert ours[2] >= 1
+
+
+def test_debugmallocstats_still_shows_pymalloc(installed):
+    """Our allocator wrapper hid pymalloc from sys._debugmallocstats(), which
+    then printed no arena figures (CPython's test_sys.test_debugmallocstats
+    failed with cyclegc installed)."""
+    code = ("import sys, cyclegc\n"
+            "cyclegc.install()\n"
+            "sys._debugmallocstats()\n"
+            "assert cyclegc.installed()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Small block threshold" in out.stderr

@@ -126,6 +126,7 @@ def install(fork_friendly=None, max_pause_ms=None):
         _core.trigger_install()
         for name in originals:
             setattr(gcmod, name, getattr(_api, name))
+        _wrap_debugmallocstats()
         _saved = (gcmod, originals)
         return True
 
@@ -142,8 +143,37 @@ def uninstall():
         _core.trigger_uninstall()
         for name, func in originals.items():
             setattr(gcmod, name, func)
+        _unwrap_debugmallocstats()
         _saved = None
         return True
+
+
+_debugmallocstats = None   # sys._debugmallocstats while ours is in its place
+
+
+def _wrap_debugmallocstats():
+    """sys._debugmallocstats() prints pymalloc's statistics only when the
+    object allocator is pymalloc's own, which our allocator wrapper hides:
+    call it with the interpreter's allocator in place (trigger.c)."""
+    global _debugmallocstats
+    original = getattr(sys, "_debugmallocstats", None)
+    if original is None or _debugmallocstats is not None:
+        return
+
+    def _debugmallocstats_wrapper():
+        return _core.trigger_call_unwrapped(original)
+
+    _debugmallocstats_wrapper.__doc__ = original.__doc__
+    _debugmallocstats_wrapper.__name__ = original.__name__
+    _debugmallocstats = original
+    sys._debugmallocstats = _debugmallocstats_wrapper
+
+
+def _unwrap_debugmallocstats():
+    global _debugmallocstats
+    if _debugmallocstats is not None:
+        sys._debugmallocstats = _debugmallocstats
+        _debugmallocstats = None
 
 
 def installed():

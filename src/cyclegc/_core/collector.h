@@ -109,5 +109,6 @@ PyObject *cg_trigger_uninstall(PyObject *self, PyObject *ignored);
 PyObject *cg_trigger_is_installed(PyObject *self, PyObject *ignored);
 PyObject *cg_trigger_after_fork(PyObject *self, PyObject *ignored);
 PyObject *cg_trigger_stats(PyObject *self, PyObject *ignored);
+PyObject *cg_trigger_call_unwrapped(PyObject *self, PyObject *func);
 
 #endif /* CYCLEGC_COLLECTOR_H */

@@ -477,6 +477,8 @@ static PyMethodDef core_methods[] = {
     {"trigger_installed", cg_trigger_is_installed, METH_NOARGS, "Is the trigger installed?"},
     {"trigger_after_fork", cg_trigger_after_fork, METH_NOARGS, "Restart the trigger in a forked child."},
     {"trigger_stats", cg_trigger_stats, METH_NOARGS, "The trigger's counters."},
+    {"trigger_call_unwrapped", cg_trigger_call_unwrapped, METH_O,
+     "Call func() with the interpreter's own object allocator in place."},
     {NULL, NULL, 0, NULL},
 };
 

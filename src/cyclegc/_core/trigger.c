@@ -924,3 +924,27 @@ cg_trigger_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
     Py_DECREF(names);
     return d;
 }
+
+/* call_unwrapped(func): call func() with the interpreter's own allocator in
+ * place of our wrapper.  sys._debugmallocstats() prints pymalloc's figures
+ * only when the object allocator *is* pymalloc's (it compares function
+ * pointers), so while installed it printed nothing of them (CPython's
+ * test_sys.test_debugmallocstats).  Safe: our wrapper shares the wrapped
+ * allocator's context, realloc and free, so memory allocated meanwhile is
+ * the same kind; nothing collects meanwhile (the built-in's enabled is 0).
+ * If another wrapper sits on top of ours, ours is left alone, as the
+ * interpreter would not see pymalloc there anyway. */
+PyObject *
+cg_trigger_call_unwrapped(PyObject *Py_UNUSED(self), PyObject *func)
+{
+    int swap = trig.wrapped && allocator_is_ours();
+    if (swap) {
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &trig.orig);
+    }
+    PyObject *res = PyObject_CallNoArgs(func);
+    if (swap) {
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &trig.mine);
+    }
+    return res;
+}
+
