@@ -116,9 +116,21 @@ typedef struct {
     int holds_container;
 } WideEntry;
 
+/* Two stages, so that many cache misses are in flight at once (gclist.h,
+ * CgRing): a referent met while traversing an object is first parked,
+ * unread, in `ring`, its lines prefetched; when it leaves the ring (32
+ * referents later) it is *checked*: read, and if it is an unmarked
+ * candidate, marked and pushed on `stack`.  Objects on the stack are marked
+ * and not yet traversed; each is pushed at most once, so the stack never
+ * holds more than the heap's objects.  Exact tuples and dicts are the
+ * exception: whether they can be untracked depends on what they hold, so
+ * their referents are checked at once (after a prefetching pass over
+ * them, so that their misses overlap too). */
 typedef struct {
     CgStack stack;
-    int holds_container;    /* the object being traversed refers to one */
+    CgRing ring;            /* referents not yet checked */
+    CgRing ready;           /* popped from the stack, storage prefetched */
+    int holds_container;    /* the tuple/dict being traversed refers to one */
     WideEntry *wide;
     Py_ssize_t nwide, wide_capacity;
 } MarkStack;
@@ -141,29 +153,84 @@ push_wide(MarkStack *m, PyObject *op)
 
 /* Marks `op` alive if it is an unmarked candidate of a full collection:
  * tracked, not immortal (immortals sit in the permanent generation on 3.12
- * and must not be written to). */
-static int
-visit_mark_alive(PyObject *op, void *arg)
+ * and must not be written to), and pushes it to be traversed.  A full
+ * stack leaves it unmarked: trial deletion will examine it. */
+static inline void
+mark_checked(MarkStack *m, PyObject *op)
 {
-    MarkStack *stack = (MarkStack *)arg;
     if (!cg_is_gc(op)) {
-        return 0;
+        return;
     }
     PyGC_Head *g = CG_AS_GC(op);
     uintptr_t next = g->_gc_next;
-    if (next == 0) {
-        /* untracked: only an untracked tuple counts as an atom */
-        stack->holds_container |= !PyTuple_CheckExact(op);
-        return 0;
+    if (next == 0 || (next & NEXT_ALIVE) || CG_IS_IMMORTAL(op)) {
+        return;
     }
-    stack->holds_container = 1;
-    if ((next & NEXT_ALIVE) || CG_IS_IMMORTAL(op)) {
-        return 0;
-    }
-    if (cg_stack_push(&stack->stack, op, MARK_STACK_CAP) == 0) {
+    if (cg_stack_push(&m->stack, op, MARK_STACK_CAP) == 0) {
         g->_gc_next = next | NEXT_ALIVE;
     }
+}
+
+/* The visitor for every object but exact tuples and dicts: park `op` in
+ * the ring, checking the oldest parked referent if the ring is full.
+ * Deferring the check is sound because marking's result does not depend
+ * on order: every parked pointer is checked before mark_alive returns. */
+static int
+visit_mark_deferred(PyObject *op, void *arg)
+{
+    MarkStack *m = (MarkStack *)arg;
+    if (op == NULL) {
+        return 0;
+    }
+    cg_ring_put(&m->ring, op);
+    if (cg_ring_over(&m->ring)) {
+        mark_checked(m, cg_ring_take(&m->ring));
+    }
     return 0;
+}
+
+/* The visitor for exact tuples and dicts (and the roots): check `op` now,
+ * noting whether the container holds anything that could be in a cycle. */
+static int
+visit_mark_alive(PyObject *op, void *arg)
+{
+    MarkStack *m = (MarkStack *)arg;
+    if (!cg_is_gc(op)) {
+        return 0;
+    }
+    uintptr_t next = CG_AS_GC(op)->_gc_next;
+    if (next == 0) {
+        /* untracked: only an untracked tuple counts as an atom */
+        m->holds_container |= !PyTuple_CheckExact(op);
+        return 0;
+    }
+    m->holds_container = 1;
+    mark_checked(m, op);
+    return 0;
+}
+
+/* Prefetches up to `max` items of a tuple, list or dict from *pos (not
+ * advanced), so that the eager visits that follow overlap their misses. */
+static void
+prefetch_items(PyObject *op, Py_ssize_t pos, Py_ssize_t max)
+{
+    if (PyTuple_Check(op) || PyList_Check(op)) {
+        PyObject **items = PyTuple_Check(op) ? ((PyTupleObject *)op)->ob_item
+                                             : ((PyListObject *)op)->ob_item;
+        Py_ssize_t end = Py_MIN(pos + max, Py_SIZE(op));
+        for (Py_ssize_t i = pos; i < end; i++) {
+            if (items[i] != NULL) {
+                cg_prefetch_object(items[i]);
+            }
+        }
+    }
+    else {
+        PyObject *key, *value;
+        for (Py_ssize_t n = 0; n < max && PyDict_Next(op, &pos, &key, &value); n++) {
+            cg_prefetch_object(key);
+            cg_prefetch_object(value);
+        }
+    }
 }
 
 /* Marking is only sound when every tracked, non-immortal object is a
@@ -181,31 +248,41 @@ can_mark_alive(CgState *st)
     return 1;
 }
 
-/* Full collections only.  Sets NEXT_ALIVE on every candidate reachable from
- * the roots (cg_visit_roots), traversing each once.  Marked objects are
- * alive: the built-in would find them reachable too.  After: the lists are
- * unchanged except for NEXT_ALIVE bits, which split_unmarked clears. */
 static int tuple_holds_only_atoms(PyObject *op);
 
-/* Traverses one popped object: whole, or (wide list/dict) queued for slices. */
+/* Traverses one popped object: whole, or (wide list/dict) queued for slices.
+ * Exact tuples and dicts are checked eagerly to decide their untracking. */
 static void
 mark_traverse(MarkStack *m, PyObject *op)
 {
     PyTypeObject *tp = Py_TYPE(op);
+    if (tp == &PyTuple_Type) {
+        prefetch_items(op, 0, PyTuple_GET_SIZE(op));
+        m->holds_container = 0;
+        tp->tp_traverse(op, visit_mark_alive, m);
+        /* The untracking test of step 5, while the object is in cache.
+         * Tuples are re-checked item by item: a NULL item (a tuple still
+         * being filled) must keep it tracked, and traversal skips NULLs. */
+        if (!m->holds_container && tuple_holds_only_atoms(op)) {
+            CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
+        }
+        return;
+    }
     if (((tp == &PyList_Type && PyList_GET_SIZE(op) > WIDE)
          || (tp == &PyDict_Type && PyDict_GET_SIZE(op) > WIDE))
         && push_wide(m, op) == 0) {
         return;
     }
-    m->holds_container = 0;
-    tp->tp_traverse(op, visit_mark_alive, m);
-    /* The untracking test of step 5, while the object is in cache.
-     * Tuples are re-checked item by item: a NULL item (a tuple still
-     * being filled) must keep it tracked, and traversal skips NULLs. */
-    if ((tp == &PyDict_Type && !m->holds_container)
-        || (tp == &PyTuple_Type && !m->holds_container && tuple_holds_only_atoms(op))) {
-        CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
+    if (tp == &PyDict_Type) {
+        prefetch_items(op, 0, WIDE);
+        m->holds_container = 0;
+        tp->tp_traverse(op, visit_mark_alive, m);
+        if (!m->holds_container) {
+            CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
+        }
+        return;
     }
+    tp->tp_traverse(op, visit_mark_deferred, m);
 }
 
 Py_ssize_t
@@ -239,38 +316,102 @@ cg_visit_items_slice(PyObject *op, Py_ssize_t *pos, Py_ssize_t max,
 }
 
 /* Visits the next slice of the wide container on top of the wide stack;
- * pops it (deciding its untracking) when it is done. */
+ * pops it (deciding its untracking) when it is done.  A list's items go
+ * through the ring; a dict's are prefetched, then checked at once. */
 static void
 mark_wide_slice(MarkStack *m)
 {
     WideEntry *w = &m->wide[m->nwide - 1];
     PyObject *op = w->op;
-    int done;
+    int done, is_dict = PyDict_CheckExact(op);
+    if (is_dict) {
+        prefetch_items(op, w->pos, WIDE);
+    }
     m->holds_container = w->holds_container;
-    (void)cg_visit_items_slice(op, &w->pos, WIDE, visit_mark_alive, m, &done);
+    (void)cg_visit_items_slice(op, &w->pos, WIDE,
+                               is_dict ? visit_mark_alive : visit_mark_deferred, m, &done);
     w = &m->wide[m->nwide - 1];     /* visits never grow the wide stack */
     w->holds_container = m->holds_container;
     if (done) {
-        if (PyDict_CheckExact(op) && !w->holds_container) {
+        if (is_dict && !w->holds_container) {
             CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
         }
         m->nwide--;
     }
 }
 
+/* Stage two of marking: an object popped from the stack waits in `ready`
+ * for MARK_READY_DEPTH (cg_ready_depth, 8) more before it is traversed, while the storage its
+ * traversal reads first (out of line, a dependent miss otherwise) arrives:
+ * a list's item array, a dict's keys and values, a set's table, an
+ * instance's managed __dict__ or values (compat.h).  Reads only the
+ * object's own header, which stage one brought in. */
+#define MARK_READY_DEPTH cg_ready_depth
+
+static inline void
+prefetch_storage(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    const void *p;
+    if (tp == &PyList_Type) {
+        p = ((PyListObject *)op)->ob_item;
+    }
+    else if (tp == &PyDict_Type) {
+        p = ((PyDictObject *)op)->ma_keys;
+        if (((PyDictObject *)op)->ma_values != NULL) {
+            CG_PREFETCH(((PyDictObject *)op)->ma_values);
+        }
+    }
+    else if (tp == &PySet_Type) {
+        p = ((PySetObject *)op)->table;
+    }
+    else {
+        p = cg_managed_dict_storage(op);
+    }
+    if (p != NULL) {
+        CG_PREFETCH(p);
+    }
+}
+
+/* Full collections only.  Sets NEXT_ALIVE on every candidate reachable from
+ * the roots (cg_visit_roots), traversing each once.  Marked objects are
+ * alive: the built-in would find them reachable too.  The loop keeps both
+ * stages full, as long as there is work to fill them with: it traverses
+ * from `ready` only once MARK_READY_DEPTH objects wait there, refills it
+ * from the stack (depth first, which keeps the stack short), then takes
+ * the next slice of a wide container (new work: a thousand referents),
+ * and only when there is nothing else drains the ring, then `ready`.  It
+ * ends when all are empty, so no parked object is forgotten.  After: the
+ * lists are unchanged except for NEXT_ALIVE bits, which split_unmarked
+ * clears. */
 static Py_ssize_t
 mark_alive(void)
 {
-    MarkStack m = {{NULL, 0, 0}, 0, NULL, 0, 0};
+    MarkStack m = {{NULL, 0, 0}, CG_RING_INIT, CG_RING_INIT, 0, NULL, 0, 0};
     Py_ssize_t marked = 0;
     cg_visit_roots(visit_mark_alive, &m);
-    while (m.stack.size > 0 || m.nwide > 0) {
-        if (m.stack.size > 0) {
-            mark_traverse(&m, m.stack.items[--m.stack.size]);
+    for (;;) {
+        if (m.ready.in - m.ready.out > MARK_READY_DEPTH) {
+            mark_traverse(&m, cg_ring_take(&m.ready));
+            marked++;
+        }
+        else if (m.stack.size > 0) {
+            PyObject *op = m.stack.items[--m.stack.size];
+            prefetch_storage(op);
+            cg_ring_park(&m.ready, op);
+        }
+        else if (m.nwide > 0) {
+            mark_wide_slice(&m);
+        }
+        else if (!cg_ring_empty(&m.ring)) {
+            mark_checked(&m, cg_ring_take(&m.ring));
+        }
+        else if (!cg_ring_empty(&m.ready)) {
+            mark_traverse(&m, cg_ring_take(&m.ready));
             marked++;
         }
         else {
-            mark_wide_slice(&m);
+            break;
         }
     }
     cg_stack_free(&m.stack);
@@ -346,8 +487,8 @@ update_refs(CgState *st, PyGC_Head *young)
 
 /* ---- 3. subtract_refs ---------------------------------------------------- */
 
-static int
-visit_decref(PyObject *op, void *Py_UNUSED(parent))
+static inline void
+decref_candidate(PyObject *op)
 {
     if (cg_is_gc(op)) {
         PyGC_Head *g = CG_AS_GC(op);
@@ -355,35 +496,54 @@ visit_decref(PyObject *op, void *Py_UNUSED(parent))
             g->_gc_prev -= ((uintptr_t)1 << CG_PREV_SHIFT);
         }
     }
+}
+
+/* Parks each referent in the ring (gclist.h) and decrements the oldest one
+ * parked: subtractions commute, so deferring them changes nothing but when
+ * the referent's header is read. */
+static int
+visit_decref(PyObject *op, void *arg)
+{
+    CgRing *ring = (CgRing *)arg;
+    if (op == NULL) {
+        return 0;
+    }
+    cg_ring_put(ring, op);
+    if (cg_ring_over(ring)) {
+        decref_candidate(cg_ring_take(ring));
+    }
     return 0;
 }
 
 /* After: each candidate's gc_refs counts the references to it from outside
- * the candidate set (>= 0 for correct refcounts). */
+ * the candidate set (>= 0 for correct refcounts); the ring is drained. */
 static void
 subtract_refs(PyGC_Head *young)
 {
+    CgRing ring = CG_RING_INIT;
     for (PyGC_Head *g = cg_next(young); g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
-        Py_TYPE(op)->tp_traverse(op, visit_decref, op);
+        Py_TYPE(op)->tp_traverse(op, visit_decref, &ring);
+    }
+    while (!cg_ring_empty(&ring)) {
+        decref_candidate(cg_ring_take(&ring));
     }
 }
 
 /* ---- 4. move_unreachable ------------------------------------------------ */
 
-/* Visitor for a reachable object's referents: a referent that is a
- * candidate is reachable too.  If it was already moved to the unreachable
- * list it comes back to the tail of `reachable`, to be scanned in turn. */
-static int
-visit_reachable(PyObject *op, void *arg)
+/* A reachable object's referent `op`: if it is a candidate it is reachable
+ * too.  If it was already moved to the unreachable list it comes back to
+ * the tail of `reachable`, to be scanned in turn. */
+static void
+reach(PyObject *op, PyGC_Head *reachable)
 {
-    PyGC_Head *reachable = (PyGC_Head *)arg;
     if (!cg_is_gc(op)) {
-        return 0;
+        return;
     }
     PyGC_Head *g = CG_AS_GC(op);
     if (!is_candidate(g)) {
-        return 0;       /* older generation, untracked, or already scanned */
+        return;         /* older generation, untracked, or already scanned */
     }
     if (g->_gc_next & CG_NEXT_UNREACHABLE) {
         /* Unlink from the unreachable list (its prev links are valid). */
@@ -397,6 +557,29 @@ visit_reachable(PyObject *op, void *arg)
     else if (refs_of(g) == 0) {
         set_refs(g, 1);     /* still ahead of the scan: it will be visited */
     }
+}
+
+typedef struct {
+    CgRing ring;
+    PyGC_Head *reachable;
+} ReachArgs;
+
+/* Parks each referent; reaches the oldest parked one.  Deferring reach() is
+ * sound: whenever it runs, an object ahead of the scan gets gc_refs 1 (the
+ * scan keeps it), one the scan has moved to `unreachable` moves back to
+ * the tail (the scan visits it again), one already scanned is left alone;
+ * and move_unreachable drains the ring before it may end. */
+static int
+visit_reachable(PyObject *op, void *arg)
+{
+    ReachArgs *a = (ReachArgs *)arg;
+    if (op == NULL) {
+        return 0;
+    }
+    cg_ring_put(&a->ring, op);
+    if (cg_ring_over(&a->ring)) {
+        reach(cg_ring_take(&a->ring), a->reachable);
+    }
     return 0;
 }
 
@@ -404,31 +587,47 @@ visit_reachable(PyObject *op, void *arg)
  * reachable from outside the candidate set, has been traversed, and has a
  * valid prev pointer and no COLLECTING bit; everything moved to
  * `unreachable` had gc_refs == 0 when reached and nothing scanned so far
- * refers to it.  young->_gc_prev always names the tail of the young chain.
+ * refers to it, except through a referent still parked in the ring.
+ * young->_gc_prev always names the tail of the young chain (also when the
+ * scan moves that tail away: a parked referent may be appended after it).
+ * The scan ends only when it reached the end with the ring empty.
  * After: `young` is a normal list of survivors; `unreachable` holds the rest,
  * still COLLECTING, each with the UNREACHABLE bit in _gc_next (the head's
  * own next is clean). */
 static void
 move_unreachable(PyGC_Head *young, PyGC_Head *unreachable)
 {
+    ReachArgs args = {CG_RING_INIT, young};
     PyGC_Head *prev = young;
     PyGC_Head *g = cg_next(young);
-    while (g != young) {
-        if (refs_of(g) > 0) {
-            PyObject *op = CG_FROM_GC(g);
-            /* The traversal may append to young, changing g->_gc_next. */
-            Py_TYPE(op)->tp_traverse(op, visit_reachable, young);
-            cg_set_prev(g, prev);
-            clear_candidate(g);
-            prev = g;
+    for (;;) {
+        while (g != young) {
+            if (refs_of(g) > 0) {
+                PyObject *op = CG_FROM_GC(g);
+                /* The traversal may append to young, changing g->_gc_next. */
+                Py_TYPE(op)->tp_traverse(op, visit_reachable, &args);
+                cg_set_prev(g, prev);
+                clear_candidate(g);
+                prev = g;
+            }
+            else {
+                prev->_gc_next = g->_gc_next;
+                if (young->_gc_prev == (uintptr_t)g) {
+                    young->_gc_prev = (uintptr_t)prev;
+                }
+                PyGC_Head *last = (PyGC_Head *)unreachable->_gc_prev;
+                last->_gc_next = CG_NEXT_UNREACHABLE | (uintptr_t)g;
+                cg_set_prev(g, last);
+                g->_gc_next = CG_NEXT_UNREACHABLE | (uintptr_t)unreachable;
+                unreachable->_gc_prev = (uintptr_t)g;
+            }
+            g = cg_next(prev);
         }
-        else {
-            prev->_gc_next = g->_gc_next;
-            PyGC_Head *last = (PyGC_Head *)unreachable->_gc_prev;
-            last->_gc_next = CG_NEXT_UNREACHABLE | (uintptr_t)g;
-            cg_set_prev(g, last);
-            g->_gc_next = CG_NEXT_UNREACHABLE | (uintptr_t)unreachable;
-            unreachable->_gc_prev = (uintptr_t)g;
+        if (cg_ring_empty(&args.ring)) {
+            break;
+        }
+        while (!cg_ring_empty(&args.ring)) {
+            reach(cg_ring_take(&args.ring), young);
         }
         g = cg_next(prev);
     }
@@ -747,6 +946,8 @@ debug_generation_sizes(CgState *st)
 /* ---- the collection ------------------------------------------------------ */
 
 int cg_marking_enabled = 1;
+unsigned cg_ring_depth = 32;
+unsigned cg_ready_depth = 8;
 
 Py_ssize_t
 cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable)
