@@ -434,7 +434,7 @@ core_walk_probe(PyObject *self, PyObject *Py_UNUSED(ignored))
     return cg_walk_probe(cg_state());
 }
 
-/* _traverse_probe(order, seed) -> (objects, seconds): the floor of a full
+/* _traverse_probe(order, seed) -> (objects, seconds, _): the floor of a full
  * collection, a read-only traversal in memory (0) or random (1) order. */
 static PyObject *
 core_traverse_probe(PyObject *self, PyObject *args)
@@ -487,7 +487,7 @@ static PyMethodDef core_methods[] = {
     {"_walk_probe", core_walk_probe, METH_NOARGS,
      "_walk_probe() -> (objects, walk s, traverse s, _): what a collection must read, timed."},
     {"_traverse_probe", core_traverse_probe, METH_VARARGS,
-     "_traverse_probe(order, seed=1) -> (objects, s): read-only traversal, memory (0) or random (1) order."},
+     "_traverse_probe(order, seed=1) -> (objects, s, _): read-only traversal, memory (0) or random (1) order."},
     {"_set_prefetch", core_set_prefetch, METH_VARARGS,
      "_set_prefetch(ring, ready) -> previous: pointers parked, prefetched, before they are read."},
     {"interp_lists", core_interp_lists, METH_NOARGS,
