@@ -348,31 +348,6 @@ mark_wide_slice(MarkStack *m)
  * object's own header, which stage one brought in. */
 #define MARK_READY_DEPTH cg_ready_depth
 
-static inline void
-prefetch_storage(PyObject *op)
-{
-    PyTypeObject *tp = Py_TYPE(op);
-    const void *p;
-    if (tp == &PyList_Type) {
-        p = ((PyListObject *)op)->ob_item;
-    }
-    else if (tp == &PyDict_Type) {
-        p = ((PyDictObject *)op)->ma_keys;
-        if (((PyDictObject *)op)->ma_values != NULL) {
-            CG_PREFETCH(((PyDictObject *)op)->ma_values);
-        }
-    }
-    else if (tp == &PySet_Type) {
-        p = ((PySetObject *)op)->table;
-    }
-    else {
-        p = cg_managed_dict_storage(op);
-    }
-    if (p != NULL) {
-        CG_PREFETCH(p);
-    }
-}
-
 /* Full collections only.  Sets NEXT_ALIVE on every candidate reachable from
  * the roots (cg_visit_roots), traversing each once.  Marked objects are
  * alive: the built-in would find them reachable too.  The loop keeps both
@@ -397,7 +372,7 @@ mark_alive(void)
         }
         else if (m.stack.size > 0) {
             PyObject *op = m.stack.items[--m.stack.size];
-            prefetch_storage(op);
+            cg_prefetch_storage(op);
             cg_ring_park(&m.ready, op);
         }
         else if (m.nwide > 0) {

@@ -179,8 +179,8 @@ cg_stack_free(CgStack *s)
  * Entries are borrowed: no Python code runs while a ring is non-empty, so
  * nothing they point to can be freed meanwhile. */
 /* An asm statement, not __builtin_prefetch: GCC 12 at -O3 -DNDEBUG (the
- * interpreter's own flags) deleted the builtin from prefetch_storage()
- * (collector.c) entirely, no instruction left; a volatile asm stays. */
+ * interpreter's own flags) deleted the builtin from cg_prefetch_storage()
+ * (then in collector.c) entirely, no instruction left; a volatile asm stays. */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #  define CG_PREFETCH(p) __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)(p)))
 #elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
@@ -248,6 +248,36 @@ static inline PyObject *
 cg_ring_take(CgRing *r)
 {
     return r->items[r->out++ & (CG_RING_SIZE - 1)];
+}
+
+/* An object's out-of-line storage, the line its traversal reads first (a
+ * dependent miss otherwise): a list's item array, a dict's keys (and split
+ * values), a set's table, an instance's managed __dict__ or values
+ * (compat.h).  Reads only the object's own header lines, so it is used once
+ * those have been prefetched and read (marking's second stage). */
+static inline void
+cg_prefetch_storage(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    const void *p;
+    if (tp == &PyList_Type) {
+        p = ((PyListObject *)op)->ob_item;
+    }
+    else if (tp == &PyDict_Type) {
+        p = ((PyDictObject *)op)->ma_keys;
+        if (((PyDictObject *)op)->ma_values != NULL) {
+            CG_PREFETCH(((PyDictObject *)op)->ma_values);
+        }
+    }
+    else if (tp == &PySet_Type) {
+        p = ((PySetObject *)op)->table;
+    }
+    else {
+        p = cg_managed_dict_storage(op);
+    }
+    if (p != NULL) {
+        CG_PREFETCH(p);
+    }
 }
 
 #endif /* CYCLEGC_GCLIST_H */
