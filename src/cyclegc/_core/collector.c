@@ -113,24 +113,32 @@ start_generation(CgState *st, int gen)
 typedef struct {
     PyObject *op;
     Py_ssize_t pos;
-    int holds_container;
 } WideEntry;
 
 /* Two stages, so that many cache misses are in flight at once (gclist.h,
- * CgRing): a referent met while traversing an object is first parked,
- * unread, in `ring`, its lines prefetched; when it leaves the ring (32
- * referents later) it is *checked*: read, and if it is an unmarked
- * candidate, marked and pushed on `stack`.  Objects on the stack are marked
- * and not yet traversed; each is pushed at most once, so the stack never
- * holds more than the heap's objects.  Exact tuples and dicts are the
- * exception: whether they can be untracked depends on what they hold, so
- * their referents are checked at once (after a prefetching pass over
- * them, so that their misses overlap too). */
+ * CgRing; docs/design.md, "Marking"): a referent met while traversing an
+ * object is first parked, unread, in `ring`, its lines prefetched; when it
+ * leaves the ring (32 referents later) it is *checked*: read, and if it is
+ * an unmarked candidate, marked and pushed on `stack`.  Objects on the
+ * stack are marked and not yet traversed; each is pushed at most once, so
+ * the stack never holds more than the heap's objects.  A popped object
+ * waits in `ready` (stage two, below) before it is traversed.
+ *
+ * Untracking exact tuples and dicts that hold no container (as the
+ * built-in's full collection does) needs to know what they hold, which is
+ * only known when their referents are checked: such a container gets
+ * NEXT_UNTRACK tentatively when it is traversed, its referents are parked
+ * tagged with it, and the check of a referent that is (or may become) a
+ * container clears the bit.  All parked referents are checked before
+ * mark_alive returns, so a bit still set then is the built-in's verdict. */
 typedef struct {
     CgStack stack;
-    CgRing ring;            /* referents not yet checked */
+    CgRing ring;            /* referents not yet checked, tagged with the
+                               tuple/dict they were met in (or NULL) */
     CgRing ready;           /* popped from the stack, storage prefetched */
-    int holds_container;    /* the tuple/dict being traversed refers to one */
+    PyObject *parent;       /* the tuple/dict being traversed, or NULL */
+    PyObject *known;        /* the last referent found already marked... */
+    PyObject *known_type;   /* ...and the last such class */
     WideEntry *wide;
     Py_ssize_t nwide, wide_capacity;
 } MarkStack;
@@ -147,23 +155,42 @@ push_wide(MarkStack *m, PyObject *op)
         m->wide = w;
         m->wide_capacity = n;
     }
-    m->wide[m->nwide++] = (WideEntry){op, 0, 0};
+    m->wide[m->nwide++] = (WideEntry){op, 0};
     return 0;
 }
 
-/* Marks `op` alive if it is an unmarked candidate of a full collection:
- * tracked, not immortal (immortals sit in the permanent generation on 3.12
- * and must not be written to), and pushes it to be traversed.  A full
- * stack leaves it unmarked: trial deletion will examine it. */
+/* Checks a referent `op` met in `parent` (an exact tuple or dict with
+ * NEXT_UNTRACK set, or NULL).  If `op` is a container (tracked, or an
+ * untracked GC object other than a tuple: it may be tracked later), the
+ * parent holds one and keeps being tracked.  If `op` is an unmarked
+ * candidate of a full collection (tracked, not immortal: immortals sit in
+ * the permanent generation on 3.12 and must not be written to), it is
+ * marked and pushed to be traversed; a full stack leaves it unmarked, and
+ * trial deletion will examine it. */
 static inline void
-mark_checked(MarkStack *m, PyObject *op)
+mark_checked(MarkStack *m, PyObject *op, PyObject *parent)
 {
     if (!cg_is_gc(op)) {
         return;
     }
     PyGC_Head *g = CG_AS_GC(op);
     uintptr_t next = g->_gc_next;
-    if (next == 0 || (next & NEXT_ALIVE) || CG_IS_IMMORTAL(op)) {
+    if (next == 0) {
+        if (parent != NULL && !PyTuple_CheckExact(op)) {
+            CG_AS_GC(parent)->_gc_next &= ~NEXT_UNTRACK;
+        }
+        return;
+    }
+    if (parent != NULL) {
+        CG_AS_GC(parent)->_gc_next &= ~NEXT_UNTRACK;
+    }
+    if ((next & NEXT_ALIVE) || CG_IS_IMMORTAL(op)) {
+        if (PyType_Check(op)) {
+            m->known_type = op;
+        }
+        else {
+            m->known = op;
+        }
         return;
     }
     if (cg_stack_push(&m->stack, op, MARK_STACK_CAP) == 0) {
@@ -171,10 +198,11 @@ mark_checked(MarkStack *m, PyObject *op)
     }
 }
 
-/* The visitor for every object but exact tuples and dicts: park `op` in
- * the ring, checking the oldest parked referent if the ring is full.
- * Deferring the check is sound because marking's result does not depend
- * on order: every parked pointer is checked before mark_alive returns. */
+/* The traversal's visitor: park `op` in the ring, tagged with the
+ * tuple/dict being traversed, and check the oldest parked referent if more
+ * than the ring's depth wait.  Deferring the check is sound because
+ * marking's result does not depend on order, and every parked pointer is
+ * checked before mark_alive returns. */
 static int
 visit_mark_deferred(PyObject *op, void *arg)
 {
@@ -182,55 +210,29 @@ visit_mark_deferred(PyObject *op, void *arg)
     if (op == NULL) {
         return 0;
     }
-    cg_ring_put(&m->ring, op);
+    if (op == m->known_type || op == m->known) {
+        /* Already marked (or immortal) and tracked: what checking it would
+         * find, without the ring.  Every instance of a class meets its
+         * class this way, one after another. */
+        if (m->parent != NULL) {
+            CG_AS_GC(m->parent)->_gc_next &= ~NEXT_UNTRACK;
+        }
+        return 0;
+    }
+    cg_ring_put_tagged(&m->ring, op, m->parent);
     if (cg_ring_over(&m->ring)) {
-        mark_checked(m, cg_ring_take(&m->ring));
+        CgRingEntry e = cg_ring_take_entry(&m->ring);
+        mark_checked(m, e.op, e.tag);
     }
     return 0;
 }
 
-/* The visitor for exact tuples and dicts (and the roots): check `op` now,
- * noting whether the container holds anything that could be in a cycle. */
+/* The roots' visitor: a few objects, checked at once. */
 static int
-visit_mark_alive(PyObject *op, void *arg)
+visit_mark_root(PyObject *op, void *arg)
 {
-    MarkStack *m = (MarkStack *)arg;
-    if (!cg_is_gc(op)) {
-        return 0;
-    }
-    uintptr_t next = CG_AS_GC(op)->_gc_next;
-    if (next == 0) {
-        /* untracked: only an untracked tuple counts as an atom */
-        m->holds_container |= !PyTuple_CheckExact(op);
-        return 0;
-    }
-    m->holds_container = 1;
-    mark_checked(m, op);
+    mark_checked((MarkStack *)arg, op, NULL);
     return 0;
-}
-
-/* Prefetches up to `max` items of a tuple, list or dict from *pos (not
- * advanced), so that the eager visits that follow overlap their misses. */
-static void
-prefetch_items(PyObject *op, Py_ssize_t pos, Py_ssize_t max)
-{
-    if (PyTuple_Check(op) || PyList_Check(op)) {
-        PyObject **items = PyTuple_Check(op) ? ((PyTupleObject *)op)->ob_item
-                                             : ((PyListObject *)op)->ob_item;
-        Py_ssize_t end = Py_MIN(pos + max, Py_SIZE(op));
-        for (Py_ssize_t i = pos; i < end; i++) {
-            if (items[i] != NULL) {
-                cg_prefetch_object(items[i]);
-            }
-        }
-    }
-    else {
-        PyObject *key, *value;
-        for (Py_ssize_t n = 0; n < max && PyDict_Next(op, &pos, &key, &value); n++) {
-            cg_prefetch_object(key);
-            cg_prefetch_object(value);
-        }
-    }
 }
 
 /* Marking is only sound when every tracked, non-immortal object is a
@@ -248,41 +250,39 @@ can_mark_alive(CgState *st)
     return 1;
 }
 
-static int tuple_holds_only_atoms(PyObject *op);
+static int
+tuple_has_null(PyObject *op)
+{
+    for (Py_ssize_t i = PyTuple_GET_SIZE(op); --i >= 0; ) {
+        if (PyTuple_GET_ITEM(op, i) == NULL) {
+            return 1;
+        }
+    }
+    return 0;
+}
 
-/* Traverses one popped object: whole, or (wide list/dict) queued for slices.
- * Exact tuples and dicts are checked eagerly to decide their untracking. */
+/* Traverses one popped object: whole, or (wide list/dict) queued for
+ * slices.  An exact dict, or an exact tuple with no NULL item (a tuple
+ * still being filled must stay tracked; traversal skips NULLs), is set
+ * NEXT_UNTRACK until a referent shows it holds a container (the untracking
+ * test of step 5, decided while marking). */
 static void
 mark_traverse(MarkStack *m, PyObject *op)
 {
     PyTypeObject *tp = Py_TYPE(op);
-    if (tp == &PyTuple_Type) {
-        prefetch_items(op, 0, PyTuple_GET_SIZE(op));
-        m->holds_container = 0;
-        tp->tp_traverse(op, visit_mark_alive, m);
-        /* The untracking test of step 5, while the object is in cache.
-         * Tuples are re-checked item by item: a NULL item (a tuple still
-         * being filled) must keep it tracked, and traversal skips NULLs. */
-        if (!m->holds_container && tuple_holds_only_atoms(op)) {
-            CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
-        }
-        return;
+    PyObject *parent = NULL;
+    if (tp == &PyDict_Type || (tp == &PyTuple_Type && !tuple_has_null(op))) {
+        CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
+        parent = op;
     }
     if (((tp == &PyList_Type && PyList_GET_SIZE(op) > WIDE)
          || (tp == &PyDict_Type && PyDict_GET_SIZE(op) > WIDE))
         && push_wide(m, op) == 0) {
         return;
     }
-    if (tp == &PyDict_Type) {
-        prefetch_items(op, 0, WIDE);
-        m->holds_container = 0;
-        tp->tp_traverse(op, visit_mark_alive, m);
-        if (!m->holds_container) {
-            CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
-        }
-        return;
-    }
+    m->parent = parent;
     tp->tp_traverse(op, visit_mark_deferred, m);
+    m->parent = NULL;
 }
 
 Py_ssize_t
@@ -315,28 +315,19 @@ cg_visit_items_slice(PyObject *op, Py_ssize_t *pos, Py_ssize_t max,
     return n;
 }
 
-/* Visits the next slice of the wide container on top of the wide stack;
- * pops it (deciding its untracking) when it is done.  A list's items go
- * through the ring; a dict's are prefetched, then checked at once. */
+/* Visits the next slice of the wide container on top of the wide stack
+ * (a dict's items tagged with it, see MarkStack); pops it when done. */
 static void
 mark_wide_slice(MarkStack *m)
 {
     WideEntry *w = &m->wide[m->nwide - 1];
     PyObject *op = w->op;
-    int done, is_dict = PyDict_CheckExact(op);
-    if (is_dict) {
-        prefetch_items(op, w->pos, WIDE);
-    }
-    m->holds_container = w->holds_container;
-    (void)cg_visit_items_slice(op, &w->pos, WIDE,
-                               is_dict ? visit_mark_alive : visit_mark_deferred, m, &done);
-    w = &m->wide[m->nwide - 1];     /* visits never grow the wide stack */
-    w->holds_container = m->holds_container;
+    int done;
+    m->parent = PyDict_CheckExact(op) ? op : NULL;
+    (void)cg_visit_items_slice(op, &w->pos, WIDE, visit_mark_deferred, m, &done);
+    m->parent = NULL;
     if (done) {
-        if (is_dict && !w->holds_container) {
-            CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
-        }
-        m->nwide--;
+        m->nwide--;     /* visits never grow the wide stack */
     }
 }
 
@@ -362,9 +353,9 @@ mark_wide_slice(MarkStack *m)
 static Py_ssize_t
 mark_alive(void)
 {
-    MarkStack m = {{NULL, 0, 0}, CG_RING_INIT, CG_RING_INIT, 0, NULL, 0, 0};
+    MarkStack m = {{NULL, 0, 0}, CG_RING_INIT, CG_RING_INIT, NULL, NULL, NULL, NULL, 0, 0};
     Py_ssize_t marked = 0;
-    cg_visit_roots(visit_mark_alive, &m);
+    cg_visit_roots(visit_mark_root, &m);
     for (;;) {
         if (m.ready.in - m.ready.out > MARK_READY_DEPTH) {
             mark_traverse(&m, cg_ring_take(&m.ready));
@@ -379,7 +370,8 @@ mark_alive(void)
             mark_wide_slice(&m);
         }
         else if (!cg_ring_empty(&m.ring)) {
-            mark_checked(&m, cg_ring_take(&m.ring));
+            CgRingEntry e = cg_ring_take_entry(&m.ring);
+            mark_checked(&m, e.op, e.tag);
         }
         else if (!cg_ring_empty(&m.ready)) {
             mark_traverse(&m, cg_ring_take(&m.ready));

@@ -201,11 +201,16 @@ cg_stack_free(CgStack *s)
 extern unsigned cg_ring_depth, cg_ready_depth;
 
 typedef struct {
-    PyObject *items[CG_RING_SIZE];
+    PyObject *op;
+    PyObject *tag;             /* the user's: e.g. the container op was met in */
+} CgRingEntry;
+
+typedef struct {
+    CgRingEntry items[CG_RING_SIZE];
     unsigned in, out;          /* free-running; in - out entries are parked */
 } CgRing;
 
-#define CG_RING_INIT {{NULL}, 0, 0}
+#define CG_RING_INIT {{{NULL, NULL}}, 0, 0}
 
 /* More than cg_ring_depth parked: the caller takes the oldest and acts. */
 static inline int cg_ring_over(const CgRing *r) { return r->in - r->out > cg_ring_depth; }
@@ -231,7 +236,9 @@ cg_prefetch_object(PyObject *op)
 static inline void
 cg_ring_park(CgRing *r, PyObject *op)
 {
-    r->items[r->in++ & (CG_RING_SIZE - 1)] = op;
+    CgRingEntry *e = &r->items[r->in++ & (CG_RING_SIZE - 1)];
+    e->op = op;
+    e->tag = NULL;
 }
 
 /* Prefetches `op`'s header lines and parks it (at most cg_ring_depth + 1
@@ -243,9 +250,25 @@ cg_ring_put(CgRing *r, PyObject *op)
     cg_ring_park(r, op);
 }
 
+/* The same with a tag, given back by cg_ring_take_entry(). */
+static inline void
+cg_ring_put_tagged(CgRing *r, PyObject *op, PyObject *tag)
+{
+    cg_prefetch_object(op);
+    CgRingEntry *e = &r->items[r->in++ & (CG_RING_SIZE - 1)];
+    e->op = op;
+    e->tag = tag;
+}
+
 /* The oldest parked pointer (the ring must not be empty). */
 static inline PyObject *
 cg_ring_take(CgRing *r)
+{
+    return r->items[r->out++ & (CG_RING_SIZE - 1)].op;
+}
+
+static inline CgRingEntry
+cg_ring_take_entry(CgRing *r)
 {
     return r->items[r->out++ & (CG_RING_SIZE - 1)];
 }
