@@ -22,9 +22,9 @@ shape and size the table gives:
 - ns per tracked object of a full collection, cyclegc and built-in, and the
   median of the paired ratios cyclegc / built-in (< 1: cyclegc is faster)
   with the range over repeats;
-- with --ablation (default for standalone runs), cyclegc with its prefetch
-  rings off (`_core._set_prefetch(0, 0)`: the plain depth-first walk), the
-  third collector of the alternation;
+- at --ablation-sizes (default 1M), cyclegc with its prefetch rings off
+  (`_core._set_prefetch(0, 0)`: the plain depth-first walk), the third
+  collector of the alternation: what the prefetching itself gives;
 - young collections (at --young-heap only): collect(0) right after
   --young-new new objects of the shape (linked into the old heap, all
   surviving) and after threshold0 new objects (the default automatic young
@@ -50,6 +50,8 @@ import sysconfig
 import time
 
 import cyclegc
+
+from .bench import fmt_size, parse_size
 
 try:
     from ._core import _cyclegc as _core
@@ -173,20 +175,30 @@ def _stdlib_files():
     return out
 
 
-_SOURCES: list = []
+_SOURCES: list = []       # (path, source) of the files that parsed, in order
+_FILES: list = []
+_NEXT_FILE = [0]
 
 
-def _sources():
-    if not _SOURCES:
-        for path in _stdlib_files():
-            try:
-                with open(path, "rb") as f:
-                    src = f.read()
-                compile(src, path, "exec", ast.PyCF_ONLY_AST)
-            except (SyntaxError, ValueError, OSError):
-                continue
-            _SOURCES.append((path, src))
-    return _SOURCES
+def _parsed(i):
+    """The AST of the i-th (cyclically) standard-library file that parses;
+    files are read and tried on demand."""
+    if not _FILES:
+        _FILES.extend(_stdlib_files())
+    while len(_SOURCES) <= i and _NEXT_FILE[0] < len(_FILES):
+        path = _FILES[_NEXT_FILE[0]]
+        _NEXT_FILE[0] += 1
+        try:
+            with open(path, "rb") as f:
+                src = f.read()
+            tree = ast.parse(src, path)
+        except (SyntaxError, ValueError, OSError):
+            continue
+        _SOURCES.append((path, src))
+        if len(_SOURCES) > i:
+            return tree
+    path, src = _SOURCES[i % len(_SOURCES)]
+    return ast.parse(src, path)
 
 
 def _ast_count(tree):
@@ -202,24 +214,18 @@ def _ast_count(tree):
 def _stdlib_ast(n, rng):
     trees = []
     count = 0
-    i = 0
-    srcs = _sources()
     while count < n:
-        path, src = srcs[i % len(srcs)]
-        tree = ast.parse(src, path)
+        tree = _parsed(len(trees))
         trees.append(tree)
         count += _ast_count(tree)
-        i += 1
     return trees, count, trees
 
 
 def _grow_ast(k, rng, refs):
     out = []
     count = 0
-    srcs = _sources()
     while count < k:
-        path, src = srcs[rng.randrange(len(srcs))]
-        tree = ast.parse(src, path)
+        tree = _parsed(rng.randrange(max(len(_SOURCES), 1)))
         out.append(tree)
         count += _ast_count(tree)
     return out
@@ -480,24 +486,6 @@ def bench_shape(shape, size, repeat, seed, ablation, young_new=None, young_repea
 # Output
 # --------------------------------------------------------------------------
 
-def fmt_size(n):
-    if n >= 1_000_000 and n % 1_000_000 == 0:
-        return f"{n // 1_000_000}M"
-    if n >= 1000 and n % 1000 == 0:
-        return f"{n // 1000}k"
-    return str(n)
-
-
-def parse_size(s):
-    s = s.strip().lower()
-    mult = 1
-    if s.endswith("k"):
-        mult, s = 1000, s[:-1]
-    elif s.endswith("m"):
-        mult, s = 1_000_000, s[:-1]
-    return int(float(s) * mult)
-
-
 def _cell_ratio(c):
     r = c["ratio"]
     return f"**{r['median']:.2f}** [{r['min']:.2f}-{r['max']:.2f}]"
@@ -570,16 +558,18 @@ def print_row(r):
               f" cpu {c['cpu_ratio']['median']:.2f}", flush=True)
 
 
-def run(sizes, shapes, repeat, seed=1, ablation=True, young_heap=None, young_new=200_000,
+def run(sizes, shapes, repeat, seed=1, ablation=(), young_heap=None, young_new=200_000,
         young_repeat=None):
+    """Rows for every size and shape; `ablation`: the sizes at which cyclegc
+    with prefetching off is timed too."""
     if hasattr(cyclegc, "installed") and cyclegc.installed():
         cyclegc.uninstall()
     rows = []
     for size in sizes:
         for i, shape in enumerate(shapes):
             y = young_new if young_heap is not None and size == young_heap else None
-            rows.extend(r for r in bench_shape(shape, size, repeat, seed + i, ablation, y,
-                                               young_repeat))
+            rows.extend(r for r in bench_shape(shape, size, repeat, seed + i,
+                                               size in ablation, y, young_repeat))
             for r in rows[-(3 if y else 1):]:
                 print_row(r)
     builtin_gc.enable()
@@ -610,8 +600,9 @@ def parser():
     ap.add_argument("--young-heap", default="1M", help="heap size of the young rows ('' : none)")
     ap.add_argument("--young-new", type=int, default=200_000)
     ap.add_argument("--young-repeat", type=int, default=None)
-    ap.add_argument("--no-ablation", action="store_true",
-                    help="skip the third collector (cyclegc with prefetching off)")
+    ap.add_argument("--ablation-sizes", default="1M",
+                    help="sizes at which cyclegc with prefetching off is timed as a third "
+                         "collector ('': none)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--markdown", metavar="FILE")
@@ -628,7 +619,8 @@ def main(argv=None):
     yh = parse_size(args.young_heap) if args.young_heap else None
     print(f"cyclegc vs built-in gc on heap shapes, CPython {platform.python_version()}; "
           f"{args.repeat} alternating repeats; load {os.getloadavg()[0]:.1f}", flush=True)
-    rows = run(sizes, shapes, args.repeat, args.seed, not args.no_ablation, yh, args.young_new,
+    ablation = {parse_size(s) for s in args.ablation_sizes.split(",") if s.strip()}
+    rows = run(sizes, shapes, args.repeat, args.seed, ablation, yh, args.young_new,
                args.young_repeat)
     md = markdown(rows)
     print()

@@ -472,12 +472,9 @@ static int
 visit_decref(PyObject *op, void *arg)
 {
     CgRing *ring = (CgRing *)arg;
-    if (op == NULL) {
-        return 0;
-    }
-    cg_ring_put(ring, op);
-    if (cg_ring_over(ring)) {
-        decref_candidate(cg_ring_take(ring));
+    PyObject *due = cg_ring_defer(ring, op, 0);
+    if (due != NULL) {
+        decref_candidate(due);
     }
     return 0;
 }
@@ -540,12 +537,9 @@ static int
 visit_reachable(PyObject *op, void *arg)
 {
     ReachArgs *a = (ReachArgs *)arg;
-    if (op == NULL) {
-        return 0;
-    }
-    cg_ring_put(&a->ring, op);
-    if (cg_ring_over(&a->ring)) {
-        reach(cg_ring_take(&a->ring), a->reachable);
+    PyObject *due = cg_ring_defer(&a->ring, op, 0);
+    if (due != NULL) {
+        reach(due, a->reachable);
     }
     return 0;
 }

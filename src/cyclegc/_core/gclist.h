@@ -217,18 +217,21 @@ static inline int cg_ring_over(const CgRing *r) { return r->in - r->out > cg_rin
 static inline int cg_ring_empty(const CgRing *r) { return r->in == r->out; }
 
 /* The lines of `op` a collector reads first: its GC header (16 bytes before
- * it), its refcount and type, and the pre-header before the GC header
- * (where 3.11-3.13 keep an instance's managed __dict__ or values pointer;
- * for other objects the line is a neighbour's, a wasted fetch at worst).
- * Objects start 16-byte aligned, so these 48 bytes lie in at most two
- * cache lines: those of op - 32 and op + 8.  Read prefetches even where
- * the header will be written: a write prefetch (__builtin_prefetch(p, 1))
- * compiles to nothing for the baseline x86-64 target the extension is
- * built for, which silently left the header unprefetched at first. */
+ * it) and its refcount and type.  Objects start 16-byte aligned, so these
+ * 32 bytes lie in at most two cache lines: those of op - 16 and op + 8.
+ * With `preheader`, the 16 bytes before the GC header too, where 3.11-3.13
+ * keep an instance's managed __dict__ or values pointer (marking reads it
+ * to prefetch the storage, cg_prefetch_storage): the lines of op - 32 and
+ * op + 8.  Trial deletion never reads it, and fetching it there cost a
+ * line per referent in two (for objects without a pre-header it is a
+ * neighbour's).  Read prefetches even where the header will be written: a
+ * write prefetch (__builtin_prefetch(p, 1)) compiles to nothing for the
+ * baseline x86-64 target the extension is built for, which silently left
+ * the header unprefetched at first. */
 static inline void
-cg_prefetch_object(PyObject *op)
+cg_prefetch_object(PyObject *op, int preheader)
 {
-    CG_PREFETCH((char *)op - 2 * sizeof(PyGC_Head));
+    CG_PREFETCH((char *)op - (preheader ? 2 : 1) * sizeof(PyGC_Head));
     CG_PREFETCH((char *)op + sizeof(Py_ssize_t));
 }
 
@@ -244,17 +247,18 @@ cg_ring_park(CgRing *r, PyObject *op)
 /* Prefetches `op`'s header lines and parks it (at most cg_ring_depth + 1
  * are ever parked). */
 static inline void
-cg_ring_put(CgRing *r, PyObject *op)
+cg_ring_put(CgRing *r, PyObject *op, int preheader)
 {
-    cg_prefetch_object(op);
+    cg_prefetch_object(op, preheader);
     cg_ring_park(r, op);
 }
 
-/* The same with a tag, given back by cg_ring_take_entry(). */
+/* The same with a tag, given back by cg_ring_take_entry(), for marking
+ * (pre-header prefetched too). */
 static inline void
 cg_ring_put_tagged(CgRing *r, PyObject *op, PyObject *tag)
 {
-    cg_prefetch_object(op);
+    cg_prefetch_object(op, 1);
     CgRingEntry *e = &r->items[r->in++ & (CG_RING_SIZE - 1)];
     e->op = op;
     e->tag = tag;
@@ -271,6 +275,20 @@ static inline CgRingEntry
 cg_ring_take_entry(CgRing *r)
 {
     return r->items[r->out++ & (CG_RING_SIZE - 1)];
+}
+
+/* What a visitor does with a ring: parks `op` (prefetched, with its
+ * pre-header if `preheader`; NULL is no object and is dropped) and returns
+ * the oldest parked pointer if more than cg_ring_depth wait (the caller
+ * acts on it now), else NULL. */
+static inline PyObject *
+cg_ring_defer(CgRing *r, PyObject *op, int preheader)
+{
+    if (op == NULL) {
+        return NULL;
+    }
+    cg_ring_put(r, op, preheader);
+    return cg_ring_over(r) ? cg_ring_take(r) : NULL;
 }
 
 /* An object's out-of-line storage, the line its traversal reads first (a

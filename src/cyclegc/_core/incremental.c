@@ -242,12 +242,9 @@ gray_checked(PyObject *op)
 static int
 visit_gray_deferred(PyObject *op, void *Py_UNUSED(arg))
 {
-    if (op == NULL) {
-        return 0;
-    }
-    cg_ring_put(&gray_ring, op);
-    if (cg_ring_over(&gray_ring)) {
-        gray_checked(cg_ring_take(&gray_ring));
+    PyObject *due = cg_ring_defer(&gray_ring, op, 0);
+    if (due != NULL) {
+        gray_checked(due);
     }
     return 0;
 }

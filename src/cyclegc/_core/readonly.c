@@ -160,12 +160,9 @@ static int
 visit_mark_deferred(PyObject *op, void *arg)
 {
     Scratch *s = (Scratch *)arg;
-    if (op == NULL) {
-        return 0;
-    }
-    cg_ring_put(&s->ring, op);
-    if (cg_ring_over(&s->ring)) {
-        mark_checked(s, cg_ring_take(&s->ring));
+    PyObject *due = cg_ring_defer(&s->ring, op, 1);
+    if (due != NULL) {
+        mark_checked(s, due);
     }
     return 0;
 }
@@ -268,7 +265,7 @@ subtract_internal(Scratch *s)
     Py_ssize_t n = s->cands.n;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (i + AHEAD_HEADER < n) {
-            cg_prefetch_object(s->cands.items[i + AHEAD_HEADER].op);
+            cg_prefetch_object(s->cands.items[i + AHEAD_HEADER].op, 1);
         }
         if (i + AHEAD_STORAGE < n) {
             cg_prefetch_storage(s->cands.items[i + AHEAD_STORAGE].op);
