@@ -417,7 +417,7 @@ def _alternate(names, repeat, gen, before=None, after=None):
         seq = order if i % 2 == 0 else order[::-1]
         for n in seq:
             if before:
-                before()
+                before(i)
             w, c, f = _timed(n, gen)
             wall[n].append(w)
             cpu[n].append(c)
@@ -466,9 +466,11 @@ def bench_shape(shape, size, repeat, seed, ablation, young_new=None, young_repea
                               ("young_threshold", thr, (young_repeat or repeat) * 10)):
             holder = []
 
-            def make(k=k):
+            def make(i, k=k):
                 builtin_gc.collect(1)          # untimed: last round's young freed
-                holder[:] = [grow(k, rng, refs)]
+                # the same young objects for every collector of a repeat (the
+                # AST grower's size depends on the file it picks)
+                holder[:] = [grow(k, random.Random(seed * 1000 + i), refs)]
 
             def drop():
                 holder.clear()
