@@ -17,18 +17,20 @@ def test_quick_suite_with_tiny_sizes(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "cyclegc", "bench", "--suite", "quick",
          "--sizes", "2k,4k", "--repeat", "2", "--young-heap", "5k", "--young-new", "200",
-         "--memory-size", "5k", "--memory-runs", "1", "--auto-n", "20k", "--json", str(out)],
+         "--memory-size", "5k", "--memory-runs", "1", "--auto-n", "20k", "--shape-sizes", "3k",
+         "--json", str(out)],
         capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ratio" in proc.stdout and "gc_traversal" in proc.stdout
     doc = json.loads(out.read_text())
     rows = doc["results"]
-    expected = TIMED | MEMORY
+    expected = TIMED | MEMORY | {"shapes"}
     if hasattr(cyclegc, "install") and "auto" not in doc["skipped"]:
         expected.add("auto")
     assert {r["workload"] for r in rows} == expected
     assert sorted(r["size"] for r in rows if r["workload"] == "full_live") == [2000, 4000]
     assert sorted(r["size"] for r in rows if r["workload"] == "full_garbage") == [2000, 4000]
+    assert len([r for r in rows if r["workload"] == "shapes"]) >= 8
 
     for row in rows:
         assert not row.get("error"), row

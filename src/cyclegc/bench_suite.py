@@ -34,6 +34,15 @@ Workloads (--workloads, comma-separated; default all):
                 (Linux: peak RSS reset through /proc/self/clear_refs), the
                 process's peak RSS, and their cyclegc - built-in difference in
                 bytes per tracked object
+  shapes        full collections on many heap shapes (cyclegc.bench_shapes:
+                random graph, document tree, dict of records, stdlib ASTs,
+                chain, small cycles, wide list, big dict, slotted records,
+                nested containers, JSON document), each built with automatic
+                collection on, at --shape-sizes, with the floor (a read-only
+                traversal in memory and in random order) in ns per object;
+                young collections too when a size equals --young-heap (full
+                suite); `benchmarks/bench_shapes.py` runs it alone with more
+                options
   auto          a program relying on automatic collection (request-like
                 cyclic temporaries, a growing long-lived heap), run with the
                 built-in collector and with cyclegc.install(): total time and
@@ -62,15 +71,16 @@ from . import bench
 from .bench import COLLECT, alternate, build, build_garbage, fmt_size, paired_ratios, parse_size
 
 NAMES = ("cyclegc", "builtin")
-WORKLOADS = ("full_live", "full_garbage", "young", "gc_collect", "gc_traversal", "memory", "auto")
+WORKLOADS = ("full_live", "full_garbage", "young", "gc_collect", "gc_traversal", "memory", "auto",
+             "shapes")
 
 PRESETS = {
     "quick": {"sizes": "10k,100k,1M", "garbage_sizes": "10k,100k", "repeat": 5,
               "young_heap": "1M", "young_new": 2000, "memory_size": "100k",
-              "memory_runs": 1, "auto_n": "300k"},
+              "memory_runs": 1, "auto_n": "300k", "shape_sizes": "100k"},
     "full": {"sizes": "10k,100k,1M,5M", "garbage_sizes": None, "repeat": 7,
              "young_heap": "1M", "young_new": 2000, "memory_size": "1M",
-             "memory_runs": 3, "auto_n": "2M"},
+             "memory_runs": 3, "auto_n": "2M", "shape_sizes": "1M,5M"},
 }
 
 # Timed samples per repeat for the workloads whose single collection is short
@@ -387,6 +397,28 @@ def auto_program(n: int, rng: random.Random) -> list:
 
 class _Churn:
     pass
+
+
+def shapes(sizes: list[int], repeat: int, seed: int, young_heap: int | None) -> list[dict]:
+    """cyclegc.bench_shapes as suite rows: one per shape, size and kind (full,
+    young after 200k new objects, young after threshold0 new objects)."""
+    from . import bench_shapes
+    rows = []
+    for size in sizes:
+        for i, shape in enumerate(bench_shapes.SHAPES):
+            young = 200_000 if young_heap is not None and size == young_heap else None
+            for r in bench_shapes.bench_shape(shape, size, repeat, seed + i, False, young):
+                times = {n: r["collectors"][n]["times_s"] for n in NAMES}
+                found = {n: r["collectors"][n]["found"] for n in NAMES}
+                extra = {k: r[k] for k in ("size", "tracked_objects", "floor_memory_ns",
+                                           "floor_random_ns", "young_objects") if k in r}
+                row = summarize("shapes", f"shape_{r['kind']}/{shape}/{fmt_size(size)}",
+                                times, found, **extra)
+                for n in NAMES:
+                    row["collectors"][n]["ns_per_object"] = r["collectors"][n]["ns_per_object"]
+                rows.append(row)
+    bench.disable_automatic()
+    return rows
 
 
 def auto_probe() -> str | None:
@@ -790,6 +822,8 @@ def parser() -> argparse.ArgumentParser:
                                                     "(quick 1, full 3)")
     ap.add_argument("--auto-n", help="container allocations of the auto program "
                                      "(quick 300k, full 2M)")
+    ap.add_argument("--shape-sizes", help="heap sizes of the shapes workload "
+                                          "(quick 100k, full 1M,5M)")
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     ap.add_argument("--garbage", action="store_true", help=argparse.SUPPRESS)
@@ -855,6 +889,10 @@ def run(args) -> dict:
             size = parse_size(opt("memory_size"))
             for mode in ("live", "garbage"):
                 emit([memory(size, mode, opt("memory_runs"), 3, seed + 300)])
+        elif w == "shapes":
+            emit(shapes([parse_size(x) for x in opt("shape_sizes").split(",") if x.strip()],
+                        repeat, seed + 500,
+                        parse_size(opt("young_heap")) if args.suite == "full" else None))
         elif w == "auto":
             why = "this cyclegc has no install()" if not hasattr(cyclegc, "install") else auto_probe()
             if why:

@@ -113,12 +113,32 @@ start_generation(CgState *st, int gen)
 typedef struct {
     PyObject *op;
     Py_ssize_t pos;
-    int holds_container;
 } WideEntry;
 
+/* Two stages, so that many cache misses are in flight at once (gclist.h,
+ * CgRing; docs/design.md, "Marking"): a referent met while traversing an
+ * object is first parked, unread, in `ring`, its lines prefetched; when it
+ * leaves the ring (32 referents later) it is *checked*: read, and if it is
+ * an unmarked candidate, marked and pushed on `stack`.  Objects on the
+ * stack are marked and not yet traversed; each is pushed at most once, so
+ * the stack never holds more than the heap's objects.  A popped object
+ * waits in `ready` (stage two, below) before it is traversed.
+ *
+ * Untracking exact tuples and dicts that hold no container (as the
+ * built-in's full collection does) needs to know what they hold, which is
+ * only known when their referents are checked: such a container gets
+ * NEXT_UNTRACK tentatively when it is traversed, its referents are parked
+ * tagged with it, and the check of a referent that is (or may become) a
+ * container clears the bit.  All parked referents are checked before
+ * mark_alive returns, so a bit still set then is the built-in's verdict. */
 typedef struct {
     CgStack stack;
-    int holds_container;    /* the object being traversed refers to one */
+    CgRing ring;            /* referents not yet checked, tagged with the
+                               tuple/dict they were met in (or NULL) */
+    CgRing ready;           /* popped from the stack, storage prefetched */
+    PyObject *parent;       /* the tuple/dict being traversed, or NULL */
+    PyObject *known;        /* the last referent found already marked... */
+    PyObject *known_type;   /* ...and the last such class */
     WideEntry *wide;
     Py_ssize_t nwide, wide_capacity;
 } MarkStack;
@@ -135,34 +155,83 @@ push_wide(MarkStack *m, PyObject *op)
         m->wide = w;
         m->wide_capacity = n;
     }
-    m->wide[m->nwide++] = (WideEntry){op, 0, 0};
+    m->wide[m->nwide++] = (WideEntry){op, 0};
     return 0;
 }
 
-/* Marks `op` alive if it is an unmarked candidate of a full collection:
- * tracked, not immortal (immortals sit in the permanent generation on 3.12
- * and must not be written to). */
-static int
-visit_mark_alive(PyObject *op, void *arg)
+/* Checks a referent `op` met in `parent` (an exact tuple or dict with
+ * NEXT_UNTRACK set, or NULL).  If `op` is a container (tracked, or an
+ * untracked GC object other than a tuple: it may be tracked later), the
+ * parent holds one and keeps being tracked.  If `op` is an unmarked
+ * candidate of a full collection (tracked, not immortal: immortals sit in
+ * the permanent generation on 3.12 and must not be written to), it is
+ * marked and pushed to be traversed; a full stack leaves it unmarked, and
+ * trial deletion will examine it. */
+static inline void
+mark_checked(MarkStack *m, PyObject *op, PyObject *parent)
 {
-    MarkStack *stack = (MarkStack *)arg;
     if (!cg_is_gc(op)) {
-        return 0;
+        return;
     }
     PyGC_Head *g = CG_AS_GC(op);
     uintptr_t next = g->_gc_next;
     if (next == 0) {
-        /* untracked: only an untracked tuple counts as an atom */
-        stack->holds_container |= !PyTuple_CheckExact(op);
-        return 0;
+        if (parent != NULL && !PyTuple_CheckExact(op)) {
+            CG_AS_GC(parent)->_gc_next &= ~NEXT_UNTRACK;
+        }
+        return;
     }
-    stack->holds_container = 1;
+    if (parent != NULL) {
+        CG_AS_GC(parent)->_gc_next &= ~NEXT_UNTRACK;
+    }
     if ((next & NEXT_ALIVE) || CG_IS_IMMORTAL(op)) {
-        return 0;
+        if (PyType_Check(op)) {
+            m->known_type = op;
+        }
+        else {
+            m->known = op;
+        }
+        return;
     }
-    if (cg_stack_push(&stack->stack, op, MARK_STACK_CAP) == 0) {
+    if (cg_stack_push(&m->stack, op, MARK_STACK_CAP) == 0) {
         g->_gc_next = next | NEXT_ALIVE;
     }
+}
+
+/* The traversal's visitor: park `op` in the ring, tagged with the
+ * tuple/dict being traversed, and check the oldest parked referent if more
+ * than the ring's depth wait.  Deferring the check is sound because
+ * marking's result does not depend on order, and every parked pointer is
+ * checked before mark_alive returns. */
+static int
+visit_mark_deferred(PyObject *op, void *arg)
+{
+    MarkStack *m = (MarkStack *)arg;
+    if (op == NULL) {
+        return 0;
+    }
+    if (op == m->known_type || op == m->known) {
+        /* Already marked (or immortal) and tracked: what checking it would
+         * find, without the ring.  Every instance of a class meets its
+         * class this way, one after another. */
+        if (m->parent != NULL) {
+            CG_AS_GC(m->parent)->_gc_next &= ~NEXT_UNTRACK;
+        }
+        return 0;
+    }
+    cg_ring_put_tagged(&m->ring, op, m->parent);
+    if (cg_ring_over(&m->ring)) {
+        CgRingEntry e = cg_ring_take_entry(&m->ring);
+        mark_checked(m, e.op, e.tag);
+    }
+    return 0;
+}
+
+/* The roots' visitor: a few objects, checked at once. */
+static int
+visit_mark_root(PyObject *op, void *arg)
+{
+    mark_checked((MarkStack *)arg, op, NULL);
     return 0;
 }
 
@@ -181,31 +250,39 @@ can_mark_alive(CgState *st)
     return 1;
 }
 
-/* Full collections only.  Sets NEXT_ALIVE on every candidate reachable from
- * the roots (cg_visit_roots), traversing each once.  Marked objects are
- * alive: the built-in would find them reachable too.  After: the lists are
- * unchanged except for NEXT_ALIVE bits, which split_unmarked clears. */
-static int tuple_holds_only_atoms(PyObject *op);
+static int
+tuple_has_null(PyObject *op)
+{
+    for (Py_ssize_t i = PyTuple_GET_SIZE(op); --i >= 0; ) {
+        if (PyTuple_GET_ITEM(op, i) == NULL) {
+            return 1;
+        }
+    }
+    return 0;
+}
 
-/* Traverses one popped object: whole, or (wide list/dict) queued for slices. */
+/* Traverses one popped object: whole, or (wide list/dict) queued for
+ * slices.  An exact dict, or an exact tuple with no NULL item (a tuple
+ * still being filled must stay tracked; traversal skips NULLs), is set
+ * NEXT_UNTRACK until a referent shows it holds a container (the untracking
+ * test of step 5, decided while marking). */
 static void
 mark_traverse(MarkStack *m, PyObject *op)
 {
     PyTypeObject *tp = Py_TYPE(op);
+    PyObject *parent = NULL;
+    if (tp == &PyDict_Type || (tp == &PyTuple_Type && !tuple_has_null(op))) {
+        CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
+        parent = op;
+    }
     if (((tp == &PyList_Type && PyList_GET_SIZE(op) > WIDE)
          || (tp == &PyDict_Type && PyDict_GET_SIZE(op) > WIDE))
         && push_wide(m, op) == 0) {
         return;
     }
-    m->holds_container = 0;
-    tp->tp_traverse(op, visit_mark_alive, m);
-    /* The untracking test of step 5, while the object is in cache.
-     * Tuples are re-checked item by item: a NULL item (a tuple still
-     * being filled) must keep it tracked, and traversal skips NULLs. */
-    if ((tp == &PyDict_Type && !m->holds_container)
-        || (tp == &PyTuple_Type && !m->holds_container && tuple_holds_only_atoms(op))) {
-        CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
-    }
+    m->parent = parent;
+    tp->tp_traverse(op, visit_mark_deferred, m);
+    m->parent = NULL;
 }
 
 Py_ssize_t
@@ -238,39 +315,70 @@ cg_visit_items_slice(PyObject *op, Py_ssize_t *pos, Py_ssize_t max,
     return n;
 }
 
-/* Visits the next slice of the wide container on top of the wide stack;
- * pops it (deciding its untracking) when it is done. */
+/* Visits the next slice of the wide container on top of the wide stack
+ * (a dict's items tagged with it, see MarkStack); pops it when done. */
 static void
 mark_wide_slice(MarkStack *m)
 {
     WideEntry *w = &m->wide[m->nwide - 1];
     PyObject *op = w->op;
     int done;
-    m->holds_container = w->holds_container;
-    (void)cg_visit_items_slice(op, &w->pos, WIDE, visit_mark_alive, m, &done);
-    w = &m->wide[m->nwide - 1];     /* visits never grow the wide stack */
-    w->holds_container = m->holds_container;
+    m->parent = PyDict_CheckExact(op) ? op : NULL;
+    (void)cg_visit_items_slice(op, &w->pos, WIDE, visit_mark_deferred, m, &done);
+    m->parent = NULL;
     if (done) {
-        if (PyDict_CheckExact(op) && !w->holds_container) {
-            CG_AS_GC(op)->_gc_next |= NEXT_UNTRACK;
-        }
-        m->nwide--;
+        m->nwide--;     /* visits never grow the wide stack */
     }
 }
 
+/* Stage two of marking: an object popped from the stack waits in `ready`
+ * for MARK_READY_DEPTH (cg_ready_depth, 8) more before it is traversed, while the storage its
+ * traversal reads first (out of line, a dependent miss otherwise) arrives:
+ * a list's item array, a dict's keys and values, a set's table, an
+ * instance's managed __dict__ or values (compat.h).  Reads only the
+ * object's own header, which stage one brought in. */
+#define MARK_READY_DEPTH cg_ready_depth
+
+/* Full collections only.  Sets NEXT_ALIVE on every candidate reachable from
+ * the roots (cg_visit_roots), traversing each once.  Marked objects are
+ * alive: the built-in would find them reachable too.  The loop keeps both
+ * stages full, as long as there is work to fill them with: it traverses
+ * from `ready` only once MARK_READY_DEPTH objects wait there, refills it
+ * from the stack (depth first, which keeps the stack short), then takes
+ * the next slice of a wide container (new work: a thousand referents),
+ * and only when there is nothing else drains the ring, then `ready`.  It
+ * ends when all are empty, so no parked object is forgotten.  After: the
+ * lists are unchanged except for NEXT_ALIVE bits, which split_unmarked
+ * clears. */
 static Py_ssize_t
 mark_alive(void)
 {
-    MarkStack m = {{NULL, 0, 0}, 0, NULL, 0, 0};
+    MarkStack m = {{NULL, 0, 0}, CG_RING_INIT, CG_RING_INIT, NULL, NULL, NULL, NULL, 0, 0};
     Py_ssize_t marked = 0;
-    cg_visit_roots(visit_mark_alive, &m);
-    while (m.stack.size > 0 || m.nwide > 0) {
-        if (m.stack.size > 0) {
-            mark_traverse(&m, m.stack.items[--m.stack.size]);
+    cg_visit_roots(visit_mark_root, &m);
+    for (;;) {
+        if (m.ready.in - m.ready.out > MARK_READY_DEPTH) {
+            mark_traverse(&m, cg_ring_take(&m.ready));
+            marked++;
+        }
+        else if (m.stack.size > 0) {
+            PyObject *op = m.stack.items[--m.stack.size];
+            cg_prefetch_storage(op);
+            cg_ring_park(&m.ready, op);
+        }
+        else if (m.nwide > 0) {
+            mark_wide_slice(&m);
+        }
+        else if (!cg_ring_empty(&m.ring)) {
+            CgRingEntry e = cg_ring_take_entry(&m.ring);
+            mark_checked(&m, e.op, e.tag);
+        }
+        else if (!cg_ring_empty(&m.ready)) {
+            mark_traverse(&m, cg_ring_take(&m.ready));
             marked++;
         }
         else {
-            mark_wide_slice(&m);
+            break;
         }
     }
     cg_stack_free(&m.stack);
@@ -346,8 +454,8 @@ update_refs(CgState *st, PyGC_Head *young)
 
 /* ---- 3. subtract_refs ---------------------------------------------------- */
 
-static int
-visit_decref(PyObject *op, void *Py_UNUSED(parent))
+static inline void
+decref_candidate(PyObject *op)
 {
     if (cg_is_gc(op)) {
         PyGC_Head *g = CG_AS_GC(op);
@@ -355,35 +463,51 @@ visit_decref(PyObject *op, void *Py_UNUSED(parent))
             g->_gc_prev -= ((uintptr_t)1 << CG_PREV_SHIFT);
         }
     }
+}
+
+/* Parks each referent in the ring (gclist.h) and decrements the oldest one
+ * parked: subtractions commute, so deferring them changes nothing but when
+ * the referent's header is read. */
+static int
+visit_decref(PyObject *op, void *arg)
+{
+    CgRing *ring = (CgRing *)arg;
+    PyObject *due = cg_ring_defer(ring, op, 0);
+    if (due != NULL) {
+        decref_candidate(due);
+    }
     return 0;
 }
 
 /* After: each candidate's gc_refs counts the references to it from outside
- * the candidate set (>= 0 for correct refcounts). */
+ * the candidate set (>= 0 for correct refcounts); the ring is drained. */
 static void
 subtract_refs(PyGC_Head *young)
 {
+    CgRing ring = CG_RING_INIT;
     for (PyGC_Head *g = cg_next(young); g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
-        Py_TYPE(op)->tp_traverse(op, visit_decref, op);
+        Py_TYPE(op)->tp_traverse(op, visit_decref, &ring);
+    }
+    while (!cg_ring_empty(&ring)) {
+        decref_candidate(cg_ring_take(&ring));
     }
 }
 
 /* ---- 4. move_unreachable ------------------------------------------------ */
 
-/* Visitor for a reachable object's referents: a referent that is a
- * candidate is reachable too.  If it was already moved to the unreachable
- * list it comes back to the tail of `reachable`, to be scanned in turn. */
-static int
-visit_reachable(PyObject *op, void *arg)
+/* A reachable object's referent `op`: if it is a candidate it is reachable
+ * too.  If it was already moved to the unreachable list it comes back to
+ * the tail of `reachable`, to be scanned in turn. */
+static void
+reach(PyObject *op, PyGC_Head *reachable)
 {
-    PyGC_Head *reachable = (PyGC_Head *)arg;
     if (!cg_is_gc(op)) {
-        return 0;
+        return;
     }
     PyGC_Head *g = CG_AS_GC(op);
     if (!is_candidate(g)) {
-        return 0;       /* older generation, untracked, or already scanned */
+        return;         /* older generation, untracked, or already scanned */
     }
     if (g->_gc_next & CG_NEXT_UNREACHABLE) {
         /* Unlink from the unreachable list (its prev links are valid). */
@@ -397,6 +521,26 @@ visit_reachable(PyObject *op, void *arg)
     else if (refs_of(g) == 0) {
         set_refs(g, 1);     /* still ahead of the scan: it will be visited */
     }
+}
+
+typedef struct {
+    CgRing ring;
+    PyGC_Head *reachable;
+} ReachArgs;
+
+/* Parks each referent; reaches the oldest parked one.  Deferring reach() is
+ * sound: whenever it runs, an object ahead of the scan gets gc_refs 1 (the
+ * scan keeps it), one the scan has moved to `unreachable` moves back to
+ * the tail (the scan visits it again), one already scanned is left alone;
+ * and move_unreachable drains the ring before it may end. */
+static int
+visit_reachable(PyObject *op, void *arg)
+{
+    ReachArgs *a = (ReachArgs *)arg;
+    PyObject *due = cg_ring_defer(&a->ring, op, 0);
+    if (due != NULL) {
+        reach(due, a->reachable);
+    }
     return 0;
 }
 
@@ -404,31 +548,47 @@ visit_reachable(PyObject *op, void *arg)
  * reachable from outside the candidate set, has been traversed, and has a
  * valid prev pointer and no COLLECTING bit; everything moved to
  * `unreachable` had gc_refs == 0 when reached and nothing scanned so far
- * refers to it.  young->_gc_prev always names the tail of the young chain.
+ * refers to it, except through a referent still parked in the ring.
+ * young->_gc_prev always names the tail of the young chain (also when the
+ * scan moves that tail away: a parked referent may be appended after it).
+ * The scan ends only when it reached the end with the ring empty.
  * After: `young` is a normal list of survivors; `unreachable` holds the rest,
  * still COLLECTING, each with the UNREACHABLE bit in _gc_next (the head's
  * own next is clean). */
 static void
 move_unreachable(PyGC_Head *young, PyGC_Head *unreachable)
 {
+    ReachArgs args = {CG_RING_INIT, young};
     PyGC_Head *prev = young;
     PyGC_Head *g = cg_next(young);
-    while (g != young) {
-        if (refs_of(g) > 0) {
-            PyObject *op = CG_FROM_GC(g);
-            /* The traversal may append to young, changing g->_gc_next. */
-            Py_TYPE(op)->tp_traverse(op, visit_reachable, young);
-            cg_set_prev(g, prev);
-            clear_candidate(g);
-            prev = g;
+    for (;;) {
+        while (g != young) {
+            if (refs_of(g) > 0) {
+                PyObject *op = CG_FROM_GC(g);
+                /* The traversal may append to young, changing g->_gc_next. */
+                Py_TYPE(op)->tp_traverse(op, visit_reachable, &args);
+                cg_set_prev(g, prev);
+                clear_candidate(g);
+                prev = g;
+            }
+            else {
+                prev->_gc_next = g->_gc_next;
+                if (young->_gc_prev == (uintptr_t)g) {
+                    young->_gc_prev = (uintptr_t)prev;
+                }
+                PyGC_Head *last = (PyGC_Head *)unreachable->_gc_prev;
+                last->_gc_next = CG_NEXT_UNREACHABLE | (uintptr_t)g;
+                cg_set_prev(g, last);
+                g->_gc_next = CG_NEXT_UNREACHABLE | (uintptr_t)unreachable;
+                unreachable->_gc_prev = (uintptr_t)g;
+            }
+            g = cg_next(prev);
         }
-        else {
-            prev->_gc_next = g->_gc_next;
-            PyGC_Head *last = (PyGC_Head *)unreachable->_gc_prev;
-            last->_gc_next = CG_NEXT_UNREACHABLE | (uintptr_t)g;
-            cg_set_prev(g, last);
-            g->_gc_next = CG_NEXT_UNREACHABLE | (uintptr_t)unreachable;
-            unreachable->_gc_prev = (uintptr_t)g;
+        if (cg_ring_empty(&args.ring)) {
+            break;
+        }
+        while (!cg_ring_empty(&args.ring)) {
+            reach(cg_ring_take(&args.ring), young);
         }
         g = cg_next(prev);
     }
@@ -747,6 +907,8 @@ debug_generation_sizes(CgState *st)
 /* ---- the collection ------------------------------------------------------ */
 
 int cg_marking_enabled = 1;
+unsigned cg_ring_depth = 32;
+unsigned cg_ready_depth = 8;
 
 Py_ssize_t
 cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable)

@@ -87,6 +87,7 @@ void cg_metrics_reset(void);
 /* Introspection (introspect.c). */
 PyObject *cg_get_objects(CgState *st, Py_ssize_t generation);
 PyObject *cg_walk_probe(CgState *st);
+PyObject *cg_traverse_probe(CgState *st, int order, unsigned long long seed);
 PyObject *cg_get_referrers(CgState *st, PyObject *objs);
 PyObject *cg_get_referents(PyObject *objs);
 void cg_freeze(CgState *st);

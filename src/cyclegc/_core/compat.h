@@ -516,4 +516,38 @@ cg_cancel_builtin_gc_request(PyInterpreterState *interp)
 #  define CG_REFERENTS_SIGNATURE "get_referents(*objs)\n"
 #endif
 
+/* Where the attributes of an instance with a managed __dict__ live, for
+ * marking to prefetch them before the instance is traversed (collector.c):
+ *   3.11: a values array or a dict, from the pre-header (obj-4, obj-3 words);
+ *   3.12: one tagged pre-header word: a values array (bit 0 set) or a dict;
+ *   3.13: values inline right after the object header when the type has
+ *         Py_TPFLAGS_INLINE_VALUES, else a dict at obj-3 words.
+ * NULL if the type has no managed dict or the object has neither yet.
+ * Only reads the object's own header lines. */
+#include "internal/pycore_object.h"
+
+static inline const void *
+cg_managed_dict_storage(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    if (!(tp->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
+        return NULL;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    PyDictObject *dict = _PyObject_ManagedDictPointer(op)->dict;
+    if (dict != NULL) {
+        return dict;
+    }
+    return (tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) ? (const void *)_PyObject_InlineValues(op)
+                                                     : NULL;
+#elif PY_VERSION_HEX >= 0x030C0000
+    PyDictOrValues dorv = *_PyObject_DictOrValuesPointer(op);
+    return _PyDictOrValues_IsValues(dorv) ? (const void *)_PyDictOrValues_GetValues(dorv)
+                                          : (const void *)dorv.dict;
+#else
+    PyDictValues *values = *_PyObject_ValuesPointer(op);
+    return values != NULL ? (const void *)values : (const void *)*_PyObject_ManagedDictPointer(op);
+#endif
+}
+
 #endif /* CYCLEGC_COMPAT_H */

@@ -158,4 +158,167 @@ cg_stack_free(CgStack *s)
     s->size = s->capacity = 0;
 }
 
+/* ---- keeping cache misses in flight ------------------------------------
+ *
+ * Following a pointer to an object that is not in cache costs a trip to
+ * DRAM (~100 ns).  A depth-first walk takes those trips one after another:
+ * the next object to traverse is the one whose header was just read.  A
+ * CgRing is a small FIFO of object pointers placed between a visitor and
+ * whatever it does with an object: cg_ring_put() prefetches the object's GC
+ * header and object header and parks the pointer; the pointer is only acted
+ * on when cg_ring_depth more have been put behind it (or when the caller
+ * drains the ring), by which time its lines have arrived.  Up to
+ * cg_ring_depth misses are then in flight at once instead of one.
+ *
+ * Invariants every user keeps: an entry is a pointer the visitor was given
+ * (never NULL), nothing is known about it yet (it may be any object, GC or
+ * not), and the ring is drained before the phase that filled it ends, so a
+ * deferred action is never lost.  Only actions whose result does not depend
+ * on when they run within the phase may be deferred (marking, decrementing
+ * gc_refs, marking reachable ahead of or behind a scan; each user says why).
+ * Entries are borrowed: no Python code runs while a ring is non-empty, so
+ * nothing they point to can be freed meanwhile. */
+/* An asm statement, not __builtin_prefetch: GCC 12 at -O3 -DNDEBUG (the
+ * interpreter's own flags) deleted the builtin from cg_prefetch_storage()
+ * (then in collector.c) entirely, no instruction left; a volatile asm stays. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#  define CG_PREFETCH(p) __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)(p)))
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+#  define CG_PREFETCH(p) __asm__ volatile("prfm pldl1keep, %0" : : "Q"(*(const char *)(p)))
+#elif defined(__GNUC__) || defined(__clang__)
+#  define CG_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+#else
+#  define CG_PREFETCH(p) ((void)(p))
+#endif
+
+#define CG_RING_SIZE 64u       /* capacity, a power of two > the deepest depth */
+
+/* How many pointers stay parked before the oldest is acted on: about the
+ * misses a core can overlap (32 by default; 0 acts on each at once, i.e.
+ * the plain depth-first walk).  cg_ready_depth: the same for marking's
+ * second stage (collector.c, 8).  Both are settable for measurements:
+ * _core._set_prefetch(ring, ready). */
+extern unsigned cg_ring_depth, cg_ready_depth;
+
+typedef struct {
+    PyObject *op;
+    PyObject *tag;             /* the user's: e.g. the container op was met in */
+} CgRingEntry;
+
+typedef struct {
+    CgRingEntry items[CG_RING_SIZE];
+    unsigned in, out;          /* free-running; in - out entries are parked */
+} CgRing;
+
+#define CG_RING_INIT {{{NULL, NULL}}, 0, 0}
+
+/* More than cg_ring_depth parked: the caller takes the oldest and acts. */
+static inline int cg_ring_over(const CgRing *r) { return r->in - r->out > cg_ring_depth; }
+static inline int cg_ring_empty(const CgRing *r) { return r->in == r->out; }
+
+/* The lines of `op` a collector reads first: its GC header (16 bytes before
+ * it) and its refcount and type.  Objects start 16-byte aligned, so these
+ * 32 bytes lie in at most two cache lines: those of op - 16 and op + 8.
+ * With `preheader`, the 16 bytes before the GC header too, where 3.11-3.13
+ * keep an instance's managed __dict__ or values pointer (marking reads it
+ * to prefetch the storage, cg_prefetch_storage): the lines of op - 32 and
+ * op + 8.  Trial deletion never reads it, and fetching it there cost a
+ * line per referent in two (for objects without a pre-header it is a
+ * neighbour's).  Read prefetches even where the header will be written: a
+ * write prefetch (__builtin_prefetch(p, 1)) compiles to nothing for the
+ * baseline x86-64 target the extension is built for, which silently left
+ * the header unprefetched at first. */
+static inline void
+cg_prefetch_object(PyObject *op, int preheader)
+{
+    CG_PREFETCH((char *)op - (preheader ? 2 : 1) * sizeof(PyGC_Head));
+    CG_PREFETCH((char *)op + sizeof(Py_ssize_t));
+}
+
+/* Parks `op` without prefetching (the caller prefetched what it needs). */
+static inline void
+cg_ring_park(CgRing *r, PyObject *op)
+{
+    CgRingEntry *e = &r->items[r->in++ & (CG_RING_SIZE - 1)];
+    e->op = op;
+    e->tag = NULL;
+}
+
+/* Prefetches `op`'s header lines and parks it (at most cg_ring_depth + 1
+ * are ever parked). */
+static inline void
+cg_ring_put(CgRing *r, PyObject *op, int preheader)
+{
+    cg_prefetch_object(op, preheader);
+    cg_ring_park(r, op);
+}
+
+/* The same with a tag, given back by cg_ring_take_entry(), for marking
+ * (pre-header prefetched too). */
+static inline void
+cg_ring_put_tagged(CgRing *r, PyObject *op, PyObject *tag)
+{
+    cg_prefetch_object(op, 1);
+    CgRingEntry *e = &r->items[r->in++ & (CG_RING_SIZE - 1)];
+    e->op = op;
+    e->tag = tag;
+}
+
+/* The oldest parked pointer (the ring must not be empty). */
+static inline PyObject *
+cg_ring_take(CgRing *r)
+{
+    return r->items[r->out++ & (CG_RING_SIZE - 1)].op;
+}
+
+static inline CgRingEntry
+cg_ring_take_entry(CgRing *r)
+{
+    return r->items[r->out++ & (CG_RING_SIZE - 1)];
+}
+
+/* What a visitor does with a ring: parks `op` (prefetched, with its
+ * pre-header if `preheader`; NULL is no object and is dropped) and returns
+ * the oldest parked pointer if more than cg_ring_depth wait (the caller
+ * acts on it now), else NULL. */
+static inline PyObject *
+cg_ring_defer(CgRing *r, PyObject *op, int preheader)
+{
+    if (op == NULL) {
+        return NULL;
+    }
+    cg_ring_put(r, op, preheader);
+    return cg_ring_over(r) ? cg_ring_take(r) : NULL;
+}
+
+/* An object's out-of-line storage, the line its traversal reads first (a
+ * dependent miss otherwise): a list's item array, a dict's keys (and split
+ * values), a set's table, an instance's managed __dict__ or values
+ * (compat.h).  Reads only the object's own header lines, so it is used once
+ * those have been prefetched and read (marking's second stage). */
+static inline void
+cg_prefetch_storage(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    const void *p;
+    if (tp == &PyList_Type) {
+        p = ((PyListObject *)op)->ob_item;
+    }
+    else if (tp == &PyDict_Type) {
+        p = ((PyDictObject *)op)->ma_keys;
+        if (((PyDictObject *)op)->ma_values != NULL) {
+            CG_PREFETCH(((PyDictObject *)op)->ma_values);
+        }
+    }
+    else if (tp == &PySet_Type) {
+        p = ((PySetObject *)op)->table;
+    }
+    else {
+        p = cg_managed_dict_storage(op);
+    }
+    if (p != NULL) {
+        CG_PREFETCH(p);
+    }
+}
+
 #endif /* CYCLEGC_GCLIST_H */

@@ -197,7 +197,18 @@ typedef struct {
     int holds_container;    /* the object traversed refers to a tracked container */
 } GrayCtx;
 
-/* Visitor: a white referent turns gray (marked, queued on `gray`). */
+/* A tracked referent not yet marked turns gray (marked, queued on `gray`). */
+static inline void
+make_gray(PyObject *op)
+{
+    if (!CG_IS_IMMORTAL(op) && !addrset_has(&inc.marks, op)
+        && addrset_add(&inc.marks, op) == 0) {
+        cg_list_move(CG_AS_GC(op), &inc.gray);
+    }
+}
+
+/* Visitor of exact tuples and dicts (their untracking depends on what they
+ * hold): a white referent turns gray at once. */
 static int
 visit_gray(PyObject *op, void *arg)
 {
@@ -210,11 +221,40 @@ visit_gray(PyObject *op, void *arg)
         return 0;
     }
     ctx->holds_container = 1;
-    if (!CG_IS_IMMORTAL(op) && !addrset_has(&inc.marks, op)
-        && addrset_add(&inc.marks, op) == 0) {
-        cg_list_move(CG_AS_GC(op), &inc.gray);
+    make_gray(op);
+    return 0;
+}
+
+/* Referents of every other object wait in a ring (gclist.h), their header
+ * lines prefetched, and turn gray when they leave it: graying does not
+ * depend on order.  The ring holds borrowed pointers, so it is drained
+ * before mark_step returns, i.e. before any Python code can run. */
+static CgRing gray_ring = CG_RING_INIT;
+
+static inline void
+gray_checked(PyObject *op)
+{
+    if (cg_is_gc(op) && cg_is_tracked(op)) {
+        make_gray(op);
+    }
+}
+
+static int
+visit_gray_deferred(PyObject *op, void *Py_UNUSED(arg))
+{
+    PyObject *due = cg_ring_defer(&gray_ring, op, 0);
+    if (due != NULL) {
+        gray_checked(due);
     }
     return 0;
+}
+
+static void
+drain_gray_ring(void)
+{
+    while (!cg_ring_empty(&gray_ring)) {
+        gray_checked(cg_ring_take(&gray_ring));
+    }
 }
 
 /* ---- start ------------------------------------------------------------- */
@@ -298,6 +338,12 @@ mark_one(PyGC_Head *g)
         inc.nwide++;
         return;
     }
+    if (tp != &PyDict_Type && tp != &PyTuple_Type) {
+        tp->tp_traverse(op, visit_gray_deferred, NULL);
+        cg_list_move(g, &inc.visited);
+        inc.round_survivors++;
+        return;
+    }
     GrayCtx ctx = {0};
     tp->tp_traverse(op, visit_gray, &ctx);
     if ((tp == &PyDict_Type && !ctx.holds_container)
@@ -324,7 +370,9 @@ mark_wide_slice(void)
     PyObject *op = CG_FROM_GC(g);
     GrayCtx ctx = {0};
     int done;
-    Py_ssize_t n = cg_visit_items_slice(op, &inc.wide_pos[i], WIDE, visit_gray, &ctx, &done);
+    Py_ssize_t n = cg_visit_items_slice(op, &inc.wide_pos[i], WIDE,
+                                        PyList_Check(op) ? visit_gray_deferred : visit_gray,
+                                        &ctx, &done);
     if (done) {
         cg_list_move(g, &inc.visited);
         inc.round_survivors++;
@@ -354,6 +402,9 @@ mark_step(double deadline, Py_ssize_t quota, Py_ssize_t *work)
             mark_one(cg_next(&inc.gray));
             n++;
         }
+        else if (!cg_ring_empty(&gray_ring)) {
+            gray_checked(cg_ring_take(&gray_ring));
+        }
         else if (inc.nwide > 0) {
             n += mark_wide_slice();
         }
@@ -363,6 +414,7 @@ mark_step(double deadline, Py_ssize_t quota, Py_ssize_t *work)
             return 1;
         }
     }
+    drain_gray_ring();      /* may leave objects on `gray`: marking goes on */
     *work += n;
     inc.marked += n;
     return 0;

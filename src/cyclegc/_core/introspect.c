@@ -197,3 +197,61 @@ cg_walk_probe(CgState *st)
     double t2 = cg_now();
     return Py_BuildValue("(nddn)", n, t1 - t0, t2 - t1, (Py_ssize_t)(sink & 1));
 }
+
+/* The floor of a full collection on this heap, in two orders: one
+ * tp_traverse of every tracked object (every generation, not the permanent
+ * one) whose visitor reads each referent's GC header, writing nothing but
+ * a scratch array.  `order` 0: objects in address order (memory order: the
+ * hardware prefetcher helps, referents are read wherever they are); 1: in
+ * a random order (seeded), so each object is a miss of its own too.  A
+ * plain loop with no prefetching: what any collector that follows pointers
+ * one at a time pays.  Returns (objects, seconds of the traversal alone). */
+static int
+cmp_addr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return (x > y) - (x < y);
+}
+
+PyObject *
+cg_traverse_probe(CgState *st, int order, unsigned long long seed)
+{
+    PyGC_Head *heads[MAX_LISTS];
+    int nheads = generation_lists(st, -1, heads);
+    Py_ssize_t n = 0, cap = 0;
+    for (int i = 0; i < nheads; i++) {
+        cap += cg_list_size(heads[i]);
+    }
+    PyObject **objs = PyMem_RawMalloc((size_t)(cap ? cap : 1) * sizeof(PyObject *));
+    if (objs == NULL) {
+        return PyErr_NoMemory();
+    }
+    for (int i = 0; i < nheads; i++) {
+        for (PyGC_Head *g = cg_next(heads[i]); g != heads[i] && n < cap; g = cg_next(g)) {
+            objs[n++] = CG_FROM_GC(g);
+        }
+    }
+    if (order == 0) {
+        qsort(objs, (size_t)n, sizeof(PyObject *), cmp_addr);
+    }
+    else {
+        uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
+        for (Py_ssize_t i = n - 1; i > 0; i--) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;     /* xorshift64 */
+            Py_ssize_t j = (Py_ssize_t)(x % (uint64_t)(i + 1));
+            PyObject *t = objs[i]; objs[i] = objs[j]; objs[j] = t;
+        }
+    }
+    uintptr_t sink = 0;
+    double t0 = cg_now();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *op = objs[i];
+        traverseproc traverse = Py_TYPE(op)->tp_traverse;
+        if (traverse != NULL) {
+            (void)traverse(op, visit_read, &sink);
+        }
+    }
+    double t1 = cg_now();
+    PyMem_RawFree(objs);
+    return Py_BuildValue("(ndn)", n, t1 - t0, (Py_ssize_t)(sink & 1));
+}

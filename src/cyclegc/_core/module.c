@@ -447,6 +447,39 @@ core_layout_check(PyObject *self, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("(dd)", seconds, cpu_seconds);
 }
 
+/* _traverse_probe(order, seed) -> (objects, seconds, _): the floor of a full
+ * collection, a read-only traversal in memory (0) or random (1) order. */
+static PyObject *
+core_traverse_probe(PyObject *self, PyObject *args)
+{
+    int order;
+    unsigned long long seed = 1;
+    if (!PyArg_ParseTuple(args, "i|K", &order, &seed)) {
+        return NULL;
+    }
+    return cg_traverse_probe(cg_state(), order, seed);
+}
+
+/* _set_prefetch(ring, ready) -> (previous ring, previous ready): how many
+ * pointers wait, prefetched, before they are read (gclist.h, CgRing); 0, 0
+ * is the plain depth-first walk.  For measurements. */
+static PyObject *
+core_set_prefetch(PyObject *self, PyObject *args)
+{
+    int ring, ready;
+    if (!PyArg_ParseTuple(args, "ii", &ring, &ready)) {
+        return NULL;
+    }
+    if (ring < 0 || ring >= (int)CG_RING_SIZE || ready < 0 || ready >= (int)CG_RING_SIZE) {
+        PyErr_Format(PyExc_ValueError, "depths must be in 0..%u", CG_RING_SIZE - 1);
+        return NULL;
+    }
+    PyObject *previous = Py_BuildValue("(II)", cg_ring_depth, cg_ready_depth);
+    cg_ring_depth = (unsigned)ring;
+    cg_ready_depth = (unsigned)ready;
+    return previous;
+}
+
 static PyMethodDef core_methods[] = {
     {"run_collection", (PyCFunction)(void (*)(void))core_run_collection, METH_FASTCALL,
      "run_collection(gen, reason) -> collected + uncollectable (0 if one is running)"},
@@ -466,6 +499,10 @@ static PyMethodDef core_methods[] = {
     {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},
     {"_walk_probe", core_walk_probe, METH_NOARGS,
      "_walk_probe() -> (objects, walk s, traverse s, _): what a collection must read, timed."},
+    {"_traverse_probe", core_traverse_probe, METH_VARARGS,
+     "_traverse_probe(order, seed=1) -> (objects, s, _): read-only traversal, memory (0) or random (1) order."},
+    {"_set_prefetch", core_set_prefetch, METH_VARARGS,
+     "_set_prefetch(ring, ready) -> previous: pointers parked, prefetched, before they are read."},
     {"interp_lists", core_interp_lists, METH_NOARGS,
      "The interpreter's own gc.garbage and gc.callbacks lists."},
     {"_layout_check", core_layout_check, METH_NOARGS,

@@ -121,39 +121,81 @@ candidates_free(Candidates *c)
 typedef struct {
     AddrSet marked;
     CgStack stack;
+    CgRing ring;            /* referents not yet checked (gclist.h) */
+    CgRing ready;           /* popped, storage prefetched, not yet traversed */
     Candidates cands;
 } Scratch;
 
 /* A tracked, mortal container not yet marked: mark it and queue it.  Only
  * reads the object.  Out of scratch memory, it stays unmarked (a candidate):
  * that costs time, never correctness. */
-static int
-visit_mark(PyObject *op, void *arg)
+static void
+mark_checked(Scratch *s, PyObject *op)
 {
-    Scratch *s = (Scratch *)arg;
     if (!cg_is_gc(op) || CG_AS_GC(op)->_gc_next == 0 || CG_IS_IMMORTAL(op)) {
-        return 0;
+        return;
     }
     uint64_t *word = addrset_word(&s->marked, op, 1);
     uint64_t bit = addr_bit(op);
     if (word == NULL || (*word & bit)) {
-        return 0;
+        return;
     }
     if (cg_stack_push(&s->stack, op, 0) == 0) {
         *word |= bit;
+    }
+}
+
+static int
+visit_mark(PyObject *op, void *arg)
+{
+    mark_checked((Scratch *)arg, op);
+    return 0;
+}
+
+/* The traversal's visitor: park the referent, its header lines prefetched
+ * (read prefetches: nothing of a survivor is written), and check the
+ * oldest parked one.  Marking does not depend on order, and
+ * mark_from_roots drains the ring before it returns. */
+static int
+visit_mark_deferred(PyObject *op, void *arg)
+{
+    Scratch *s = (Scratch *)arg;
+    PyObject *due = cg_ring_defer(&s->ring, op, 1);
+    if (due != NULL) {
+        mark_checked(s, due);
     }
     return 0;
 }
 
 /* After: every object reachable from the roots through tracked containers
- * is in s->marked. */
+ * is in s->marked.  The same two prefetch stages as collector.c's
+ * mark_alive: referents wait in `ring` before they are checked, popped
+ * objects wait in `ready` (their storage prefetched) before they are
+ * traversed; the loop ends only when the stack and both rings are empty. */
 static void
 mark_from_roots(Scratch *s)
 {
     cg_visit_roots(visit_mark, s);
-    while (s->stack.size > 0) {
-        PyObject *op = s->stack.items[--s->stack.size];
-        Py_TYPE(op)->tp_traverse(op, visit_mark, s);
+    for (;;) {
+        if (s->ready.in - s->ready.out > cg_ready_depth) {
+            PyObject *op = cg_ring_take(&s->ready);
+            Py_TYPE(op)->tp_traverse(op, visit_mark_deferred, s);
+        }
+        else if (s->stack.size > 0) {
+            PyObject *op = s->stack.items[--s->stack.size];
+            cg_prefetch_storage(op);
+            cg_ring_park(&s->ready, op);
+        }
+        else if (!cg_ring_empty(&s->ring)) {
+            mark_checked(s, cg_ring_take(&s->ring));
+        }
+        else if (!cg_ring_empty(&s->ready)) {
+            PyObject *op = cg_ring_take(&s->ready);
+            Py_TYPE(op)->tp_traverse(op, visit_mark_deferred, s);
+        }
+        else {
+            break;
+        }
     }
 }
 
@@ -209,11 +251,25 @@ visit_subtract(PyObject *op, void *arg)
     return 0;
 }
 
-/* After: each candidate's refs counts the references from non-candidates. */
+/* After: each candidate's refs counts the references from non-candidates.
+ * The candidates are an array, so the objects to traverse are known ahead:
+ * each is prefetched in two steps (header, then storage) a few iterations
+ * before its turn.  Referents are only looked up by address in scratch
+ * memory, never read. */
+#define AHEAD_HEADER 16      /* candidates ahead whose header is prefetched */
+#define AHEAD_STORAGE 4      /* ...and whose storage is (its header is in by then) */
+
 static void
 subtract_internal(Scratch *s)
 {
-    for (Py_ssize_t i = 0; i < s->cands.n; i++) {
+    Py_ssize_t n = s->cands.n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i + AHEAD_HEADER < n) {
+            cg_prefetch_object(s->cands.items[i + AHEAD_HEADER].op, 1);
+        }
+        if (i + AHEAD_STORAGE < n) {
+            cg_prefetch_storage(s->cands.items[i + AHEAD_STORAGE].op);
+        }
         PyObject *op = s->cands.items[i].op;
         Py_TYPE(op)->tp_traverse(op, visit_subtract, &s->cands);
     }
