@@ -164,7 +164,8 @@ def parse_junit(path: Path) -> dict[str, dict]:
     except ET.ParseError:
         return cases
     for case in root.iter("testcase"):
-        tid = f"{case.get('classname', '')}.{case.get('name', '')}"
+        cls, name = case.get("classname") or "", case.get("name") or ""
+        tid = f"{cls}.{name}" if cls else name
         status, text = "passed", ""
         for child in case:
             if child.tag in ("failure", "error"):
