@@ -318,6 +318,7 @@ def main(argv=None) -> int:
     ap.add_argument("--reuse", action="store_true",
                     help="reuse finished runs left in the work directory (resume a long run)")
     args = ap.parse_args(argv)
+    args.workdir = args.workdir.resolve()
 
     python, how = (args.python, "path") if os.path.sep in args.python else find_interpreter(args.python)
     if python is None:
