@@ -649,3 +649,25 @@ def test_peak_rss_churning_cycles_like_builtin(where):
         assert out.returncode == 0, out.stderr
         peak[mode] = int(out.stdout)
     assert peak["cyclegc"] <= 1.10 * peak["builtin"], peak
+
+
+def test_child_forked_from_a_thread_exits():
+    """A child forked from a thread other than the main one ends when that
+    thread's function returns; on 3.11 a restarted collection helper thread
+    kept it alive forever (CPython's test_threading
+    test_main_thread_after_fork_from_nonmain_thread hung)."""
+    code = textwrap.dedent("""
+        import cyclegc; cyclegc.install()
+        import os, threading, sys
+        def func():
+            pid = os.fork()
+            if pid == 0:
+                sys.stdout.write("child\\n"); sys.stdout.flush()
+            else:
+                os.waitpid(pid, 0); print("parent done")
+        th = threading.Thread(target=func); th.start(); th.join()
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["child", "parent", "done"]

@@ -67,9 +67,24 @@ if getattr(_BUILTIN_GC, "__name__", None) != "gc":  # pragma: no cover
     _BUILTIN_GC = None
 
 
+_forking_from_main = True
+
+
+def _before_fork():
+    global _forking_from_main
+    _forking_from_main = threading.current_thread() is threading.main_thread()
+
+
 def _after_fork_in_child():
+    # 3.11 restarts its collection helper thread in the child -- except in a
+    # child forked from a thread other than the main one: there the forking
+    # thread ends with pthread_exit when its function returns, and a helper
+    # thread would keep the child alive forever (CPython's test_threading
+    # test_main_thread_after_fork_from_nonmain_thread hung).  Without the
+    # helper, only collections due in threads with a tracer of their own
+    # wait for that thread's next event.
     if installed():
-        _core.trigger_after_fork()
+        _core.trigger_after_fork(_forking_from_main)
 
 
 def _register_hooks():
@@ -81,7 +96,7 @@ def _register_hooks():
     # joined), so no automatic collection of ours runs Python code then.
     atexit.register(uninstall)
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
     _hooks_registered = True
 
 

@@ -108,7 +108,7 @@ int cg_trigger_set_enabled(int on);      /* 1 if installed (and set), 0 if not *
 PyObject *cg_trigger_install(PyObject *self, PyObject *ignored);
 PyObject *cg_trigger_uninstall(PyObject *self, PyObject *ignored);
 PyObject *cg_trigger_is_installed(PyObject *self, PyObject *ignored);
-PyObject *cg_trigger_after_fork(PyObject *self, PyObject *ignored);
+PyObject *cg_trigger_after_fork(PyObject *self, PyObject *restart_helper);
 PyObject *cg_trigger_stats(PyObject *self, PyObject *ignored);
 PyObject *cg_trigger_call_unwrapped(PyObject *self, PyObject *func);
 

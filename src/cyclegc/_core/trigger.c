@@ -833,7 +833,7 @@ cg_trigger_is_installed(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
 
 /* In a forked child the helper thread does not exist: start a new one. */
 PyObject *
-cg_trigger_after_fork(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
+cg_trigger_after_fork(PyObject *Py_UNUSED(self), PyObject *restart_helper)
 {
     trig.pending_queued = 0;
     if (!trig.installed || CG_PENDING_ANY_THREAD) {
@@ -841,7 +841,14 @@ cg_trigger_after_fork(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
     }
     /* The parent's locks and thread are gone; forget them (leaked). */
     trig.helper_running = 0;
+    trig.helper_requested = trig.helper_posted = 0;
     trig.wake = trig.done = trig.ready = NULL;
+    /* Not in a child forked from another thread than the main one: its
+     * last Python thread ends with pthread_exit, and our helper would keep
+     * the process alive (install.py). */
+    if (!PyObject_IsTrue(restart_helper)) {
+        Py_RETURN_NONE;
+    }
     if (helper_start() < 0) {
         return NULL;
     }
