@@ -7,6 +7,7 @@ collections happen (through run_collection, reason "auto", callbacks with
 also happen when only other threads allocate while the main thread is
 blocked, including threads started before install().
 """
+import ctypes
 import gc
 import os
 import subprocess
@@ -91,29 +92,74 @@ def test_builtin_switched_off_and_state_restored(enabled):
     gc.callbacks.append(cb)
     before = (gc.get_threshold(), gc.get_debug(), list(gc.callbacks))
     cyclegc.install()
-    # The interpreter's own flag is off; cyclegc's answers for gc.isenabled().
-    assert BUILTIN["isenabled"]() is False
+    # The built-in is kept off by its threshold0, which cyclegc holds;
+    # `enabled` is one flag for both.
+    assert BUILTIN["get_threshold"]() == (0, 7, 9)
+    assert BUILTIN["isenabled"]() is enabled
     assert gc.isenabled() is enabled and cyclegc.isenabled() is enabled
     assert (gc.get_threshold(), gc.get_debug(), list(gc.callbacks)) == before
     cyclegc.uninstall()
     assert BUILTIN["isenabled"]() is enabled
+    assert BUILTIN["get_threshold"]() == (555, 7, 9)
     assert (gc.get_threshold(), gc.get_debug(), list(gc.callbacks)) == before
     gc.callbacks.remove(cb)
 
 
-def test_enable_disable_while_installed_operate_on_cyclegc_flag():
+def test_enable_disable_while_installed_one_flag_for_both_apis():
+    api = ctypes.pythonapi
     gc.enable()
     cyclegc.install()
     gc.disable()                                  # the gc module's (replaced)
     assert not cyclegc.isenabled() and not gc.isenabled()
-    assert BUILTIN["isenabled"]() is False
+    assert BUILTIN["isenabled"]() is False and api.PyGC_IsEnabled() == 0
+    assert api.PyGC_Enable() == 0                 # C code switches cyclegc's collections
+    assert cyclegc.isenabled() and api.PyGC_IsEnabled() == 1
+    assert api.PyGC_Disable() == 1
+    assert not cyclegc.isenabled()
     cyclegc.enable()
-    assert gc.isenabled()
-    assert BUILTIN["isenabled"]() is False        # the built-in never collects
+    assert gc.isenabled() and BUILTIN["isenabled"]()
+    assert BUILTIN["get_threshold"]()[0] == 0     # ... while the built-in stays off
     gc.disable()
     cyclegc.uninstall()                           # the flag carries over
     assert BUILTIN["isenabled"]() is False
     gc.enable()
+
+
+def test_capi_gc_control_while_installed():
+    """CPython's own check of PyGC_Enable/Disable/IsEnabled
+    (test_capi...test_gc_control), which failed while install() kept the
+    built-in off through `enabled`."""
+    _testcapi = pytest.importorskip("_testcapi", reason="interpreter built without _testcapi")
+    gc.enable()
+    cyclegc.install()
+    _testcapi.test_gc_control()
+    assert gc.isenabled()
+
+
+def test_no_builtin_collection_while_installed_even_after_pyGC_enable():
+    """Only cyclegc collects automatically: with `enabled` set through the C
+    API, and after the built-in's own set_threshold (a reference taken
+    before install) wrote a threshold0, which cyclegc adopts."""
+    gc.enable()
+    gc.set_threshold(700, 10, 10)
+    cyclegc.install()
+    ctypes.pythonapi.PyGC_Enable()
+    BUILTIN["set_threshold"](300)
+    phases = []
+    cb = lambda phase, info: phases.append(phase)  # noqa: E731
+    gc.callbacks.append(cb)
+    try:
+        before = trigger_stats()["collections"]
+        junk = [[] for _ in range(20_000)]
+        del junk
+        ours = trigger_stats()["collections"] - before
+    finally:
+        gc.callbacks.remove(cb)
+    assert gc.get_threshold()[0] == 300 and BUILTIN["get_threshold"]()[0] == 0
+    # 20,000 new containers over threshold0 300: dozens of collections,
+    # every one of them cyclegc's (each stop has its start).
+    assert ours >= 20_000 // 301 - 2
+    assert phases.count("start") == ours
 
 
 # ---- automatic collections -------------------------------------------------------

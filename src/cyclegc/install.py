@@ -3,9 +3,11 @@
 While installed:
 
 * CPython's own automatic collector never runs: the interpreter's
-  ``enabled`` field is 0.  cyclegc keeps its own enabled flag, which
-  ``cyclegc.enable()/disable()/isenabled()`` -- and the ``gc`` module's, see
-  below -- operate on.
+  threshold0 is 0, and cyclegc holds the real one (``get_threshold()`` and
+  ``set_threshold()`` use it).  ``enabled`` is one flag for both:
+  ``gc.enable()``/``disable()`` and the C API's ``PyGC_Enable()``/
+  ``PyGC_Disable()``/``PyGC_IsEnabled()`` switch cyclegc's automatic
+  collections.
 * cyclegc's core finds the allocation of the GC object that makes
   generation 0's count pass threshold0 and runs the collection where the
   built-in would: inside that allocation on 3.11, at the next eval-breaker
@@ -26,9 +28,9 @@ top of incremental.c).  ``collect()`` still does a complete collection.
 
 ``uninstall()`` puts the built-in functions back and hands the automatic
 collections back to the built-in collector; thresholds, debug flags,
-callbacks and garbage were never copied (they are the interpreter's own), and
-``enabled`` carries over: ``gc.isenabled()`` answers the same before and
-after.  install() and uninstall() are idempotent.
+callbacks and garbage were never copied (they are the interpreter's own;
+threshold0 is handed back), and ``enabled`` carries over: ``gc.isenabled()``
+answers the same before and after.  install() and uninstall() are idempotent.
 """
 import atexit
 import os

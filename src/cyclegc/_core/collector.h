@@ -103,8 +103,9 @@ int cg_layout_check(double *seconds, double *cpu_seconds);
 PyObject *cg_layout_groups(void);        /* the names of its groups, a tuple */
 
 /* Automatic collections while installed (trigger.c). */
-int cg_trigger_enabled(void);            /* cyclegc's enabled flag; -1 if not installed */
-int cg_trigger_set_enabled(int on);      /* 1 if installed (and set), 0 if not */
+Py_ssize_t cg_threshold0(CgState *st);   /* gc.get_threshold()[0]: while installed
+                                          * the interpreter's field is 0 */
+void cg_set_threshold0(CgState *st, int threshold);
 PyObject *cg_trigger_install(PyObject *self, PyObject *ignored);
 PyObject *cg_trigger_uninstall(PyObject *self, PyObject *ignored);
 PyObject *cg_trigger_is_installed(PyObject *self, PyObject *ignored);

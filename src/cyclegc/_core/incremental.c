@@ -720,7 +720,7 @@ cg_inc_young_generation(CgState *st)
         return 1;
     }
     double half = inc.max_pause * 0.5;
-    Py_ssize_t next = inc.gen1_estimate + 2 * (Py_ssize_t)st->generations[0].threshold;
+    Py_ssize_t next = inc.gen1_estimate + 2 * cg_threshold0(st);
     return (double)next * inc.young_cost > half ? 1 : 0;
 }
 

@@ -40,26 +40,21 @@ as_c_int(PyObject *obj, int *out)
 static PyObject *
 api_enable(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (!cg_trigger_set_enabled(1)) {   /* installed: cyclegc's own flag */
-        cg_state()->enabled = 1;
-    }
+    cg_state()->enabled = 1;   /* one flag for both collectors (trigger.c) */
     Py_RETURN_NONE;
 }
 
 static PyObject *
 api_disable(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (!cg_trigger_set_enabled(0)) {
-        cg_state()->enabled = 0;
-    }
+    cg_state()->enabled = 0;
     Py_RETURN_NONE;
 }
 
 static PyObject *
 api_isenabled(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    int installed_enabled = cg_trigger_enabled();
-    return PyBool_FromLong(installed_enabled >= 0 ? installed_enabled : cg_state()->enabled);
+    return PyBool_FromLong(cg_state()->enabled);
 }
 
 static PyObject *
@@ -102,7 +97,7 @@ static PyObject *
 api_get_threshold(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     CgState *st = cg_state();
-    return Py_BuildValue("(iii)", st->generations[0].threshold,
+    return Py_BuildValue("(nii)", cg_threshold0(st),
                          st->generations[1].threshold, st->generations[2].threshold);
 }
 
@@ -113,7 +108,7 @@ api_set_threshold(PyObject *self, PyObject *args)
     int t[CG_NUM_GENERATIONS];
     Py_ssize_t n = PyTuple_GET_SIZE(args);
     for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
-        t[i] = st->generations[i].threshold;
+        t[i] = i == 0 ? (int)cg_threshold0(st) : st->generations[i].threshold;
     }
     if (CG_SET_THRESHOLD_CUSTOM_ARITY_ERROR && (n < 1 || n > CG_NUM_GENERATIONS)) {
         PyErr_SetString(PyExc_TypeError, "gc.set_threshold requires 1 to 3 arguments");
@@ -122,7 +117,8 @@ api_set_threshold(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "i|ii:set_threshold", &t[0], &t[1], &t[2])) {
         return NULL;
     }
-    for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
+    cg_set_threshold0(st, t[0]);
+    for (int i = 1; i < CG_NUM_GENERATIONS; i++) {
         st->generations[i].threshold = t[i];
     }
     Py_RETURN_NONE;

@@ -2,10 +2,18 @@
  *
  * While installed (cyclegc.install()):
  *
- *  - the interpreter's own `enabled` is 0, so CPython's automatic collector
- *    never runs; cyclegc keeps its own enabled flag (trig.enabled), which
- *    gc.enable()/disable()/isenabled() operate on (module.c asks
- *    cg_trigger_set_enabled / cg_trigger_enabled first);
+ *  - the interpreter's own threshold0 is 0, so CPython's automatic
+ *    collector never runs (every version tests `threshold0 != 0` before it
+ *    schedules or runs one); trig.threshold0 holds the value, which
+ *    gc.get_threshold()/set_threshold() read and write (cg_threshold0,
+ *    cg_set_threshold0).  The interpreter's `enabled` stays the one flag
+ *    for both APIs: gc.enable()/disable() and C code's PyGC_Enable()/
+ *    PyGC_Disable()/PyGC_IsEnabled() switch cyclegc's automatic
+ *    collections, as they switch the built-in's.  (Keeping the built-in off
+ *    with enabled = 0 made PyGC_IsEnabled() answer 0 and let PyGC_Enable()
+ *    wake the built-in next to cyclegc: CPython's test_capi test_gc_control.)
+ *    A threshold0 written by the built-in's own gc.set_threshold (a
+ *    reference taken before install()) is adopted at the next malloc;
  *
  *  - a wrapper around the PYMEM_DOMAIN_OBJ allocator finds the allocation
  *    that makes a collection due, and the collection runs where the
@@ -72,8 +80,10 @@
 
 typedef struct {
     int installed;
-    int enabled;                /* cyclegc's enabled flag while installed */
-    int armed;                  /* installed && enabled: the wrapper looks */
+    int live;                   /* installed and calibrated: the wrapper looks
+                                 * (while the interpreter's `enabled` is 1) */
+    Py_ssize_t threshold0;      /* threshold0 while installed (the
+                                 * interpreter's field is 0 meanwhile) */
     int pending_queued;         /* our pending call is queued, not yet run */
     int calibrating;            /* calibrate() is calling the entry points */
     void *prev_ra;              /* the last malloc near the threshold: its site */
@@ -110,6 +120,14 @@ typedef struct {
 
 static Trigger trig;
 
+/* cyclegc's automatic collections are on: installed, calibrated, and the
+ * interpreter's `enabled` (gc.enable(), PyGC_Enable()) set. */
+static inline int
+armed(void)
+{
+    return trig.live && trig.st->enabled;
+}
+
 /* ---- running one automatic collection ------------------------------------ */
 
 /* The built-in's choice of generation; -1 if none is due. */
@@ -117,7 +135,8 @@ static int
 choose_generation(CgState *st)
 {
     for (int i = CG_NUM_GENERATIONS - 1; i >= 0; i--) {
-        if (st->generations[i].count > st->generations[i].threshold) {
+        Py_ssize_t threshold = i == 0 ? trig.threshold0 : st->generations[i].threshold;
+        if (st->generations[i].count > threshold) {
             if (i == CG_NUM_GENERATIONS - 1
                 && st->long_lived_pending < st->long_lived_total / 4) {
                 continue;
@@ -135,14 +154,14 @@ static void
 run_due_collection(void)
 {
     trig.n_runs++;
-    if (!trig.armed) {
+    if (!armed()) {
         return;
     }
     CgState *st = trig.st;
-    if (st->collecting || st->generations[0].threshold <= 0) {
+    if (st->collecting || trig.threshold0 <= 0) {
         return;
     }
-    if (st->generations[0].count <= st->generations[0].threshold) {
+    if (st->generations[0].count <= trig.threshold0) {
         trig.n_wrong_guesses++;   /* that malloc was not a GC object's after all */
         return;
     }
@@ -396,7 +415,7 @@ defer_collection(PyThreadState *ts)
      * event.  The helper takes over if the thread has a tracer of its own,
      * or if it allocated another threshold0 objects without reaching an
      * event (C code). */
-    if (st->generations[0].count <= 2 * st->generations[0].threshold) {
+    if (st->generations[0].count <= 2 * trig.threshold0) {
         if (cg_line_hook_is(ts, line_hook)) {
             return;
         }
@@ -490,7 +509,7 @@ near_threshold(void *ra)
         return;
     }
     CgState *st = trig.st;
-    Py_ssize_t c = st->generations[0].count, t = st->generations[0].threshold;
+    Py_ssize_t c = st->generations[0].count, t = trig.threshold0;
 
     /* Learning: count0 rose by exactly one since the previous malloc seen
      * here, so that malloc was a GC object's.  If its site was unknown and
@@ -527,7 +546,7 @@ near_threshold(void *ra)
         }
         return;
     }
-    /* The built-in's own conditions at the link (enabled is `armed`). */
+    /* The built-in's own conditions at the link (enabled: armed()). */
     if (st->collecting) {
         trig.n_skipped_collecting++;
         return;
@@ -545,15 +564,33 @@ near_threshold(void *ra)
     defer_collection(ts);
 }
 
+/* Someone set the interpreter's threshold0 behind our back (the built-in's
+ * gc.set_threshold, referenced before install()): make it ours and put 0
+ * back before the built-in's link can see it.  Only for our interpreter's
+ * allocations (3.12+ may run another's without our GIL). */
+static Py_NO_INLINE void
+adopt_threshold0(void)
+{
+    PyThreadState *ts = cg_tstate_unchecked();
+    if (ts == NULL || ts->interp != trig.interp) {
+        return;
+    }
+    trig.threshold0 = trig.st->generations[0].threshold;
+    trig.st->generations[0].threshold = 0;
+}
+
 static inline void
 check_allocation(void *ra)
 {
-    if (trig.armed) {
+    if (trig.live) {
         CgState *st = trig.st;
-        Py_ssize_t threshold = st->generations[0].threshold;
+        if (st->generations[0].threshold != 0) {
+            adopt_threshold0();
+        }
+        Py_ssize_t threshold = trig.threshold0;
         /* A window below the threshold, so that sites are learned before
          * they matter. */
-        if (st->generations[0].count >= threshold - 8 && threshold > 0) {
+        if (st->generations[0].count >= threshold - 8 && threshold > 0 && st->enabled) {
             near_threshold(ra);
         }
     }
@@ -763,21 +800,23 @@ unwrap_allocator(void)
 
 /* ---- C interface for module.c ---------------------------------------------- */
 
-int
-cg_trigger_enabled(void)
+/* threshold0 as gc.get_threshold() shows it: ours while installed (for our
+ * interpreter), the interpreter's own otherwise. */
+Py_ssize_t
+cg_threshold0(CgState *st)
 {
-    return trig.installed ? trig.enabled : -1;
+    return trig.installed && st == trig.st ? trig.threshold0 : st->generations[0].threshold;
 }
 
-int
-cg_trigger_set_enabled(int on)
+void
+cg_set_threshold0(CgState *st, int threshold)
 {
-    if (!trig.installed) {
-        return 0;
+    if (trig.installed && st == trig.st) {
+        trig.threshold0 = threshold;
     }
-    trig.enabled = on != 0;
-    trig.armed = trig.enabled;
-    return 1;
+    else {
+        st->generations[0].threshold = threshold;
+    }
 }
 
 /* ---- private functions for cyclegc.install -------------------------------- */
@@ -796,15 +835,15 @@ cg_trigger_install(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
     CgState *st = &interp->gc;
     trig.interp = interp;
     trig.st = st;
-    trig.enabled = st->enabled != 0;
     trig.pending_queued = 0;
-    st->enabled = 0;                    /* the built-in never collects by itself */
+    trig.threshold0 = st->generations[0].threshold;
+    st->generations[0].threshold = 0;   /* the built-in never collects by itself */
     cg_cancel_builtin_gc_request(interp);
     trig.installed = 1;
     wrap_allocator();
     calibrate();
     trig.prev_ra = NULL;
-    trig.armed = trig.enabled;
+    trig.live = 1;
     Py_RETURN_TRUE;
 }
 
@@ -816,9 +855,9 @@ cg_trigger_uninstall(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
     if (!trig.installed) {
         Py_RETURN_FALSE;
     }
-    trig.armed = 0;
+    trig.live = 0;
     trig.installed = 0;
-    trig.st->enabled = trig.enabled;
+    trig.st->generations[0].threshold = (int)trig.threshold0;
     unwrap_allocator();
     helper_stop();
     /* A queued pending call finds us disarmed and does nothing. */
@@ -938,7 +977,7 @@ cg_trigger_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
  * pointers), so while installed it printed nothing of them (CPython's
  * test_sys.test_debugmallocstats).  Safe: our wrapper shares the wrapped
  * allocator's context, realloc and free, so memory allocated meanwhile is
- * the same kind; nothing collects meanwhile (the built-in's enabled is 0).
+ * the same kind; nothing collects meanwhile (the built-in's threshold0 is 0).
  * If another wrapper sits on top of ours, ours is left alone, as the
  * interpreter would not see pymalloc there anyway. */
 PyObject *
