@@ -40,6 +40,7 @@ the built-in too are listed as such.  Exit status 1 if any difference.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -107,6 +108,14 @@ def make_env(python: str, minor: str, workdir: Path) -> Path:
     shutil.copy(HOOK, Path(site) / HOOK.name)
     (Path(site) / "cyclegc_regrtest.pth").write_text("import cyclegc_regrtest_hook\n")
     return py
+
+
+def read_record(line: str) -> dict:
+    """One line of the hook's record file: a dict's repr (older runs: JSON)."""
+    try:
+        return ast.literal_eval(line)
+    except (ValueError, SyntaxError):
+        return json.loads(line)
 
 
 def available_modules(py: Path) -> set[str]:
@@ -200,7 +209,7 @@ def load_mode(mode: str, workdir: Path, modules: list[str]) -> dict | None:
     for f in (records.iterdir() if records.exists() else []):
         for line in f.read_text().splitlines():
             try:
-                procs.append(json.loads(line))
+                procs.append(read_record(line))
             except ValueError:
                 pass
     log(f"--- {mode}: reusing the finished run in {out_path}")
@@ -245,7 +254,7 @@ def run_mode(py: Path, mode: str, modules: list[str], jobs: int, timeout: int,
     for f in records.iterdir():
         for line in f.read_text().splitlines():
             try:
-                procs.append(json.loads(line))
+                procs.append(read_record(line))
             except ValueError:
                 pass
     log(f"    {mode}: exit {proc.returncode}, {wall:.0f} s, "

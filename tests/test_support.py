@@ -19,8 +19,8 @@ def test_unsupported_interpreters_are_named_clearly():
 
 def test_check_supported_raises_importerror_naming_the_versions():
     # The real interpreter is supported, so pretend to be PyPy in a child.
-    code = ("import platform, cyclegc._support as s\n"
-            "platform.python_implementation = lambda: 'PyPy'\n"
+    code = ("import cyclegc._support as s\n"
+            "s._implementation = lambda: 'PyPy'\n"
             "try:\n    s.check_supported()\nexcept ImportError as e:\n    print('ImportError:', e)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.startswith("ImportError: cyclegc supports only CPython 3.11, 3.12 and 3.13")
@@ -58,3 +58,18 @@ def test_importing_an_unbuilt_source_tree_says_to_install_it(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: cyclegc's C core")
     assert "pip install ." in last and str(tmp_path / "cyclegc") in last
+
+
+def test_import_and_install_bring_no_unasked_modules():
+    """Installed at start-up in every process, cyclegc must not import
+    threading, re, platform or sysconfig into programs that never asked
+    (CPython's test_threading.test_import_from_another_thread failed with
+    cyclegc installed: threading was already imported)."""
+    code = ("import sys; before = set(sys.modules)\n"
+            "import cyclegc; cyclegc.install()\n"
+            "print(' '.join(sorted(set(sys.modules) - before)))\n")
+    proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    new = set(proc.stdout.split())
+    assert not new & {"threading", "re", "platform", "sysconfig", "enum", "importlib.util"}, new

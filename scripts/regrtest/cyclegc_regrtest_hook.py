@@ -33,10 +33,11 @@ def _record(**fields):
     directory = os.environ.get("CYCLEGC_REGRTEST_DIR")
     if not directory:
         return
-    import json
+    # repr(), not json: json imports re into every process of the run, which
+    # the tests of a run without the hook would not have.
     try:
         with open(os.path.join(directory, f"{os.getpid()}.jsonl"), "a", encoding="utf-8") as f:
-            f.write(json.dumps(fields) + "\n")
+            f.write(repr(fields) + "\n")
     except OSError:
         pass
 

@@ -3,10 +3,14 @@
 The core reads and writes the interpreter's private collector state, whose
 layout is known only for CPython 3.11, 3.12 and 3.13 with the GIL.  Anywhere
 else, importing cyclegc must fail cleanly instead of touching memory.
+
+It imports nothing beyond ``sys`` on the way of a successful import: cyclegc
+is often installed at start-up in every process (``python -m cyclegc run``,
+a sitecustomize), and modules such as ``platform`` (which brings ``re`` and
+``enum``) or ``threading`` would be imported into programs that never asked
+for them (CPython's test_threading checks that ``threading`` is not).
 """
-import platform
 import sys
-import sysconfig
 
 SUPPORTED_VERSIONS = ((3, 11), (3, 12), (3, 13))
 SUPPORTED_TEXT = "CPython 3.11, 3.12 and 3.13 (GIL builds)"
@@ -18,10 +22,10 @@ def unsupported_reason(
     free_threaded: bool | None = None,
 ) -> str | None:
     """Why this interpreter cannot run cyclegc, or None if it can."""
-    implementation = implementation or platform.python_implementation()
+    implementation = implementation or _implementation()
     version = version or tuple(sys.version_info[:2])
     if free_threaded is None:
-        free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+        free_threaded = _free_threaded()
     running = f"{implementation} {version[0]}.{version[1]}"
     if implementation != "CPython":
         return f"cyclegc supports only {SUPPORTED_TEXT}; this is {running}"
@@ -30,6 +34,21 @@ def unsupported_reason(
     if free_threaded:
         return f"cyclegc supports only {SUPPORTED_TEXT}; this is a free-threaded build of {running}"
     return None
+
+
+def _implementation() -> str:
+    name = sys.implementation.name
+    return {"cpython": "CPython", "pypy": "PyPy", "graalpy": "GraalPy"}.get(name, name)
+
+
+def _free_threaded() -> bool:
+    # A free-threaded build's ABI flags carry "t" (3.13+); sysconfig only
+    # where there are no ABI flags to read.
+    abiflags = getattr(sys, "abiflags", None)
+    if abiflags is not None:
+        return "t" in abiflags
+    import sysconfig
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
 def unbuilt_reason() -> str | None:
@@ -52,6 +71,15 @@ def unbuilt_reason() -> str | None:
 
 
 def check_supported() -> None:
-    reason = unsupported_reason() or unbuilt_reason()
+    reason = unsupported_reason()
+    if reason is None:
+        try:
+            # What cyclegc imports next anyway; absolute, so that a missing
+            # extension is a ModuleNotFoundError naming it.
+            __import__(__package__ + "._core._cyclegc")
+        except ModuleNotFoundError as exc:
+            if exc.name != __package__ + "._core._cyclegc":
+                raise
+            reason = unbuilt_reason()
     if reason is not None:
         raise ImportError(reason)

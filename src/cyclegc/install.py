@@ -33,9 +33,9 @@ threshold0 is handed back), and ``enabled`` carries over: ``gc.isenabled()``
 answers the same before and after.  install() and uninstall() are idempotent.
 """
 import atexit
+import _thread
 import os
 import sys
-import threading
 
 from . import api as _api
 from ._core import _cyclegc as _core
@@ -48,7 +48,7 @@ FUNCTIONS = (
     "is_finalized", "freeze", "unfreeze", "get_freeze_count",
 )
 
-_lock = threading.RLock()
+_lock = _thread.RLock()
 _saved = None          # (gc module, {name: built-in function}) while installed
 _hooks_registered = False
 
@@ -70,11 +70,18 @@ if getattr(_BUILTIN_GC, "__name__", None) != "gc":  # pragma: no cover
 
 
 _forking_from_main = True
+# The thread that imported cyclegc: the main thread unless a program imports
+# it from another (threading is not imported here: see _support.py).
+_IMPORTING_THREAD = _thread.get_ident()
 
 
 def _before_fork():
     global _forking_from_main
-    _forking_from_main = threading.current_thread() is threading.main_thread()
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        _forking_from_main = threading.current_thread() is threading.main_thread()
+    else:
+        _forking_from_main = _thread.get_ident() == _IMPORTING_THREAD
 
 
 def _after_fork_in_child():
