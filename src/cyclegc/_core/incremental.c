@@ -90,6 +90,29 @@
 
 typedef enum { IDLE = 0, MARK_FROZEN, MARK, SWEEP } Phase;
 
+/* What one stop spent its time on, by part: the young collection, marking
+ * (frozen objects, roots, gray objects, wide slices), building and deciding
+ * sweep slices (trial deletion), and disposing of the garbage they found
+ * (weakrefs, finalizers, resurrection check, tp_clear), or a complete
+ * overflow / fork-friendly collection.  The part that took longest is the
+ * stop's cause; its object count says how big it was. */
+enum { PART_YOUNG = 0, PART_MARK, PART_SWEEP, PART_DISPOSE, PART_FULL, NPARTS };
+static const char *part_names[NPARTS] = {
+    "young collection", "mark", "sweep slice", "garbage disposal (weakrefs, finalizers, tp_clear)",
+    "complete collection",
+};
+
+typedef struct {
+    double seconds;
+    double cpu_seconds;             /* the thread's CPU time: what a busy machine does not inflate */
+    double cpu_start;
+    double part_seconds[NPARTS];
+    Py_ssize_t part_objects[NPARTS];
+    Py_ssize_t slices;
+    int young_gen;
+    int overflow;
+} StopInfo;
+
 static struct {
     int initialized;
     double max_pause;               /* seconds; 0: disabled */
@@ -115,6 +138,7 @@ static struct {
     Py_ssize_t collected, uncollectable, truncations, overflow_collections, aborted;
     Py_ssize_t largest_slice;
     double longest_increment, round_started_at, last_round_seconds;
+    StopInfo stop, longest_stop;    /* the current (last) stop; the longest */
 } inc;
 
 static void
@@ -501,6 +525,10 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
     }
     Py_ssize_t n = cg_trial_deletion(st, &slice, &unreachable);
     cg_untrack_atoms(&slice, 1);       /* a round stands for a full collection */
+    double t1 = cg_now();
+    inc.stop.part_seconds[PART_SWEEP] += t1 - t0;
+    inc.stop.part_objects[PART_SWEEP] += n;
+    inc.stop.slices++;
     for (PyGC_Head *g = cg_next(&slice); g != &slice; g = cg_next(g)) {
         (void)addrset_add(&inc.marks, CG_FROM_GC(g));
         inc.round_survivors++;
@@ -508,6 +536,8 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
     cg_list_merge(&slice, &inc.visited);
     Py_ssize_t collected = 0, uncollectable = 0;
     cg_dispose_garbage(st, &unreachable, &inc.visited, &collected, &uncollectable);
+    inc.stop.part_seconds[PART_DISPOSE] += cg_now() - t1;
+    inc.stop.part_objects[PART_DISPOSE] += collected + uncollectable;
     st->generation_stats[CG_NUM_GENERATIONS - 1].collected += collected;
     st->generation_stats[CG_NUM_GENERATIONS - 1].uncollectable += uncollectable;
     out->collected += collected;
@@ -661,6 +691,7 @@ old_work(CgState *st, double deadline, CgResult *out)
     int first = 1;
     while (inc.phase != IDLE && work < quota && (first || cg_now() < deadline)) {
         Py_ssize_t before = work;
+        double tm = cg_now();
         switch (inc.phase) {
         case MARK_FROZEN:
             if (mark_frozen_step(st, deadline, &work)) {
@@ -668,11 +699,15 @@ old_work(CgState *st, double deadline, CgResult *out)
                 cg_visit_roots(visit_gray, &ctx);
                 inc.phase = MARK;
             }
+            inc.stop.part_seconds[PART_MARK] += cg_now() - tm;
+            inc.stop.part_objects[PART_MARK] += work - before;
             break;
         case MARK:
             if (mark_step(deadline, quota - work, &work)) {
                 inc.phase = SWEEP;
             }
+            inc.stop.part_seconds[PART_MARK] += cg_now() - tm;
+            inc.stop.part_objects[PART_MARK] += work - before;
             break;
         case SWEEP: {
             /* The time left bounds the slice and, doubled, the closure of
@@ -739,24 +774,54 @@ cg_inc_plan(CgState *st)
     return (inc.phase != IDLE || round_due(st)) ? CG_INC_OLD : CG_INC_YOUNG;
 }
 
+/* Closes the figures of the stop that began at t0; keeps the longest. */
+static double
+thread_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void
+end_stop(double t0)
+{
+    inc.stop.seconds = cg_now() - t0;
+    inc.stop.cpu_seconds = thread_cpu_now() - inc.stop.cpu_start;
+    if (inc.stop.seconds > inc.longest_increment) {
+        inc.longest_increment = inc.stop.seconds;
+        inc.longest_stop = inc.stop;
+    }
+}
+
 void
 cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
 {
     double t0 = cg_now();
     inc.increments++;
+    memset(&inc.stop, 0, sizeof(inc.stop));
+    inc.stop.cpu_start = thread_cpu_now();
+    inc.stop.young_gen = young_gen;
     if (plan == CG_INC_FULL) {
         if (inc.overflow_due) {
             inc.overflow_due = 0;
             inc.truncated_rounds = 0;
             inc.overflow_collections++;
+            inc.stop.overflow = 1;
         }
         else {
             inc.round_requested = 0;    /* fork-friendly: this was the round */
         }
         cg_collect_generation(st, CG_NUM_GENERATIONS - 1, out);
+        inc.stop.young_gen = CG_NUM_GENERATIONS - 1;
+        inc.stop.part_seconds[PART_FULL] = out->duration;
+        inc.stop.part_objects[PART_FULL] = out->candidates;
+        end_stop(t0);
         return;
     }
     cg_collect_generation(st, young_gen, out);
+    inc.stop.part_seconds[PART_YOUNG] = out->duration;
+    inc.stop.part_objects[PART_YOUNG] = out->candidates;
     if (out->candidates >= 256) {
         double per = out->duration / (double)out->candidates;
         inc.young_cost = per > inc.young_cost ? per : 0.95 * inc.young_cost + 0.05 * per;
@@ -783,9 +848,7 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
     }
     inc.last_pending = st->long_lived_pending;
     out->duration = cg_now() - t0;
-    if (out->duration > inc.longest_increment) {
-        inc.longest_increment = out->duration;
-    }
+    end_stop(t0);
 }
 
 /* ---- figures ----------------------------------------------------------- */
@@ -801,11 +864,58 @@ phase_name(Phase p)
     }
 }
 
+/* A stop's figures as a dict: seconds, cause (the part that took
+ * longest), cause_objects, and each part's seconds and objects. */
+static PyObject *
+stop_dict(const StopInfo *s)
+{
+    int cause = 0;
+    for (int i = 1; i < NPARTS; i++) {
+        if (s->part_seconds[i] > s->part_seconds[cause]) {
+            cause = i;
+        }
+    }
+    PyObject *parts = PyDict_New();
+    if (parts == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < NPARTS; i++) {
+        if (s->part_seconds[i] == 0 && s->part_objects[i] == 0) {
+            continue;
+        }
+        PyObject *v = Py_BuildValue("{sdsn}", "seconds", s->part_seconds[i],
+                                    "objects", s->part_objects[i]);
+        if (v == NULL || PyDict_SetItemString(parts, part_names[i], v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(parts);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    const char *name = s->seconds == 0 ? "none"
+                       : (cause == PART_FULL && s->overflow) ? "overflow collection"
+                       : part_names[cause];
+    return Py_BuildValue("{sdsdsssnsisnsN}",
+                         "seconds", s->seconds,
+                         "cpu_seconds", s->cpu_seconds,
+                         "cause", name,
+                         "cause_objects", s->part_objects[cause],
+                         "young_generation", s->young_gen,
+                         "slices", s->slices,
+                         "parts", parts);
+}
+
 PyObject *
 cg_inc_stats(void)
 {
+    PyObject *last = stop_dict(&inc.stop);
+    PyObject *longest = last == NULL ? NULL : stop_dict(&inc.longest_stop);
+    if (longest == NULL) {
+        Py_XDECREF(last);
+        return NULL;
+    }
     return Py_BuildValue(
-        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsn}",
+        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsNsN}",
         "max_pause", inc.max_pause,
         "phase", phase_name(inc.phase),
         "rounds", inc.rounds,
@@ -823,5 +933,7 @@ cg_inc_stats(void)
         "last_round_seconds", inc.last_round_seconds,
         "sweep_cost_ns", inc.sweep_cost * 1e9,
         "promoted_per_increment", inc.promo_per_inc,
-        "marks_bytes", (Py_ssize_t)inc.marks.bytes);
+        "marks_bytes", (Py_ssize_t)inc.marks.bytes,
+        "last_stop", last,
+        "longest_stop", longest);
 }
