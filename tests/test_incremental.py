@@ -489,3 +489,24 @@ def test_threads_allocating_collecting_and_freezing_under_bounded_pauses(tmp_pat
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "rounds" in proc.stdout
+
+
+def test_stats_name_each_stop_and_its_cause(bounded):
+    keep = [Node(i) for i in range(5000)]
+    for n in keep:
+        n.refs.append(n)
+    finish_round()
+    s = cyclegc.incremental_stats()
+    for key in ("last_stop", "longest_stop"):
+        stop = s[key]
+        assert set(stop) >= {"seconds", "cpu_seconds", "cause", "cause_objects", "parts", "slices"}
+        assert stop["seconds"] >= 0 and stop["cpu_seconds"] >= 0
+        assert stop["cause"] in ("none", "young collection", "mark", "sweep slice",
+                                 "garbage disposal (weakrefs, finalizers, tp_clear)",
+                                 "complete collection", "overflow collection")
+        for part in stop["parts"].values():
+            assert part["seconds"] >= 0 and part["objects"] >= 0
+    longest = s["longest_stop"]
+    assert longest["seconds"] == pytest.approx(s["longest_increment"])
+    assert "young collection" in longest["parts"]
+    del keep
