@@ -53,6 +53,19 @@ int cg_inc_cursor_linked(void);             /* the marker walks the permanent li
 PyObject *cg_inc_stats(void);
 Py_ssize_t cg_run_increment(int young_gen);
 
+/* Frames' value stacks as marking roots (stackroots.c): every frame whose
+ * stack the interpreter keeps (stacktop >= 0), and the top frame of the
+ * thread named by cg_safe_point_tstate (set by trigger.c while a collection
+ * runs at a safe point: an eval-breaker pending call, a 3.11 trace event),
+ * whose live depth comes from its bytecode.  cg_stack_roots_configure loads
+ * the opcode tables (cyclegc._opcodes) once; call it with the GIL, outside
+ * any collection. */
+extern PyThreadState *cg_safe_point_tstate;
+int cg_stack_roots_configure(void);
+void cg_visit_stack_roots(visitproc visit, void *arg);
+PyObject *cg_stack_safe_depths(PyObject *code);     /* test hook */
+PyObject *cg_stack_roots_now(int top_safe);         /* test hook */
+
 /* Visits up to `max` items of a list (from index *pos) or dict (PyDict_Next
  * position *pos), subclasses included, advancing *pos; *done is set when the
  * container is exhausted.  Returns the items visited.  Marking walks wide

@@ -180,6 +180,9 @@ cg_inc_configure(double max_pause)
         inc.max_pause = 0;
     }
     else {
+        if (cg_stack_roots_configure() < 0) {
+            return -1;
+        }
         inc.max_pause = max_pause;
     }
     return 0;
@@ -697,6 +700,7 @@ old_work(CgState *st, double deadline, CgResult *out)
             if (mark_frozen_step(st, deadline, &work)) {
                 GrayCtx ctx = {0};
                 cg_visit_roots(visit_gray, &ctx);
+                cg_visit_stack_roots(visit_gray, &ctx);
                 inc.phase = MARK;
             }
             inc.stop.part_seconds[PART_MARK] += cg_now() - tm;

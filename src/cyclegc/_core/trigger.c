@@ -178,8 +178,14 @@ static int
 line_hook(PyObject *Py_UNUSED(obj), PyFrameObject *Py_UNUSED(frame),
           int Py_UNUSED(what), PyObject *Py_UNUSED(arg))
 {
-    cg_line_hook_disarm(cg_tstate_unchecked());
+    PyThreadState *ts = cg_tstate_unchecked();
+    cg_line_hook_disarm(ts);
+    /* A trace event: this thread's frame is between instructions (or at a
+     * call, return or exception event, before any unwinding pops), so its
+     * value stack may serve as marking roots (stackroots.c). */
+    cg_safe_point_tstate = ts;
     run_due_collection();
+    cg_safe_point_tstate = NULL;
     return 0;
 }
 
@@ -192,7 +198,12 @@ pending_collect(void *Py_UNUSED(arg))
     if (lat > trig.pending_latency_max) {
         trig.pending_latency_max = lat;
     }
+    /* A pending call runs at an eval-breaker check of this thread's top
+     * frame: between instructions, never while it unwinds an exception, so
+     * its value stack may serve as marking roots (stackroots.c). */
+    cg_safe_point_tstate = cg_tstate_unchecked();
     run_due_collection();
+    cg_safe_point_tstate = NULL;
     return 0;   /* never raises into the frame that happened to run us */
 }
 
