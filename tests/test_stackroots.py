@@ -179,5 +179,7 @@ def test_bounded_mode_keeps_comprehension_structures_out_of_overflow():
     assert out.returncode == 0, out.stderr
     overflow, rounds = map(int, out.stdout.split())
     assert rounds >= 1
-    if sys.version_info >= (3, 12):
-        assert overflow == 0
+    # 3.12+: the round's roots are visited at an eval-breaker check; 3.11
+    # collects inside allocations and adds the top frame's stack from a
+    # pending call before marking ends
+    assert overflow == 0

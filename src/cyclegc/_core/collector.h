@@ -64,6 +64,11 @@ extern PyThreadState *cg_safe_point_tstate;
 int cg_stack_roots_configure(void);
 void cg_visit_stack_roots(visitproc visit, void *arg);
 PyObject *cg_stack_safe_depths(PyObject *code);     /* test hook */
+/* 3.11: roots visited inside an allocation miss the top frame's stack;
+ * trigger.c queues a pending call (main thread) that calls
+ * cg_inc_late_stack_roots() at a safe point.  -1 if it cannot. */
+int cg_request_late_stack_roots(void);
+void cg_inc_late_stack_roots(void);
 PyObject *cg_stack_roots_now(int top_safe);         /* test hook */
 
 /* Visits up to `max` items of a list (from index *pos) or dict (PyDict_Next

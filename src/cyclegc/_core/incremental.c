@@ -133,6 +133,8 @@ static struct {
     Py_ssize_t round_start_pending, round_headroom;
     Py_ssize_t round_survivors;
     int round_truncated, truncated_rounds, overflow_due, round_requested;
+    int late_roots_wait;            /* 3.11: increments marking waits for them */
+    Py_ssize_t late_roots_requested, late_roots_visited;
     /* figures */
     Py_ssize_t rounds, increments, old_increments, marked, swept;
     Py_ssize_t collected, uncollectable, truncations, overflow_collections, aborted;
@@ -305,6 +307,7 @@ round_start(CgState *st, double now)
     inc.round_truncated = 0;
     inc.round_started_at = now;
     inc.round_requested = 0;
+    inc.late_roots_wait = 0;
     inc.phase = MARK_FROZEN;
     PyGC_Head *perm = cg_permanent_head(st);
     insert_after(CG_AS_GC(inc.cursor), perm);
@@ -445,6 +448,22 @@ mark_step(double deadline, Py_ssize_t quota, Py_ssize_t *work)
     *work += n;
     inc.marked += n;
     return 0;
+}
+
+/* The value-stack roots of the calling thread's top frame, at a safe point
+ * after the round's roots were visited elsewhere (3.11): they turn gray if
+ * marking is still running; later, sweep would not see a new gray object. */
+void
+cg_inc_late_stack_roots(void)
+{
+    CgState *st = cg_state();
+    if (inc.phase != MARK || st->collecting) {
+        return;
+    }
+    inc.late_roots_wait = 0;
+    inc.late_roots_visited++;
+    GrayCtx ctx = {0};
+    cg_visit_stack_roots(visit_gray, &ctx);
 }
 
 /* ---- sweep ------------------------------------------------------------- */
@@ -702,12 +721,24 @@ old_work(CgState *st, double deadline, CgResult *out)
                 cg_visit_roots(visit_gray, &ctx);
                 cg_visit_stack_roots(visit_gray, &ctx);
                 inc.phase = MARK;
+                if (cg_safe_point_tstate == NULL && cg_request_late_stack_roots() == 0) {
+                    /* 3.11 inside an allocation: the top frame's stack
+                     * joins at the next safe point; marking does not end
+                     * before (a few increments at most) */
+                    inc.late_roots_wait = 8;
+                    inc.late_roots_requested++;
+                }
             }
             inc.stop.part_seconds[PART_MARK] += cg_now() - tm;
             inc.stop.part_objects[PART_MARK] += work - before;
             break;
         case MARK:
             if (mark_step(deadline, quota - work, &work)) {
+                if (inc.late_roots_wait > 0) {
+                    inc.late_roots_wait--;      /* the pending call has not run yet */
+                    inc.stop.part_seconds[PART_MARK] += cg_now() - tm;
+                    goto done;
+                }
                 inc.phase = SWEEP;
             }
             inc.stop.part_seconds[PART_MARK] += cg_now() - tm;
@@ -919,7 +950,7 @@ cg_inc_stats(void)
         return NULL;
     }
     return Py_BuildValue(
-        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsNsN}",
+        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsNsN}",
         "max_pause", inc.max_pause,
         "phase", phase_name(inc.phase),
         "rounds", inc.rounds,
@@ -938,6 +969,8 @@ cg_inc_stats(void)
         "sweep_cost_ns", inc.sweep_cost * 1e9,
         "promoted_per_increment", inc.promo_per_inc,
         "marks_bytes", (Py_ssize_t)inc.marks.bytes,
+        "late_stack_roots_requested", inc.late_roots_requested,
+        "late_stack_roots_visited", inc.late_roots_visited,
         "last_stop", last,
         "longest_stop", longest);
 }
