@@ -127,6 +127,8 @@ static struct {
     double sweep_cost;              /* seconds per object in S (average) */
     double young_cost;              /* seconds per object of a young collection */
     Py_ssize_t gen1_estimate;       /* objects in generation 1 (survivors since) */
+    Py_ssize_t young_chunks, young_chunked_objects, gen0_passed;
+    int young_backlog;              /* generation 0 is being collected in chunks */
     double promo_per_inc;           /* promotions per increment (average) */
     Py_ssize_t last_pending;
     Py_ssize_t round_work_est, round_work_done;
@@ -188,6 +190,18 @@ cg_inc_configure(double max_pause)
         inc.max_pause = max_pause;
     }
     return 0;
+}
+
+/* The calling thread's CPU seconds.  Costs per object are measured with it:
+ * a stop the scheduler preempted on a busy machine took longer on the wall
+ * clock, not more work, and an estimate that follows the wall clock "up at
+ * once" shrank every later slice and chunk to its minimum. */
+static double
+thread_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ---- list helpers ------------------------------------------------------ */
@@ -539,7 +553,7 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
     PyGC_Head slice, unreachable;
     cg_list_init(&slice);
     SliceCtx ctx = {&slice, 0, cap, hard_cap, 0};
-    double t0 = cg_now();
+    double t0 = cg_now(), c0 = thread_cpu_now();
     build_slice(&ctx);
     if (ctx.truncated) {
         inc.truncations++;
@@ -575,7 +589,7 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
         /* Up at once, down slowly: a slice of garbage (freed, tp_clear'ed)
          * costs more per object than one of survivors, and an estimate
          * averaged over both would overrun the stop on the next garbage. */
-        double per = (cg_now() - t0) / (double)n;
+        double per = (thread_cpu_now() - c0) / (double)n;
         inc.sweep_cost = per > inc.sweep_cost ? per : 0.95 * inc.sweep_cost + 0.05 * per;
     }
     return n;
@@ -790,6 +804,12 @@ cg_inc_young_generation(CgState *st)
         return 1;
     }
     double half = inc.max_pause * 0.5;
+    if ((double)st->generations[0].threshold * inc.young_cost > half) {
+        /* generation 0 alone is too big for a stop (a program raised
+         * threshold0): it is collected in chunks (young_chunked), and the
+         * built-in's rule alone picks generation 1 */
+        return 0;
+    }
     Py_ssize_t next = inc.gen1_estimate + 2 * (Py_ssize_t)st->generations[0].threshold;
     return (double)next * inc.young_cost > half ? 1 : 0;
 }
@@ -809,15 +829,120 @@ cg_inc_plan(CgState *st)
     return (inc.phase != IDLE || round_due(st)) ? CG_INC_OLD : CG_INC_YOUNG;
 }
 
-/* Closes the figures of the stop that began at t0; keeps the longest. */
-static double
-thread_cpu_now(void)
+/* ---- young generations larger than a stop ------------------------------- */
+
+/* Trial deletion on the oldest `cap` objects of generation `gen` (list order
+ * is allocation order, so what was built together is examined together);
+ * survivors go to generation gen + 1, garbage is disposed of as usual.
+ * Sound for the same reason as every slice: the chunk is examined within one
+ * stop, and references from outside it (younger objects not in the chunk,
+ * older generations) count as external.  A young cycle cut by a chunk's
+ * border survives into the next generation and is found there, as a cycle
+ * spanning two generations is by the built-in.  Returns the objects
+ * examined; *done is set when the generation is empty after. */
+static Py_ssize_t
+young_chunk(CgState *st, int gen, Py_ssize_t cap, CgResult *out, int *done)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    PyGC_Head *young = cg_gen_head(st, gen);
+    PyGC_Head *older = cg_gen_head(st, gen + 1);
+    PyGC_Head chunk, unreachable;
+    cg_list_init(&chunk);
+    Py_ssize_t n = 0;
+    for (PyGC_Head *g = cg_next(young); g != young && n < cap; n++) {
+        PyGC_Head *next = cg_next(g);
+        cg_list_move(g, &chunk);
+        g = next;
+    }
+    *done = cg_list_is_empty(young);
+    Py_ssize_t examined = cg_trial_deletion(st, &chunk, &unreachable);
+    Py_ssize_t survivors = cg_untrack_atoms(&chunk, 0);
+    if (gen == CG_NUM_GENERATIONS - 2) {
+        st->long_lived_pending += survivors;
+    }
+    cg_list_merge(&chunk, older);
+    Py_ssize_t collected = 0, uncollectable = 0;
+    cg_dispose_garbage(st, &unreachable, older, &collected, &uncollectable);
+    st->generation_stats[gen].collected += collected;
+    st->generation_stats[gen].uncollectable += uncollectable;
+    out->collected += collected;
+    out->uncollectable += uncollectable;
+    out->candidates += examined;
+    inc.young_chunks++;
+    inc.young_chunked_objects += examined;
+    return examined;
 }
 
+/* The young part of an increment when the generation is too big for the
+ * stop (threshold0 raised to hundreds of thousands, as mypy does; a
+ * generation 1 of ten such passes).  Each stop examines at most what half
+ * the stop allows, at the young cost per object; the rest waits in its
+ * generation.  Counts: generation 0's count is left `cap` short of its
+ * threshold, so the next stop comes after cap / 8 more allocations and the
+ * chunks outpace the program; generation 1's count grows by one per
+ * threshold0 objects examined (a built-in generation-0 collection's worth);
+ * a generation-1 pass runs until generation 1 is empty (then generation 2's
+ * count grows by one), with a generation-0 chunk beside it in every stop
+ * so young garbage keeps being found.  Returns 0 if the generation fits in
+ * a stop (the caller collects it whole). */
+static int
+young_chunked(CgState *st, int young_gen, CgResult *out)
+{
+    double half = inc.max_pause * 0.5;
+    Py_ssize_t cap = (Py_ssize_t)(half / inc.young_cost);
+    if (cap < 1000) {
+        cap = 1000;
+    }
+    Py_ssize_t gen0 = st->generations[0].count;
+    Py_ssize_t est = gen0 + (young_gen == 1 ? inc.gen1_estimate : 0);
+    /* count0 is not generation 0's size once chunking began (every GC
+     * object freed anywhere lowers it): until generation 0 is empty again,
+     * it is chunked */
+    if (est <= cap && !inc.young_backlog) {
+        return 0;
+    }
+    double t0 = cg_now(), c0 = thread_cpu_now();
+    int done;
+    if (young_gen == 1) {
+        Py_ssize_t n1 = young_chunk(st, 1, cap / 2, out, &done);
+        inc.gen1_estimate = Py_MAX(inc.gen1_estimate - n1, 0);
+        if (done) {
+            st->generations[1].count = 0;
+            st->generations[2].count += 1;
+            st->generation_stats[1].collections++;
+            inc.gen1_estimate = 0;
+        }
+        cap -= n1;
+    }
+    Py_ssize_t before = out->collected;
+    Py_ssize_t n0 = young_chunk(st, 0, Py_MAX(cap, 1000), out, &done);
+    inc.gen1_estimate += n0 - (out->collected - before);
+    st->generation_stats[0].collections++;
+    inc.gen0_passed += n0;
+    Py_ssize_t threshold0 = st->generations[0].threshold;
+    while (threshold0 > 0 && inc.gen0_passed >= threshold0) {
+        inc.gen0_passed -= threshold0;
+        st->generations[1].count += 1;
+    }
+    inc.young_backlog = !done;
+    if (done) {
+        st->generations[0].count = 0;
+    }
+    else {
+        /* due again after an eighth as many allocations as this stop examined:
+         * the chunks outpace the program and generation 0 drains (then it
+         * is collected whole, and waits for a full threshold again), so
+         * young garbage waits about as long as with the built-in */
+        st->generations[0].count = (int)Py_MAX(threshold0 - n0 / 8, 0);
+    }
+    out->duration = cg_now() - t0;
+    if (out->candidates >= 256) {
+        double per = (thread_cpu_now() - c0) / (double)out->candidates;
+        inc.young_cost = per > inc.young_cost ? per : 0.95 * inc.young_cost + 0.05 * per;
+    }
+    return 1;
+}
+
+/* Closes the figures of the stop that began at t0; keeps the longest. */
 static void
 end_stop(double t0)
 {
@@ -854,16 +979,19 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
         end_stop(t0);
         return;
     }
-    cg_collect_generation(st, young_gen, out);
+    if (!young_chunked(st, young_gen, out)) {
+        double c0 = thread_cpu_now();
+        cg_collect_generation(st, young_gen, out);
+        if (out->candidates >= 256) {
+            double per = (thread_cpu_now() - c0) / (double)out->candidates;
+            inc.young_cost = per > inc.young_cost ? per : 0.95 * inc.young_cost + 0.05 * per;
+        }
+        inc.gen1_estimate = young_gen == 0
+            ? inc.gen1_estimate + (out->candidates - out->collected)
+            : 0;
+    }
     inc.stop.part_seconds[PART_YOUNG] = out->duration;
     inc.stop.part_objects[PART_YOUNG] = out->candidates;
-    if (out->candidates >= 256) {
-        double per = out->duration / (double)out->candidates;
-        inc.young_cost = per > inc.young_cost ? per : 0.95 * inc.young_cost + 0.05 * per;
-    }
-    inc.gen1_estimate = young_gen == 0
-        ? inc.gen1_estimate + (out->candidates - out->collected)
-        : 0;
     Py_ssize_t promoted = st->long_lived_pending - inc.last_pending;
     if (promoted >= 0) {
         inc.promo_per_inc = 0.9 * inc.promo_per_inc + 0.1 * (double)promoted;
@@ -950,7 +1078,7 @@ cg_inc_stats(void)
         return NULL;
     }
     return Py_BuildValue(
-        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsNsN}",
+        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsNsN}",
         "max_pause", inc.max_pause,
         "phase", phase_name(inc.phase),
         "rounds", inc.rounds,
@@ -971,6 +1099,8 @@ cg_inc_stats(void)
         "marks_bytes", (Py_ssize_t)inc.marks.bytes,
         "late_stack_roots_requested", inc.late_roots_requested,
         "late_stack_roots_visited", inc.late_roots_visited,
+        "young_chunks", inc.young_chunks,
+        "young_chunked_objects", inc.young_chunked_objects,
         "last_stop", last,
         "longest_stop", longest);
 }
