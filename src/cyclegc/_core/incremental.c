@@ -129,6 +129,8 @@ static struct {
     Py_ssize_t gen1_estimate;       /* objects in generation 1 (survivors since) */
     Py_ssize_t young_chunks, young_chunked_objects, gen0_passed;
     int young_backlog;              /* generation 0 is being collected in chunks */
+    int last_young_chunked;         /* the last increment's young part was a chunk */
+    Py_ssize_t forced_chunk;        /* tests: chunk size (0: from the budget) */
     double promo_per_inc;           /* promotions per increment (average) */
     Py_ssize_t last_pending;
     Py_ssize_t round_work_est, round_work_done;
@@ -687,6 +689,12 @@ cg_inc_lists(PyGC_Head **heads, int max)
 /* ---- the increment ----------------------------------------------------- */
 
 void
+cg_inc_force_young_chunk(Py_ssize_t n)
+{
+    inc.forced_chunk = n > 0 ? n : 0;
+}
+
+void
 cg_inc_request_round(void)
 {
     inc.round_requested = 1;
@@ -892,12 +900,21 @@ young_chunked(CgState *st, int young_gen, CgResult *out)
     if (cap < 1000) {
         cap = 1000;
     }
+    if (inc.forced_chunk > 0) {
+        cap = inc.forced_chunk;
+    }
     Py_ssize_t gen0 = st->generations[0].count;
     Py_ssize_t est = gen0 + (young_gen == 1 ? inc.gen1_estimate : 0);
     /* count0 is not generation 0's size once chunking began (every GC
      * object freed anywhere lowers it): until generation 0 is empty again,
      * it is chunked */
     if (est <= cap && !inc.young_backlog) {
+        return 0;
+    }
+    if (st->debug & CG_DEBUG_SAVEALL) {
+        /* the garbage a chunk finds goes to gc.garbage and would keep the
+         * rest of its structure, in later chunks, alive: whole, as before */
+        inc.young_backlog = 0;
         return 0;
     }
     double t0 = cg_now(), c0 = thread_cpu_now();
@@ -914,7 +931,8 @@ young_chunked(CgState *st, int young_gen, CgResult *out)
         cap -= n1;
     }
     Py_ssize_t before = out->collected;
-    Py_ssize_t n0 = young_chunk(st, 0, Py_MAX(cap, 1000), out, &done);
+    Py_ssize_t n0 = young_chunk(st, 0, inc.forced_chunk > 0 ? Py_MAX(cap, 1) : Py_MAX(cap, 1000),
+                                out, &done);
     inc.gen1_estimate += n0 - (out->collected - before);
     st->generation_stats[0].collections++;
     inc.gen0_passed += n0;
@@ -979,7 +997,8 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
         end_stop(t0);
         return;
     }
-    if (!young_chunked(st, young_gen, out)) {
+    inc.last_young_chunked = young_chunked(st, young_gen, out);
+    if (!inc.last_young_chunked) {
         double c0 = thread_cpu_now();
         cg_collect_generation(st, young_gen, out);
         if (out->candidates >= 256) {
@@ -1078,7 +1097,7 @@ cg_inc_stats(void)
         return NULL;
     }
     return Py_BuildValue(
-        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsNsN}",
+        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsnsnsNsN}",
         "max_pause", inc.max_pause,
         "phase", phase_name(inc.phase),
         "rounds", inc.rounds,
@@ -1101,6 +1120,8 @@ cg_inc_stats(void)
         "late_stack_roots_visited", inc.late_roots_visited,
         "young_chunks", inc.young_chunks,
         "young_chunked_objects", inc.young_chunked_objects,
+        "young_backlog", (Py_ssize_t)inc.young_backlog,
+        "last_young_chunked", (Py_ssize_t)inc.last_young_chunked,
         "last_stop", last,
         "longest_stop", longest);
 }

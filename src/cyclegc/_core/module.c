@@ -418,6 +418,17 @@ core_stack_safe_depths(PyObject *self, PyObject *code)
 }
 
 static PyObject *
+core_set_young_chunk(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    cg_inc_force_young_chunk(n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 core_stack_roots(PyObject *self, PyObject *arg)
 {
     int top_safe = PyObject_IsTrue(arg);
@@ -515,6 +526,7 @@ static PyMethodDef core_methods[] = {
      "run_increment(young_gen, start_round=False) -> collected: one bounded-pause increment now."},
     {"_stack_safe_depths", core_stack_safe_depths, METH_O, NULL},
     {"_stack_roots", core_stack_roots, METH_O, NULL},
+    {"_set_young_chunk", core_set_young_chunk, METH_O, NULL},
     {"incremental_stats", core_incremental_stats, METH_NOARGS,
      "Figures of the bounded-pause mode (rounds, increments, slices...)."},
     {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},
