@@ -27,7 +27,9 @@
  *                mark set without being moved: a marker object (an empty
  *                list of ours) walks the permanent list, so the walk can
  *                stop anywhere and resume safely, whatever is freed.
- *   mark         what the roots (sys.modules, every thread's frames) reach
+ *   mark         what the roots (sys.modules, every thread's frames: their
+ *                locals and, where known live, their value stacks,
+ *                stackroots.c) reach
  *                is *probably* alive: marked in `marks`, an address bitmap
  *                outside the objects (addrset.h; list links are rewritten
  *                by the interpreter, so a mark cannot live in them), moved
@@ -67,6 +69,9 @@
  * in incremental_stats()), the only stop not bounded by P.  Marking from
  * frames and modules misses objects held only by C code; they cost sweep
  * work every round but are never freed (trial deletion sees the reference).
+ *
+ * Young generations bigger than a stop (a raised threshold0) are collected a
+ * chunk per stop (young_chunked): same soundness argument as a slice.
  *
  * The pacer.  Rounds must finish before the program has promoted much more
  * (memory), yet not spend every stop on old work when there is no hurry
