@@ -551,3 +551,75 @@ def test_young_generation_larger_than_a_stop_is_collected_in_chunks():
     assert doc["longest"]["parts"].get("young collection", {"objects": 0})["objects"] < 100_000
     # the garbage of the early part of the run was found
     assert doc["dead_probes"] >= doc["probes"] - 3
+
+
+def test_overflow_garbage_is_parked_then_cleared_a_slice_per_stop():
+    """An overflow collection proves a big structure garbage in its stop
+    (weakrefs cleared and called back, finalizers run) and parks it; later
+    stops tp_clear it a slice at a time.  Meanwhile nothing reaches it: a
+    weakref a finalizer made to it is dead, get_objects does not list it;
+    collect() clears what is left."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import gc, json, weakref, cyclegc
+        from cyclegc._core import _cyclegc as core
+        cyclegc.install(max_pause_ms=0.2)
+        gc.disable()                     # increments are run by hand below
+        class N:
+            __slots__ = ("nxt", "prev", "__weakref__")
+        late = []
+        log = []
+        class Fin:
+            def __init__(self, target):
+                self.target = target
+            def __del__(self):
+                log.append("del")
+                late.append(weakref.ref(self.target))   # a weakref made while it dies
+        class Outside:
+            def __del__(self):
+                log.append("outside freed")
+        def build(n):
+            first = prev = N()
+            for _ in range(n):
+                x = N(); x.prev = prev; prev.nxt = x; prev = x
+            prev.nxt = first; first.prev = prev
+            return first
+        ring = build(60_000)
+        holder = [ring, Fin(ring.nxt), Outside()]
+        holder.append(holder)
+        called = []
+        wr = weakref.ref(ring.nxt.nxt, lambda r: called.append(1))
+        del ring, holder
+        for i in range(4000):
+            core.run_increment(0, cyclegc.incremental_stats()["phase"] == "idle")
+            s = cyclegc.incremental_stats()
+            if s["parked_total"]:
+                break
+        parked_at = s["parked_total"]
+        after_proof = {"late_dead": all(w() is None for w in late), "called": len(called),
+                       "wr_dead": wr() is None, "log": list(log),
+                       "listed": sum(isinstance(o, N) for o in gc.get_objects())}
+        for i in range(2000):
+            if not cyclegc.incremental_stats()["parked_now"]:
+                break
+            core.run_increment(0)
+        s = cyclegc.incremental_stats()
+        print(json.dumps({"parked": parked_at, "overflow": s["overflow_collections"],
+                          "after_proof": after_proof, "left": s["parked_now"],
+                          "cleared": s["parked_cleared"], "log": log}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    import json
+    doc = json.loads(out.stdout)
+    if not doc["parked"]:
+        pytest.skip(f"no overflow collection happened: {doc}")
+    a = doc["after_proof"]
+    assert a["late_dead"] and a["wr_dead"] and a["called"] == 1
+    assert sorted(a["log"]) == ["del", "outside freed"]   # all finalizers ran in the proving stop
+    assert a["listed"] == 0               # parked objects are in no generation
+    assert doc["left"] == 0 and doc["cleared"] > 0
+    assert sorted(doc["log"]) == ["del", "outside freed"]

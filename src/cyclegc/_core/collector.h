@@ -45,7 +45,7 @@ int cg_inc_configure(double max_pause);     /* seconds; 0 disables */
 enum { CG_INC_YOUNG = 0, CG_INC_OLD = 1, CG_INC_FULL = 2 };
 int cg_inc_plan(CgState *st);               /* what the next increment does */
 void cg_inc_request_round(void);            /* the next increment starts a round */
-void cg_inc_force_young_chunk(Py_ssize_t n);  /* tests: young chunks of n objects (0: auto) */
+void cg_inc_force_young_chunk(Py_ssize_t n);  /* tests: young chunks of n objects (0: auto, -1: none) */
 int cg_inc_young_generation(CgState *st);   /* 0 or 1: the young part of the next increment */
 void cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out);
 void cg_inc_abort(CgState *st);
@@ -78,6 +78,11 @@ PyObject *cg_stack_roots_now(int top_safe);         /* test hook */
  * containers with it a slice at a time (collector.c, incremental.c). */
 Py_ssize_t cg_visit_items_slice(PyObject *op, Py_ssize_t *pos, Py_ssize_t max,
                                 visitproc visit, void *arg, int *done);
+
+/* Where cg_dispose_garbage puts proven garbage instead of clearing it
+ * (incremental.c sets it around an overflow collection, then clears the
+ * list a slice per stop); NULL: cleared at once, as the built-in does. */
+extern PyGC_Head *cg_park_garbage;
 
 /* Whether full collections mark from the roots first (default 1). */
 extern int cg_marking_enabled;

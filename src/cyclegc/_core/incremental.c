@@ -135,7 +135,7 @@ static struct {
     Py_ssize_t young_chunks, young_chunked_objects, gen0_passed;
     int young_backlog;              /* generation 0 is being collected in chunks */
     int last_young_chunked;         /* the last increment's young part was a chunk */
-    Py_ssize_t forced_chunk;        /* tests: chunk size (0: from the budget) */
+    Py_ssize_t forced_chunk;        /* tests: chunk size (0: from the budget; -1: never chunk) */
     double promo_per_inc;           /* promotions per increment (average) */
     Py_ssize_t last_pending;
     Py_ssize_t round_work_est, round_work_done;
@@ -150,6 +150,10 @@ static struct {
     Py_ssize_t largest_slice;
     double longest_increment, round_started_at, last_round_seconds;
     StopInfo stop, longest_stop;    /* the current (last) stop; the longest */
+    /* proven garbage of an overflow collection, cleared a slice per stop */
+    PyGC_Head parked;
+    Py_ssize_t parked_total, parked_cleared, parked_max;
+    int clearing;                   /* clear_parked is running (a finalizer may freeze()) */
 } inc;
 
 static void
@@ -161,6 +165,7 @@ init_state(void)
     cg_list_init(&inc.to_sweep);
     cg_list_init(&inc.gray);
     cg_list_init(&inc.visited);
+    cg_list_init(&inc.parked);
     for (int i = 0; i < WIDE_DEPTH; i++) {
         cg_list_init(&inc.wide_head[i]);
     }
@@ -627,6 +632,81 @@ round_finish(CgState *st, double now)
     inc.phase = IDLE;
 }
 
+/* ---- parked garbage ------------------------------------------------------ */
+
+/* An overflow collection proves a structure garbage in one stop (trial
+ * deletion, weakrefs cleared and called back, finalizers run, resurrection
+ * checked) and parks it here instead of breaking its cycles there: tp_clear
+ * and the freeing it causes, most of such a stop, are spread over the next
+ * stops.  Nothing can reach a parked object: nothing outside the garbage
+ * references it (proven), it is in no generation (get_objects,
+ * get_referrers, the built-in's PyGC_Collect walk those), and no weakref
+ * refers to it: those of the proof are cleared, and those a finalizer made
+ * afterwards are cleared here, without callbacks, before parking (as
+ * CPython 3.14+ clears late weakrefs after finalizers).  collect(),
+ * freeze, uninstall and a new overflow clear the whole list first. */
+static void
+park_clear_new_weakrefs(PyGC_Head *list)
+{
+    for (PyGC_Head *g = cg_next(list); g != list; g = cg_next(g)) {
+        PyObject *op = CG_FROM_GC(g);
+        if (PyWeakref_Check(op)) {
+            _PyWeakref_ClearRef((PyWeakReference *)op);
+        }
+        if (Py_TYPE(op)->tp_weaklistoffset == 0) {
+            continue;
+        }
+        PyWeakReference **wl = cg_weakrefs_listptr(op);
+        for (PyWeakReference *wr = *wl; wr != NULL; wr = *wl) {
+            _PyWeakref_ClearRef(wr);
+        }
+    }
+}
+
+/* tp_clear on parked objects until the deadline (all of them if `all`), as
+ * collector.c's delete_garbage does; an object its tp_clear does not free
+ * goes to the oldest generation.  Returns the objects cleared. */
+static Py_ssize_t
+clear_parked(CgState *st, double deadline, int all)
+{
+    Py_ssize_t n = 0;
+    PyGC_Head *oldest = cg_gen_head(st, CG_NUM_GENERATIONS - 1);
+    if (inc.clearing) {
+        return 0;
+    }
+    inc.clearing = 1;
+    while (!cg_list_is_empty(&inc.parked)) {
+        if (!all && n > 0 && n % CLOCK_EVERY == 0 && cg_now() > deadline) {
+            break;
+        }
+        PyGC_Head *g = cg_next(&inc.parked);
+        PyObject *op = CG_FROM_GC(g);
+        inquiry clear = Py_TYPE(op)->tp_clear;
+        if (clear != NULL) {
+            Py_INCREF(op);
+            (void)clear(op);
+            if (PyErr_Occurred()) {
+                cg_write_unraisable_msg("in tp_clear of", (PyObject *)Py_TYPE(op));
+            }
+            Py_DECREF(op);
+        }
+        if (cg_next(&inc.parked) == g) {
+            g->_gc_prev &= ~CG_PREV_COLLECTING;
+            cg_list_move(g, oldest);
+        }
+        n++;
+    }
+    inc.clearing = 0;
+    inc.parked_cleared += n;
+    return n;
+}
+
+int
+cg_inc_parked(void)
+{
+    return inc.initialized && !cg_list_is_empty(&inc.parked);
+}
+
 /* ---- abort ------------------------------------------------------------- */
 
 /* Invariant after: no object is on a list of this file, the cursor is
@@ -640,6 +720,7 @@ cg_inc_abort(CgState *st)
     if (!inc.initialized) {
         return;
     }
+    (void)clear_parked(st, 0.0, 1);
     PyGC_Head *oldest = cg_gen_head(st, CG_NUM_GENERATIONS - 1);
     cg_list_merge(&inc.visited, oldest);
     cg_list_merge(&inc.gray, oldest);
@@ -696,7 +777,7 @@ cg_inc_lists(PyGC_Head **heads, int max)
 void
 cg_inc_force_young_chunk(Py_ssize_t n)
 {
-    inc.forced_chunk = n > 0 ? n : 0;
+    inc.forced_chunk = n;
 }
 
 void
@@ -900,6 +981,9 @@ young_chunk(CgState *st, int gen, Py_ssize_t cap, CgResult *out, int *done)
 static int
 young_chunked(CgState *st, int young_gen, CgResult *out)
 {
+    if (inc.forced_chunk < 0) {
+        return 0;
+    }
     double half = inc.max_pause * 0.5;
     Py_ssize_t cap = (Py_ssize_t)(half / inc.young_cost);
     if (cap < 1000) {
@@ -995,7 +1079,23 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
         else {
             inc.round_requested = 0;    /* fork-friendly: this was the round */
         }
+        PyGC_Head proven;
+        cg_list_init(&proven);
+        int park = inc.stop.overflow;
+        if (park) {
+            cg_park_garbage = &proven;
+        }
         cg_collect_generation(st, CG_NUM_GENERATIONS - 1, out);
+        cg_park_garbage = NULL;
+        if (park && !cg_list_is_empty(&proven)) {
+            park_clear_new_weakrefs(&proven);
+            Py_ssize_t np = cg_list_size(&proven);
+            inc.parked_total += np;
+            if (np > inc.parked_max) {
+                inc.parked_max = np;
+            }
+            cg_list_merge(&proven, &inc.parked);
+        }
         inc.stop.young_gen = CG_NUM_GENERATIONS - 1;
         inc.stop.part_seconds[PART_FULL] = out->duration;
         inc.stop.part_objects[PART_FULL] = out->candidates;
@@ -1016,6 +1116,13 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
     }
     inc.stop.part_seconds[PART_YOUNG] = out->duration;
     inc.stop.part_objects[PART_YOUNG] = out->candidates;
+    if (!cg_list_is_empty(&inc.parked)) {
+        /* a share of the stop for the parked garbage; the rest for rounds */
+        double tp = cg_now();
+        Py_ssize_t n = clear_parked(st, t0 + inc.max_pause * BUDGET_SHARE * 0.6, 0);
+        inc.stop.part_seconds[PART_DISPOSE] += cg_now() - tp;
+        inc.stop.part_objects[PART_DISPOSE] += n;
+    }
     Py_ssize_t promoted = st->long_lived_pending - inc.last_pending;
     if (promoted >= 0) {
         inc.promo_per_inc = 0.9 * inc.promo_per_inc + 0.1 * (double)promoted;
@@ -1102,7 +1209,7 @@ cg_inc_stats(void)
         return NULL;
     }
     return Py_BuildValue(
-        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsnsnsNsN}",
+        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsnsnsnsnsnsnsNsN}",
         "max_pause", inc.max_pause,
         "phase", phase_name(inc.phase),
         "rounds", inc.rounds,
@@ -1124,6 +1231,10 @@ cg_inc_stats(void)
         "late_stack_roots_requested", inc.late_roots_requested,
         "late_stack_roots_visited", inc.late_roots_visited,
         "young_chunks", inc.young_chunks,
+        "parked_total", inc.parked_total,
+        "parked_cleared", inc.parked_cleared,
+        "parked_now", inc.initialized ? cg_list_size(&inc.parked) : (Py_ssize_t)0,
+        "parked_max", inc.parked_max,
         "young_chunked_objects", inc.young_chunked_objects,
         "young_backlog", (Py_ssize_t)inc.young_backlog,
         "last_young_chunked", (Py_ssize_t)inc.last_young_chunked,
