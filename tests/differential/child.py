@@ -317,6 +317,8 @@ def select_collector(name):
         return RoundsCollector(import_cyclegc())
     if name == "cyclegc-chunks":      # ... after the young generations in tiny chunks
         return RoundsCollector(import_cyclegc(), young_chunk=3)
+    if name == "cyclegc-overflow":    # full collections as overflow collections: parked garbage
+        return OverflowCollector(import_cyclegc())
     raise SystemExit(f"unknown collector {name!r}")
 
 
@@ -389,6 +391,40 @@ class RoundsCollector:
         return total
 
 
+class OverflowCollector:
+    """cyclegc whose full collect() is an overflow collection of the
+    bounded-pause mode: the complete collection proves the garbage (weakrefs,
+    finalizers, resurrection) and parks it; increments then clear it a slice
+    at a time (0.2 ms budget) until none is left.  Reference: the built-in's
+    one full collection."""
+
+    def __init__(self, cyclegc):
+        self._cyclegc = cyclegc
+        from cyclegc._core import _cyclegc as core
+        self._core = core
+
+    def __getattr__(self, name):
+        return getattr(self._cyclegc, name)
+
+    def collect(self, generation=2):
+        if generation != 2:
+            return self._cyclegc.collect(generation)
+        core = self._core
+        core._set_max_pause(0.0002)
+        core._set_young_chunk(-1)
+        try:
+            core._force_overflow()
+            total = core.run_increment(1)
+            for _ in range(100000):
+                if not core.incremental_stats()["parked_now"]:
+                    break
+                total += core.run_increment(0)
+        finally:
+            core._set_max_pause(0)
+            core._set_young_chunk(0)
+        return total
+
+
 def _ensure_hash_seed():
     if os.environ.get("PYTHONHASHSEED") != "0":
         env = dict(os.environ, PYTHONHASHSEED="0")
@@ -400,7 +436,7 @@ def _ensure_hash_seed():
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--collector", choices=("builtin", "cyclegc", "cyclegc-ff", "cyclegc-nomark",
-                                                "cyclegc-rounds", "cyclegc-chunks",
+                                                "cyclegc-rounds", "cyclegc-chunks", "cyclegc-overflow",
                                                 "builtin-youngfirst", "builtin2"),
                         default="builtin")
     group = parser.add_mutually_exclusive_group(required=True)

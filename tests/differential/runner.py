@@ -130,6 +130,7 @@ REFERENCE = {"cyclegc-rounds": "builtin-youngfirst", "cyclegc-chunks": "builtin-
 NOT_COMPARABLE = {
     "cyclegc-rounds": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
     "cyclegc-chunks": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
+    "cyclegc-overflow": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
 }
 
 

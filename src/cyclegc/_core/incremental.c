@@ -648,6 +648,7 @@ round_finish(CgState *st, double now)
 static void
 park_clear_new_weakrefs(PyGC_Head *list)
 {
+    PyObject *to_call = NULL;
     for (PyGC_Head *g = cg_next(list); g != list; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
         if (PyWeakref_Check(op)) {
@@ -659,8 +660,43 @@ park_clear_new_weakrefs(PyGC_Head *list)
         PyWeakReference **wl = cg_weakrefs_listptr(op);
         for (PyWeakReference *wr = *wl; wr != NULL; wr = *wl) {
             _PyWeakref_ClearRef(wr);
+            /* A live weakref's callback would have run when the built-in
+             * freed its referent: it runs now, after every weakref to the
+             * garbage is cleared (a weakref that is garbage never calls). */
+            if (wr->wr_callback == NULL
+                || (cg_is_tracked((PyObject *)wr)
+                    && (CG_AS_GC((PyObject *)wr)->_gc_prev & CG_PREV_COLLECTING))) {
+                continue;
+            }
+            if (to_call == NULL && (to_call = PyList_New(0)) == NULL) {
+                PyErr_Clear();
+                continue;
+            }
+            if (PyList_Append(to_call, (PyObject *)wr) < 0) {
+                PyErr_Clear();
+            }
         }
     }
+    if (to_call == NULL) {
+        return;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(to_call); i++) {
+        PyWeakReference *wr = (PyWeakReference *)PyList_GET_ITEM(to_call, i);
+        PyObject *callback = wr->wr_callback;
+        if (callback == NULL) {
+            continue;
+        }
+        Py_INCREF(callback);
+        PyObject *res = PyObject_CallOneArg(callback, (PyObject *)wr);
+        if (res == NULL) {
+            PyErr_WriteUnraisable(callback);
+        }
+        else {
+            Py_DECREF(res);
+        }
+        Py_DECREF(callback);
+    }
+    Py_DECREF(to_call);
 }
 
 /* tp_clear on parked objects until the deadline (all of them if `all`), as
@@ -773,6 +809,12 @@ cg_inc_lists(PyGC_Head **heads, int max)
 }
 
 /* ---- the increment ----------------------------------------------------- */
+
+void
+cg_inc_force_overflow(void)
+{
+    inc.overflow_due = 1;
+}
 
 void
 cg_inc_force_young_chunk(Py_ssize_t n)

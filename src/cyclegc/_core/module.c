@@ -429,6 +429,13 @@ core_set_young_chunk(PyObject *self, PyObject *arg)
 }
 
 static PyObject *
+core_force_overflow(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    cg_inc_force_overflow();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 core_stack_roots(PyObject *self, PyObject *arg)
 {
     int top_safe = PyObject_IsTrue(arg);
@@ -527,6 +534,7 @@ static PyMethodDef core_methods[] = {
     {"_stack_safe_depths", core_stack_safe_depths, METH_O, NULL},
     {"_stack_roots", core_stack_roots, METH_O, NULL},
     {"_set_young_chunk", core_set_young_chunk, METH_O, NULL},
+    {"_force_overflow", core_force_overflow, METH_NOARGS, NULL},
     {"incremental_stats", core_incremental_stats, METH_NOARGS,
      "Figures of the bounded-pause mode (rounds, increments, slices...)."},
     {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},
