@@ -948,8 +948,12 @@ cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
     handle_resurrected(st, unreachable, &final_unreachable, old);
 
     *collected += cg_list_size(&final_unreachable);
-    if (cg_park_garbage != NULL && !(st->debug & CG_DEBUG_SAVEALL)) {
-        /* bounded pauses: proven garbage is cleared in later stops */
+    if (cg_park_garbage != NULL && !(st->debug & CG_DEBUG_SAVEALL)
+        && cg_list_is_empty(&finalizers)) {
+        /* bounded pauses: proven garbage is cleared in later stops.  Not
+         * with legacy finalizers: an object with tp_del that the garbage
+         * alone holds is freed while the garbage is cleared, before it is
+         * reported, and must not be reported uncollectable instead. */
         cg_list_merge(&final_unreachable, cg_park_garbage);
     }
     else {

@@ -1144,6 +1144,24 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
         end_stop(t0);
         return;
     }
+    if (!cg_list_is_empty(&inc.parked)) {
+        /* Parked garbage first, and nothing else until it is gone: the
+         * built-in frees all of it before any other collection looks at
+         * the heap, and an object freed by refcount as that garbage is
+         * cleared (a legacy tp_del object it alone held) must not be seen
+         * by a collection in between, which would call it garbage itself
+         * (the differential fuzzer's cyclegc-overflow mode found that). */
+        double tp = cg_now();
+        Py_ssize_t n = clear_parked(st, t0 + inc.max_pause * BUDGET_SHARE, 0);
+        inc.stop.part_seconds[PART_DISPOSE] += cg_now() - tp;
+        inc.stop.part_objects[PART_DISPOSE] += n;
+        if (!cg_list_is_empty(&inc.parked)) {
+            inc.last_young_chunked = 0;
+            out->duration = cg_now() - t0;
+            end_stop(t0);
+            return;
+        }
+    }
     inc.last_young_chunked = young_chunked(st, young_gen, out);
     if (!inc.last_young_chunked) {
         double c0 = thread_cpu_now();
@@ -1158,13 +1176,6 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
     }
     inc.stop.part_seconds[PART_YOUNG] = out->duration;
     inc.stop.part_objects[PART_YOUNG] = out->candidates;
-    if (!cg_list_is_empty(&inc.parked)) {
-        /* a share of the stop for the parked garbage; the rest for rounds */
-        double tp = cg_now();
-        Py_ssize_t n = clear_parked(st, t0 + inc.max_pause * BUDGET_SHARE * 0.6, 0);
-        inc.stop.part_seconds[PART_DISPOSE] += cg_now() - tp;
-        inc.stop.part_objects[PART_DISPOSE] += n;
-    }
     Py_ssize_t promoted = st->long_lived_pending - inc.last_pending;
     if (promoted >= 0) {
         inc.promo_per_inc = 0.9 * inc.promo_per_inc + 0.1 * (double)promoted;
