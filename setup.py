@@ -49,6 +49,7 @@ core = Extension(
         "src/cyclegc/_core/metrics.c",
         "src/cyclegc/_core/protocol.c",
         "src/cyclegc/_core/readonly.c",
+        "src/cyclegc/_core/stackroots.c",
         "src/cyclegc/_core/trigger.c",
     ],
     depends=[

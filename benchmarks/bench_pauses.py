@@ -196,9 +196,179 @@ SHORT = textwrap.dedent(r'''
 ''')
 
 
-def run_child(python, script, args):
+# The suite: each workload is a program run in a child process, as
+# ``python prog.py args`` or ``python -m module args`` would run it, under the
+# built-in collector or under cyclegc.install(max_pause_ms=P).  gc.callbacks
+# time every stop (wall and thread CPU); stops inside an explicit
+# gc.collect() (the program's own, or Sphinx's and mypy's) are set apart.
+# The program's stdout is captured and hashed (outputs identical?); after it
+# ends, a complete collection counts the garbage still outstanding.
+WRAP = textwrap.dedent(r'''
+    import gc, hashlib, io, json, os, resource, runpy, sys, time
+    import cyclegc
+    mode, max_pause, kind, target, *args = sys.argv[1:]
+    max_pause = float(max_pause)
+    if mode == "cyclegc":
+        cyclegc.install(max_pause_ms=max_pause)
+    explicit = [0]
+    real_collect = gc.collect
+    def collect(*a, **k):
+        explicit[0] += 1
+        try:
+            return real_collect(*a, **k)
+        finally:
+            explicit[0] -= 1
+    gc.collect = collect
+    stops, stops_cpu, t = [], [], [0.0, 0.0, 0]
+    def timer(phase, info):
+        if phase == "start":
+            t[0], t[1], t[2] = time.perf_counter(), time.thread_time(), explicit[0]
+        elif not t[2]:
+            stops.append(time.perf_counter() - t[0])
+            stops_cpu.append(time.thread_time() - t[1])
+    gc.callbacks.append(timer)
+    out = io.StringIO()
+    real_stdout = sys.stdout
+    sys.stdout = out
+    status = 0
+    t0 = time.perf_counter()
+    try:
+        if kind == "module":
+            sys.argv = [target, *args]
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = [target, *args]
+            sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
+            runpy.run_path(target, run_name="__main__")
+    except SystemExit as e:
+        status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    wall = time.perf_counter() - t0
+    sys.stdout = real_stdout
+    gc.callbacks.remove(timer)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    inc = cyclegc.incremental_stats() if mode == "cyclegc" else {}
+    outstanding = real_collect()
+    text = out.getvalue()
+    cause = inc.get("longest_stop") or {}
+    print(json.dumps({
+        "wall": wall, "status": status, "rss_mb": rss / 1024,
+        "stops": len(stops),
+        "longest_stop_ms": max(stops) * 1e3 if stops else 0.0,
+        "longest_stop_cpu_ms": max(stops_cpu) * 1e3 if stops_cpu else 0.0,
+        "p99_stop_ms": sorted(stops)[int(len(stops) * 0.99)] * 1e3 if stops else 0.0,
+        "gc_total_ms": sum(stops) * 1e3,
+        "outstanding": outstanding,
+        "output_sha": hashlib.sha256(text.encode()).hexdigest()[:16],
+        "output_tail": text[-200:],
+        "overflow": inc.get("overflow_collections"), "rounds": inc.get("rounds"),
+        "truncated": inc.get("truncated_slices"), "young_chunks": inc.get("young_chunks"),
+        "core_longest_ms": cause.get("seconds", 0) * 1e3,
+        "core_longest_cpu_ms": cause.get("cpu_seconds", 0) * 1e3,
+        "core_longest_cause": f"{cause.get('cause')} ({cause.get('cause_objects')} objects)",
+    }))
+''')
+
+PAUSES = os.path.join(HERE, "pauses")
+ROOT = os.path.dirname(HERE)
+PAUSES_VENVS = os.path.join(ROOT, ".pauses-venvs")
+
+#: The two PyPI programs, pinned; installed by --install-pypi into
+#: .pauses-venvs/<minor>/ (gitignored) with this checkout's cyclegc.
+PYPI_PINS = ["sphinx==9.0.4", "mypy==2.4.0"]
+
+
+def workloads(python, scale, tmp):
+    """name -> (python, kind, target, args, setup).  PyPI workloads are
+    included when .pauses-venvs/<minor> exists for the interpreter."""
+    n = lambda x: str(max(1, int(x * scale)))
+    w = {
+        "asyncio": (python, "path", os.path.join(PAUSES, "asyncio_server.py"), [n(3000), n(150_000)]),
+        "drop": (python, "path", os.path.join(PAUSES, "drop_structures.py"),
+                 [",".join(n(x) for x in (100_000, 300_000, 1_000_000))]),
+        "threads": (python, "path", os.path.join(PAUSES, "threads_work.py"), [n(150_000)]),
+        "churn": (python, "path", os.path.join(ROOT, "examples", "churn.py"),
+                  ["--requests", n(200_000)]),
+        "big_young": (python, "path", os.path.join(PAUSES, "big_young.py"), [n(1_500_000)]),
+    }
+    minor = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                           capture_output=True, text=True).stdout.strip()
+    venv_py = os.path.join(PAUSES_VENVS, minor, "bin", "python")
+    if os.path.exists(venv_py):
+        proj = os.path.join(tmp, "sphinx-src")
+        if not os.path.exists(proj):
+            subprocess.run([venv_py, os.path.join(PAUSES, "sphinx_project.py"), proj,
+                            str(max(5, int(72 * scale)))], check=True)
+        w["sphinx"] = (venv_py, "module", "sphinx",
+                       ["-q", "-E", "-b", "html", proj, os.path.join(tmp, "sphinx-out")])
+        site = subprocess.run([venv_py, "-c", "import sphinx, os; print(os.path.dirname(sphinx.__file__))"],
+                              capture_output=True, text=True).stdout.strip()
+        w["mypy"] = (venv_py, "module", "mypy",
+                     ["--no-incremental", "--cache-dir", os.devnull, "--ignore-missing-imports",
+                      "--no-error-summary", site])
+    return w
+
+
+def install_pypi(python):
+    minor = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                           capture_output=True, text=True).stdout.strip()
+    venv = os.path.join(PAUSES_VENVS, minor)
+    if not os.path.exists(venv):
+        subprocess.run([python, "-m", "venv", venv], check=True)
+    subprocess.run([os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q",
+                    *PYPI_PINS, ROOT], check=True)
+
+
+def suite(python, names, scale, runs, max_pause, tmp):
+    ws = workloads(python, scale, tmp)
+    out = {}
+    for name in names:
+        if name not in ws:
+            print(f"  {name}: skipped (not available for {python})", file=sys.stderr)
+            continue
+        py, kind, target, args = ws[name]
+        res = {"builtin": [], "cyclegc": []}
+        for i in range(runs):
+            for mode in ("builtin", "cyclegc") if i % 2 == 0 else ("cyclegc", "builtin"):
+                r = run_child(py, WRAP, [mode, max_pause, kind, target, *args], src=False)
+                res[mode].append(r)
+                print(f"  {name} run {i + 1} {mode:8s} longest stop {r['longest_stop_ms']:8.2f} ms "
+                      f"(CPU {r['longest_stop_cpu_ms']:.2f})  wall {r['wall']:.2f} s  "
+                      f"rss {r['rss_mb']:.0f} MB", file=sys.stderr, flush=True)
+        out[name] = res
+    return out
+
+
+SUITE_KEYS = [("longest_stop_ms", "longest stop, ms"), ("longest_stop_cpu_ms", "longest stop, CPU ms"),
+              ("p99_stop_ms", "p99 stop, ms"), ("gc_total_ms", "time in stops, ms"),
+              ("wall", "wall, s"), ("rss_mb", "peak RSS, MB"), ("outstanding", "garbage outstanding at end")]
+
+
+def spread(runs, key):
+    vals = [r[key] for r in runs if r.get(key) is not None]
+    return f"{min(vals):.2f}-{max(vals):.2f}" if vals else "-"
+
+
+def report_suite(res, max_pause):
+    for name, r in res.items():
+        b, c = r["builtin"], r["cyclegc"]
+        same = len({x["output_sha"] for x in b + c}) == 1 and len({x["status"] for x in b + c}) == 1
+        print(f"\n{name} ({len(b)} runs per mode; medians [min-max]; ratio = median of paired ratios)")
+        print(f"  {'':28s} {'built-in':>22s} {'cyclegc':>22s} {'ratio':>7s}")
+        for key, label in SUITE_KEYS:
+            print(f"  {label:28s} {med(b, key):9.2f} [{spread(b, key):>11s}] "
+                  f"{med(c, key):9.2f} [{spread(c, key):>11s}] {paired(b, c, key):7.3f}")
+        print(f"  overflow collections: {[x['overflow'] for x in c]}, rounds: {[x['rounds'] for x in c]}, "
+              f"young chunks: {[x['young_chunks'] for x in c]}")
+        print(f"  cyclegc's longest stop by the core: "
+              f"{[(round(x['core_longest_cpu_ms'], 2), x['core_longest_cause']) for x in c]}")
+        print(f"  outputs identical: {'yes' if same else 'NO'}  "
+              f"(status {sorted({x['status'] for x in b + c})})")
+
+
+def run_child(python, script, args, src=True):
     env = dict(os.environ, PYTHONHASHSEED="0")
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    if src:
+        env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run([python, "-c", script, *map(str, args)], env=env,
                          capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
@@ -277,6 +447,12 @@ def main(argv=None):
     ap.add_argument("--short-n", type=int, default=1_000_000)
     ap.add_argument("--callgrind", action="store_true",
                     help="with --short-cycles: also count instructions under callgrind")
+    ap.add_argument("--suite", default="",
+                    help="comma-separated workloads of the suite: asyncio, drop, threads, churn, "
+                         "big_young, sphinx, mypy (or 'all'); the service runs per --scales")
+    ap.add_argument("--suite-scale", type=float, default=1.0, help="size factor of the suite's workloads")
+    ap.add_argument("--install-pypi", action="store_true",
+                    help=f"install {' '.join(PYPI_PINS)} into .pauses-venvs/<minor> first")
     ap.add_argument("--python", action="append")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
@@ -294,6 +470,16 @@ def main(argv=None):
             res = service(python, rows, args.seconds, args.runs, args.max_pause_ms)
             report_service(rows, res)
             out[ver][f"service_{rows}"] = res
+        if args.install_pypi:
+            install_pypi(python)
+        if args.suite:
+            import tempfile
+            names = (["asyncio", "drop", "threads", "churn", "big_young", "sphinx", "mypy"]
+                     if args.suite == "all" else args.suite.split(","))
+            with tempfile.TemporaryDirectory() as tmp:
+                res = suite(python, names, args.suite_scale, args.runs, args.max_pause_ms, tmp)
+            report_suite(res, args.max_pause_ms)
+            out[ver]["suite"] = res
         if args.short_cycles:
             res = {"builtin": [], "cyclegc": []}
             for i in range(args.runs):

@@ -489,3 +489,141 @@ def test_threads_allocating_collecting_and_freezing_under_bounded_pauses(tmp_pat
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "rounds" in proc.stdout
+
+
+def test_stats_name_each_stop_and_its_cause(bounded):
+    keep = [Node(i) for i in range(5000)]
+    for n in keep:
+        n.refs.append(n)
+    finish_round()
+    s = cyclegc.incremental_stats()
+    for key in ("last_stop", "longest_stop"):
+        stop = s[key]
+        assert set(stop) >= {"seconds", "cpu_seconds", "cause", "cause_objects", "parts", "slices"}
+        assert stop["seconds"] >= 0 and stop["cpu_seconds"] >= 0
+        assert stop["cause"] in ("none", "young collection", "mark", "sweep slice",
+                                 "garbage disposal (weakrefs, finalizers, tp_clear)",
+                                 "complete collection", "overflow collection")
+        for part in stop["parts"].values():
+            assert part["seconds"] >= 0 and part["objects"] >= 0
+    longest = s["longest_stop"]
+    assert longest["seconds"] == pytest.approx(s["longest_increment"])
+    assert "young collection" in s["last_stop"]["parts"]     # every increment starts with one
+    del keep
+
+
+def test_young_generation_larger_than_a_stop_is_collected_in_chunks():
+    """A program that raises threshold0 (mypy sets hundreds of thousands):
+    generation 0 is examined a chunk per stop, never whole; its garbage is
+    still found, and what is alive survives."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import gc, json, weakref, cyclegc
+        cyclegc.install(max_pause_ms=2)
+        gc.set_threshold(200_000, 10, 10)
+        class C: pass
+        keep = []
+        probes = []
+        for i in range(600_000):
+            a = [i]; b = {"a": a}; a.append(b)
+            if i % 10 == 0:
+                c = C(); c.self = c; c.i = i
+                keep.append(c)
+            if i % 50_000 == 1:
+                d = C(); d.self = d
+                probes.append(weakref.ref(d)); del d
+        s = cyclegc.incremental_stats()
+        alive = all(k.self is k and k.i == 10 * n for n, k in enumerate(keep))
+        print(json.dumps({"chunks": s["young_chunks"], "longest": s["longest_stop"],
+                          "alive": alive, "dead_probes": sum(p() is None for p in probes),
+                          "probes": len(probes)}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    import json
+    doc = json.loads(out.stdout)
+    assert doc["alive"]
+    assert doc["chunks"] > 0
+    # no stop examined a whole 200k-object generation 0
+    assert doc["longest"]["parts"].get("young collection", {"objects": 0})["objects"] < 100_000
+    # the garbage of the early part of the run was found
+    assert doc["dead_probes"] >= doc["probes"] - 3
+
+
+def test_overflow_garbage_is_parked_then_cleared_a_slice_per_stop():
+    """An overflow collection proves a big structure garbage in its stop
+    (weakrefs cleared and called back, finalizers run) and parks it; later
+    stops tp_clear it a slice at a time.  Meanwhile nothing reaches it: a
+    weakref a finalizer made to it is dead, get_objects does not list it;
+    collect() clears what is left."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import gc, json, weakref, cyclegc
+        from cyclegc._core import _cyclegc as core
+        cyclegc.install(max_pause_ms=0.2)
+        gc.disable()                     # increments are run by hand below
+        class N:
+            __slots__ = ("nxt", "prev", "__weakref__")
+        late = []
+        log = []
+        class Fin:
+            def __init__(self, target):
+                self.target = target
+            def __del__(self):
+                log.append("del")
+                # a weakref made while it dies: dead before the program runs
+                # again; its callback runs, as the built-in's would when it
+                # frees the target
+                late.append(weakref.ref(self.target, lambda r: log.append("late callback")))
+        class Outside:
+            def __del__(self):
+                log.append("outside freed")
+        def build(n):
+            first = prev = N()
+            for _ in range(n):
+                x = N(); x.prev = prev; prev.nxt = x; prev = x
+            prev.nxt = first; first.prev = prev
+            return first
+        ring = build(60_000)
+        holder = [ring, Fin(ring.nxt), Outside()]
+        holder.append(holder)
+        called = []
+        wr = weakref.ref(ring.nxt.nxt, lambda r: called.append(1))
+        del ring, holder
+        for i in range(4000):
+            core.run_increment(0, cyclegc.incremental_stats()["phase"] == "idle")
+            s = cyclegc.incremental_stats()
+            if s["parked_total"]:
+                break
+        parked_at = s["parked_total"]
+        after_proof = {"late_dead": all(w() is None for w in late), "called": len(called),
+                       "wr_dead": wr() is None, "log": list(log),
+                       "listed": sum(isinstance(o, N) for o in gc.get_objects())}
+        for i in range(2000):
+            if not cyclegc.incremental_stats()["parked_now"]:
+                break
+            core.run_increment(0)
+        s = cyclegc.incremental_stats()
+        print(json.dumps({"parked": parked_at, "overflow": s["overflow_collections"],
+                          "after_proof": after_proof, "left": s["parked_now"],
+                          "cleared": s["parked_cleared"], "log": log}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    import json
+    doc = json.loads(out.stdout)
+    if not doc["parked"]:
+        pytest.skip(f"no overflow collection happened: {doc}")
+    a = doc["after_proof"]
+    assert a["late_dead"] and a["wr_dead"] and a["called"] == 1
+    # all finalizers ran in the proving stop, and the late weakref's callback
+    assert sorted(a["log"]) == ["del", "late callback", "outside freed"]
+    assert a["listed"] == 0               # parked objects are in no generation
+    assert doc["left"] == 0 and doc["cleared"] > 0
+    assert sorted(doc["log"]) == ["del", "late callback", "outside freed"]

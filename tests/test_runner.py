@@ -283,6 +283,17 @@ def test_bounded_mode_names_overflows_truncations_and_the_longest_stop(tmp_path)
     longest = max(doc["records"], key=lambda r: r["duration_ms"])
     assert b["longest_stop"] == longest
     assert f"longest stop             {longest['duration_ms']:.3f} ms: " in proc.stderr
+    # ... and what the longest automatic stop was spent on
+    cause = b["longest_automatic_cause"]
+    auto = max((r for r in doc["records"] if r["kind"] != "collect()"),
+               key=lambda r: r["duration_ms"])
+    assert cause["duration_s"] * 1e3 == pytest.approx(auto["duration_ms"])
+    assert cause["seconds"] <= cause["duration_s"] + 1e-6
+    assert cause["cause"] in {"young collection", "mark", "sweep slice", "complete collection",
+                              "garbage disposal (weakrefs, finalizers, tp_clear)",
+                              "overflow collection"}
+    assert f"  spent on               {cause['cause']} ({cause['cause_objects']:,} objects)" \
+        in proc.stderr
 
 
 def test_plain_and_fork_friendly_modes_are_named(script):

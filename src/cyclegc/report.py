@@ -122,6 +122,7 @@ def run_figures(run, argv=None):
     figures["records"] = records
     if recorder.bounded:
         figures["bounded"] = bounded_figures(records)
+        figures["bounded"]["longest_automatic_cause"] = recorder.longest_cause
     if recorder.insight is not None:
         final = recorder.insight.summary.get("final")
         if final:
@@ -154,6 +155,17 @@ _KIND_TEXT = {
     "full": "a complete collection standing for a round (fork-friendly)",
     "collect()": "an explicit collect() (complete, not bounded)",
 }
+
+
+def cause_text(stop):
+    """What a stop spent its time on (incremental_stats()'s last_stop or
+    longest_stop): its cause, the part that took longest, with its objects,
+    then every part."""
+    parts = ", ".join(f"{name} {p['seconds'] * 1e3:.2f} ms / {p['objects']:,}"
+                      for name, p in sorted(stop["parts"].items(),
+                                            key=lambda kv: -kv[1]["seconds"]))
+    return (f"{stop['cause']} ({stop['cause_objects']:,} objects); "
+            f"core {stop['seconds'] * 1e3:.2f} ms (CPU {stop.get('cpu_seconds', 0) * 1e3:.2f} ms): {parts}")
 
 
 def _stop_text(rec):
@@ -211,6 +223,9 @@ def text(figures, partial=False):
         la = bounded.get("longest_automatic_stop")
         if la is not None and la is not bounded["longest_stop"] and la != bounded["longest_stop"]:
             lines.append(f"  {'longest automatic stop':<24} {_stop_text(la)}")
+        cause = bounded.get("longest_automatic_cause")
+        if cause:
+            lines.append(f"  {'  spent on':<24} {cause_text(cause)}")
     if workers:
         lines.append("  per process:")
         lines.append(f"    {'process':<20} {'collections':>14} {'pause total':>12} "

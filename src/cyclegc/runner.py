@@ -78,6 +78,9 @@ class Recorder:
         self.active = False
         self._fd = None
         self._inc = self._incremental() if bounded else None
+        # The longest automatic stop of this process, with what the core
+        # says it spent it on (incremental_stats()["last_stop"]).
+        self.longest_cause = None
         if worker_dir is not None and hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
 
@@ -101,6 +104,9 @@ class Recorder:
         if self.core_durations and "duration" in info:
             duration = info["duration"]
         kind = self._kind(info["generation"]) if self._inc is not None else 0
+        if kind not in (0, EXPLICIT) and (self.longest_cause is None
+                                          or duration > self.longest_cause["duration_s"]):
+            self.longest_cause = dict(self._inc["last_stop"], duration_s=duration)
         record = (self._start - self.origin, info["generation"], duration, info["collected"],
                   info["uncollectable"], info.get("candidates", -1), kind)
         self._start = None
@@ -131,6 +137,7 @@ class Recorder:
         self._fd = None           # opened at the first collection: an exec'd child writes nothing
         if self.bounded:
             self._inc = self._incremental()
+            self.longest_cause = None
 
     def _write(self, record):
         if self.worker_dir is None:

@@ -315,6 +315,10 @@ def select_collector(name):
         return YoungFirstCollector(gc)
     if name == "cyclegc-rounds":      # full collections as bounded-pause rounds
         return RoundsCollector(import_cyclegc())
+    if name == "cyclegc-chunks":      # ... after the young generations in tiny chunks
+        return RoundsCollector(import_cyclegc(), young_chunk=3)
+    if name == "cyclegc-overflow":    # full collections as overflow collections: parked garbage
+        return OverflowCollector(import_cyclegc())
     raise SystemExit(f"unknown collector {name!r}")
 
 
@@ -344,6 +348,56 @@ class RoundsCollector:
     deletion.  Returns the total collected.  Callbacks, stats and counts
     describe several stops instead of one: the test compares the rest."""
 
+    def __init__(self, cyclegc, young_chunk=0):
+        self._cyclegc = cyclegc
+        from cyclegc._core import _cyclegc as core
+        self._core = core
+        self._young_chunk = young_chunk
+
+    def __getattr__(self, name):
+        return getattr(self._cyclegc, name)
+
+    def collect(self, generation=2):
+        if generation != 2:
+            return self._cyclegc.collect(generation)
+        core = self._core
+        core._set_max_pause(0.0002)
+        # cyclegc-rounds: young generations whole, as the built-in collects
+        # them (at a 0.2 ms budget they would be chunked: cyclegc-chunks)
+        core._set_young_chunk(-1)
+        total = 0
+        try:
+            if self._young_chunk:
+                # cyclegc-chunks: generations 0-1 examined a few objects per
+                # stop (what a program with a huge threshold0 gets), until an
+                # increment collects what is left whole; then the round.
+                young = sum(len(self._cyclegc.get_objects(g)) for g in (0, 1))
+                core._set_young_chunk(self._young_chunk)
+                try:
+                    for _ in range(young // self._young_chunk + 2):
+                        total += core.run_increment(1)
+                finally:
+                    core._set_young_chunk(0)
+                for _ in range(1000):       # the rest whole (or in budget-sized chunks)
+                    total += core.run_increment(1)
+                    if not core.incremental_stats()["last_young_chunked"]:
+                        break
+            total += core.run_increment(1, True)
+            while core.incremental_stats()["phase"] != "idle":
+                total += core.run_increment(0)
+        finally:
+            core._set_max_pause(0)
+            core._set_young_chunk(0)
+        return total
+
+
+class OverflowCollector:
+    """cyclegc whose full collect() is an overflow collection of the
+    bounded-pause mode: the complete collection proves the garbage (weakrefs,
+    finalizers, resurrection) and parks it; increments then clear it a slice
+    at a time (0.2 ms budget) until none is left.  Reference: the built-in's
+    one full collection."""
+
     def __init__(self, cyclegc):
         self._cyclegc = cyclegc
         from cyclegc._core import _cyclegc as core
@@ -357,12 +411,17 @@ class RoundsCollector:
             return self._cyclegc.collect(generation)
         core = self._core
         core._set_max_pause(0.0002)
+        core._set_young_chunk(-1)
         try:
-            total = core.run_increment(1, True)
-            while core.incremental_stats()["phase"] != "idle":
+            core._force_overflow()
+            total = core.run_increment(1)
+            for _ in range(100000):
+                if not core.incremental_stats()["parked_now"]:
+                    break
                 total += core.run_increment(0)
         finally:
             core._set_max_pause(0)
+            core._set_young_chunk(0)
         return total
 
 
@@ -377,7 +436,8 @@ def _ensure_hash_seed():
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--collector", choices=("builtin", "cyclegc", "cyclegc-ff", "cyclegc-nomark",
-                                                "cyclegc-rounds", "builtin-youngfirst", "builtin2"),
+                                                "cyclegc-rounds", "cyclegc-chunks", "cyclegc-overflow",
+                                                "builtin-youngfirst", "builtin2"),
                         default="builtin")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--seed", type=int)

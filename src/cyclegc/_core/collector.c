@@ -907,6 +907,7 @@ debug_generation_sizes(CgState *st)
 /* ---- the collection ------------------------------------------------------ */
 
 int cg_marking_enabled = 1;
+PyGC_Head *cg_park_garbage = NULL;
 unsigned cg_ring_depth = 32;
 unsigned cg_ready_depth = 8;
 
@@ -947,7 +948,17 @@ cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
     handle_resurrected(st, unreachable, &final_unreachable, old);
 
     *collected += cg_list_size(&final_unreachable);
-    delete_garbage(st, &final_unreachable, old);
+    if (cg_park_garbage != NULL && !(st->debug & CG_DEBUG_SAVEALL)
+        && cg_list_is_empty(&finalizers)) {
+        /* bounded pauses: proven garbage is cleared in later stops.  Not
+         * with legacy finalizers: an object with tp_del that the garbage
+         * alone holds is freed while the garbage is cleared, before it is
+         * reported, and must not be reported uncollectable instead. */
+        cg_list_merge(&final_unreachable, cg_park_garbage);
+    }
+    else {
+        delete_garbage(st, &final_unreachable, old);
+    }
 
     for (PyGC_Head *g = cg_next(&finalizers); g != &finalizers; g = cg_next(g)) {
         (*uncollectable)++;

@@ -45,6 +45,8 @@ int cg_inc_configure(double max_pause);     /* seconds; 0 disables */
 enum { CG_INC_YOUNG = 0, CG_INC_OLD = 1, CG_INC_FULL = 2 };
 int cg_inc_plan(CgState *st);               /* what the next increment does */
 void cg_inc_request_round(void);            /* the next increment starts a round */
+void cg_inc_force_overflow(void);            /* tests: the next increment is an overflow collection */
+void cg_inc_force_young_chunk(Py_ssize_t n);  /* tests: young chunks of n objects (0: auto, -1: none) */
 int cg_inc_young_generation(CgState *st);   /* 0 or 1: the young part of the next increment */
 void cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out);
 void cg_inc_abort(CgState *st);
@@ -53,12 +55,35 @@ int cg_inc_cursor_linked(void);             /* the marker walks the permanent li
 PyObject *cg_inc_stats(void);
 Py_ssize_t cg_run_increment(int young_gen);
 
+/* Frames' value stacks as marking roots (stackroots.c): every frame whose
+ * stack the interpreter keeps (stacktop >= 0), and the top frame of the
+ * thread named by cg_safe_point_tstate (set by trigger.c while a collection
+ * runs at a safe point: an eval-breaker pending call, a 3.11 trace event),
+ * whose live depth comes from its bytecode.  cg_stack_roots_configure loads
+ * the opcode tables (cyclegc._opcodes) once; call it with the GIL, outside
+ * any collection. */
+extern PyThreadState *cg_safe_point_tstate;
+int cg_stack_roots_configure(void);
+void cg_visit_stack_roots(visitproc visit, void *arg);
+PyObject *cg_stack_safe_depths(PyObject *code);     /* test hook */
+/* 3.11: roots visited inside an allocation miss the top frame's stack;
+ * trigger.c queues a pending call (main thread) that calls
+ * cg_inc_late_stack_roots() at a safe point.  -1 if it cannot. */
+int cg_request_late_stack_roots(void);
+void cg_inc_late_stack_roots(void);
+PyObject *cg_stack_roots_now(int top_safe);         /* test hook */
+
 /* Visits up to `max` items of a list (from index *pos) or dict (PyDict_Next
  * position *pos), subclasses included, advancing *pos; *done is set when the
  * container is exhausted.  Returns the items visited.  Marking walks wide
  * containers with it a slice at a time (collector.c, incremental.c). */
 Py_ssize_t cg_visit_items_slice(PyObject *op, Py_ssize_t *pos, Py_ssize_t max,
                                 visitproc visit, void *arg, int *done);
+
+/* Where cg_dispose_garbage puts proven garbage instead of clearing it
+ * (incremental.c sets it around an overflow collection, then clears the
+ * list a slice per stop); NULL: cleared at once, as the built-in does. */
+extern PyGC_Head *cg_park_garbage;
 
 /* Whether full collections mark from the roots first (default 1). */
 extern int cg_marking_enabled;

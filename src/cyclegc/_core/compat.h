@@ -122,6 +122,21 @@ cg_weakrefs_listptr(PyObject *op)
 #  define CG_FRAME_FUNC(f)      ((PyObject *)(f)->f_func)
 #endif
 
+/* The value stack (stackroots.c).  Every version keeps `stacktop` (values
+ * are localsplus[co_nlocalsplus .. stacktop)) while a frame is suspended,
+ * and -1 while it executes (the evaluation loop holds the stack pointer);
+ * the instruction a frame is at is prev_instr (3.11, 3.12: set as each
+ * instruction starts) or instr_ptr (3.13: same); the index is in code units
+ * of the adaptive bytecode.  Code-object extras: the 3.11 names are inline
+ * wrappers of the PyUnstable_ ones on 3.12+. */
+#define CG_FRAME_STACKTOP(f)    ((f)->stacktop)
+#if PY_VERSION_HEX >= 0x030D0000
+#  define CG_FRAME_INSTR_INDEX(f, code) ((Py_ssize_t)((f)->instr_ptr - _PyCode_CODE(code)))
+#else
+#  define CG_FRAME_INSTR_INDEX(f, code) ((Py_ssize_t)((f)->prev_instr - _PyCode_CODE(code)))
+#endif
+#define CG_CODE_UNITS(code)     ((const uint8_t *)_PyCode_CODE(code))
+
 /* The interpreter's thread list may change without the GIL (a thread state
  * can be created or deleted by a thread that does not hold it), so it is
  * walked under the runtime's own lock, as CPython walks it.  The holder of

@@ -27,7 +27,9 @@
  *                mark set without being moved: a marker object (an empty
  *                list of ours) walks the permanent list, so the walk can
  *                stop anywhere and resume safely, whatever is freed.
- *   mark         what the roots (sys.modules, every thread's frames) reach
+ *   mark         what the roots (sys.modules, every thread's frames: their
+ *                locals and, where known live, their value stacks,
+ *                stackroots.c) reach
  *                is *probably* alive: marked in `marks`, an address bitmap
  *                outside the objects (addrset.h; list links are rewritten
  *                by the interpreter, so a mark cannot live in them), moved
@@ -68,6 +70,9 @@
  * frames and modules misses objects held only by C code; they cost sweep
  * work every round but are never freed (trial deletion sees the reference).
  *
+ * Young generations bigger than a stop (a raised threshold0) are collected a
+ * chunk per stop (young_chunked): same soundness argument as a slice.
+ *
  * The pacer.  Rounds must finish before the program has promoted much more
  * (memory), yet not spend every stop on old work when there is no hurry
  * (throughput, latency of the requests around the stop).  Each increment's
@@ -90,6 +95,29 @@
 
 typedef enum { IDLE = 0, MARK_FROZEN, MARK, SWEEP } Phase;
 
+/* What one stop spent its time on, by part: the young collection, marking
+ * (frozen objects, roots, gray objects, wide slices), building and deciding
+ * sweep slices (trial deletion), and disposing of the garbage they found
+ * (weakrefs, finalizers, resurrection check, tp_clear), or a complete
+ * overflow / fork-friendly collection.  The part that took longest is the
+ * stop's cause; its object count says how big it was. */
+enum { PART_YOUNG = 0, PART_MARK, PART_SWEEP, PART_DISPOSE, PART_FULL, NPARTS };
+static const char *part_names[NPARTS] = {
+    "young collection", "mark", "sweep slice", "garbage disposal (weakrefs, finalizers, tp_clear)",
+    "complete collection",
+};
+
+typedef struct {
+    double seconds;
+    double cpu_seconds;             /* the thread's CPU time: what a busy machine does not inflate */
+    double cpu_start;
+    double part_seconds[NPARTS];
+    Py_ssize_t part_objects[NPARTS];
+    Py_ssize_t slices;
+    int young_gen;
+    int overflow;
+} StopInfo;
+
 static struct {
     int initialized;
     double max_pause;               /* seconds; 0: disabled */
@@ -104,17 +132,28 @@ static struct {
     double sweep_cost;              /* seconds per object in S (average) */
     double young_cost;              /* seconds per object of a young collection */
     Py_ssize_t gen1_estimate;       /* objects in generation 1 (survivors since) */
+    Py_ssize_t young_chunks, young_chunked_objects, gen0_passed;
+    int young_backlog;              /* generation 0 is being collected in chunks */
+    int last_young_chunked;         /* the last increment's young part was a chunk */
+    Py_ssize_t forced_chunk;        /* tests: chunk size (0: from the budget; -1: never chunk) */
     double promo_per_inc;           /* promotions per increment (average) */
     Py_ssize_t last_pending;
     Py_ssize_t round_work_est, round_work_done;
     Py_ssize_t round_start_pending, round_headroom;
     Py_ssize_t round_survivors;
     int round_truncated, truncated_rounds, overflow_due, round_requested;
+    int late_roots_wait;            /* 3.11: increments marking waits for them */
+    Py_ssize_t late_roots_requested, late_roots_visited;
     /* figures */
     Py_ssize_t rounds, increments, old_increments, marked, swept;
     Py_ssize_t collected, uncollectable, truncations, overflow_collections, aborted;
     Py_ssize_t largest_slice;
     double longest_increment, round_started_at, last_round_seconds;
+    StopInfo stop, longest_stop;    /* the current (last) stop; the longest */
+    /* proven garbage of an overflow collection, cleared a slice per stop */
+    PyGC_Head parked;
+    Py_ssize_t parked_total, parked_cleared, parked_max;
+    int clearing;                   /* clear_parked is running (a finalizer may freeze()) */
 } inc;
 
 static void
@@ -126,6 +165,7 @@ init_state(void)
     cg_list_init(&inc.to_sweep);
     cg_list_init(&inc.gray);
     cg_list_init(&inc.visited);
+    cg_list_init(&inc.parked);
     for (int i = 0; i < WIDE_DEPTH; i++) {
         cg_list_init(&inc.wide_head[i]);
     }
@@ -156,9 +196,24 @@ cg_inc_configure(double max_pause)
         inc.max_pause = 0;
     }
     else {
+        if (cg_stack_roots_configure() < 0) {
+            return -1;
+        }
         inc.max_pause = max_pause;
     }
     return 0;
+}
+
+/* The calling thread's CPU seconds.  Costs per object are measured with it:
+ * a stop the scheduler preempted on a busy machine took longer on the wall
+ * clock, not more work, and an estimate that follows the wall clock "up at
+ * once" shrank every later slice and chunk to its minimum. */
+static double
+thread_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ---- list helpers ------------------------------------------------------ */
@@ -278,6 +333,7 @@ round_start(CgState *st, double now)
     inc.round_truncated = 0;
     inc.round_started_at = now;
     inc.round_requested = 0;
+    inc.late_roots_wait = 0;
     inc.phase = MARK_FROZEN;
     PyGC_Head *perm = cg_permanent_head(st);
     insert_after(CG_AS_GC(inc.cursor), perm);
@@ -420,6 +476,22 @@ mark_step(double deadline, Py_ssize_t quota, Py_ssize_t *work)
     return 0;
 }
 
+/* The value-stack roots of the calling thread's top frame, at a safe point
+ * after the round's roots were visited elsewhere (3.11): they turn gray if
+ * marking is still running; later, sweep would not see a new gray object. */
+void
+cg_inc_late_stack_roots(void)
+{
+    CgState *st = cg_state();
+    if (inc.phase != MARK || st->collecting) {
+        return;
+    }
+    inc.late_roots_wait = 0;
+    inc.late_roots_visited++;
+    GrayCtx ctx = {0};
+    cg_visit_stack_roots(visit_gray, &ctx);
+}
+
 /* ---- sweep ------------------------------------------------------------- */
 
 /* A slice stops taking seeds at `cap` objects; the closure of the last seed
@@ -493,7 +565,7 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
     PyGC_Head slice, unreachable;
     cg_list_init(&slice);
     SliceCtx ctx = {&slice, 0, cap, hard_cap, 0};
-    double t0 = cg_now();
+    double t0 = cg_now(), c0 = thread_cpu_now();
     build_slice(&ctx);
     if (ctx.truncated) {
         inc.truncations++;
@@ -501,6 +573,10 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
     }
     Py_ssize_t n = cg_trial_deletion(st, &slice, &unreachable);
     cg_untrack_atoms(&slice, 1);       /* a round stands for a full collection */
+    double t1 = cg_now();
+    inc.stop.part_seconds[PART_SWEEP] += t1 - t0;
+    inc.stop.part_objects[PART_SWEEP] += n;
+    inc.stop.slices++;
     for (PyGC_Head *g = cg_next(&slice); g != &slice; g = cg_next(g)) {
         (void)addrset_add(&inc.marks, CG_FROM_GC(g));
         inc.round_survivors++;
@@ -508,6 +584,8 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
     cg_list_merge(&slice, &inc.visited);
     Py_ssize_t collected = 0, uncollectable = 0;
     cg_dispose_garbage(st, &unreachable, &inc.visited, &collected, &uncollectable);
+    inc.stop.part_seconds[PART_DISPOSE] += cg_now() - t1;
+    inc.stop.part_objects[PART_DISPOSE] += collected + uncollectable;
     st->generation_stats[CG_NUM_GENERATIONS - 1].collected += collected;
     st->generation_stats[CG_NUM_GENERATIONS - 1].uncollectable += uncollectable;
     out->collected += collected;
@@ -523,7 +601,7 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
         /* Up at once, down slowly: a slice of garbage (freed, tp_clear'ed)
          * costs more per object than one of survivors, and an estimate
          * averaged over both would overrun the stop on the next garbage. */
-        double per = (cg_now() - t0) / (double)n;
+        double per = (thread_cpu_now() - c0) / (double)n;
         inc.sweep_cost = per > inc.sweep_cost ? per : 0.95 * inc.sweep_cost + 0.05 * per;
     }
     return n;
@@ -554,6 +632,117 @@ round_finish(CgState *st, double now)
     inc.phase = IDLE;
 }
 
+/* ---- parked garbage ------------------------------------------------------ */
+
+/* An overflow collection proves a structure garbage in one stop (trial
+ * deletion, weakrefs cleared and called back, finalizers run, resurrection
+ * checked) and parks it here instead of breaking its cycles there: tp_clear
+ * and the freeing it causes, most of such a stop, are spread over the next
+ * stops.  Nothing can reach a parked object: nothing outside the garbage
+ * references it (proven), it is in no generation (get_objects,
+ * get_referrers, the built-in's PyGC_Collect walk those), and no weakref
+ * refers to it: those of the proof are cleared, and those a finalizer made
+ * afterwards are cleared here, without callbacks, before parking (as
+ * CPython 3.14+ clears late weakrefs after finalizers).  collect(),
+ * freeze, uninstall and a new overflow clear the whole list first. */
+static void
+park_clear_new_weakrefs(PyGC_Head *list)
+{
+    PyObject *to_call = NULL;
+    for (PyGC_Head *g = cg_next(list); g != list; g = cg_next(g)) {
+        PyObject *op = CG_FROM_GC(g);
+        if (PyWeakref_Check(op)) {
+            _PyWeakref_ClearRef((PyWeakReference *)op);
+        }
+        if (Py_TYPE(op)->tp_weaklistoffset == 0) {
+            continue;
+        }
+        PyWeakReference **wl = cg_weakrefs_listptr(op);
+        for (PyWeakReference *wr = *wl; wr != NULL; wr = *wl) {
+            _PyWeakref_ClearRef(wr);
+            /* A live weakref's callback would have run when the built-in
+             * freed its referent: it runs now, after every weakref to the
+             * garbage is cleared (a weakref that is garbage never calls). */
+            if (wr->wr_callback == NULL
+                || (cg_is_tracked((PyObject *)wr)
+                    && (CG_AS_GC((PyObject *)wr)->_gc_prev & CG_PREV_COLLECTING))) {
+                continue;
+            }
+            if (to_call == NULL && (to_call = PyList_New(0)) == NULL) {
+                PyErr_Clear();
+                continue;
+            }
+            if (PyList_Append(to_call, (PyObject *)wr) < 0) {
+                PyErr_Clear();
+            }
+        }
+    }
+    if (to_call == NULL) {
+        return;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(to_call); i++) {
+        PyWeakReference *wr = (PyWeakReference *)PyList_GET_ITEM(to_call, i);
+        PyObject *callback = wr->wr_callback;
+        if (callback == NULL) {
+            continue;
+        }
+        Py_INCREF(callback);
+        PyObject *res = PyObject_CallOneArg(callback, (PyObject *)wr);
+        if (res == NULL) {
+            PyErr_WriteUnraisable(callback);
+        }
+        else {
+            Py_DECREF(res);
+        }
+        Py_DECREF(callback);
+    }
+    Py_DECREF(to_call);
+}
+
+/* tp_clear on parked objects until the deadline (all of them if `all`), as
+ * collector.c's delete_garbage does; an object its tp_clear does not free
+ * goes to the oldest generation.  Returns the objects cleared. */
+static Py_ssize_t
+clear_parked(CgState *st, double deadline, int all)
+{
+    Py_ssize_t n = 0;
+    PyGC_Head *oldest = cg_gen_head(st, CG_NUM_GENERATIONS - 1);
+    if (inc.clearing) {
+        return 0;
+    }
+    inc.clearing = 1;
+    while (!cg_list_is_empty(&inc.parked)) {
+        if (!all && n > 0 && n % CLOCK_EVERY == 0 && cg_now() > deadline) {
+            break;
+        }
+        PyGC_Head *g = cg_next(&inc.parked);
+        PyObject *op = CG_FROM_GC(g);
+        inquiry clear = Py_TYPE(op)->tp_clear;
+        if (clear != NULL) {
+            Py_INCREF(op);
+            (void)clear(op);
+            if (PyErr_Occurred()) {
+                cg_write_unraisable_msg("in tp_clear of", (PyObject *)Py_TYPE(op));
+            }
+            Py_DECREF(op);
+        }
+        if (cg_next(&inc.parked) == g) {
+            g->_gc_prev &= ~CG_PREV_COLLECTING;
+            cg_list_move(g, oldest);
+        }
+        n++;
+    }
+    inc.clearing = 0;
+    inc.parked_cleared += n;
+    return n;
+}
+
+int
+cg_inc_parked(void)
+{
+    return inc.initialized && !cg_list_is_empty(&inc.parked);
+}
+
 /* ---- abort ------------------------------------------------------------- */
 
 /* Invariant after: no object is on a list of this file, the cursor is
@@ -567,6 +756,7 @@ cg_inc_abort(CgState *st)
     if (!inc.initialized) {
         return;
     }
+    (void)clear_parked(st, 0.0, 1);
     PyGC_Head *oldest = cg_gen_head(st, CG_NUM_GENERATIONS - 1);
     cg_list_merge(&inc.visited, oldest);
     cg_list_merge(&inc.gray, oldest);
@@ -621,6 +811,18 @@ cg_inc_lists(PyGC_Head **heads, int max)
 /* ---- the increment ----------------------------------------------------- */
 
 void
+cg_inc_force_overflow(void)
+{
+    inc.overflow_due = 1;
+}
+
+void
+cg_inc_force_young_chunk(Py_ssize_t n)
+{
+    inc.forced_chunk = n;
+}
+
+void
 cg_inc_request_round(void)
 {
     inc.round_requested = 1;
@@ -661,18 +863,36 @@ old_work(CgState *st, double deadline, CgResult *out)
     int first = 1;
     while (inc.phase != IDLE && work < quota && (first || cg_now() < deadline)) {
         Py_ssize_t before = work;
+        double tm = cg_now();
         switch (inc.phase) {
         case MARK_FROZEN:
             if (mark_frozen_step(st, deadline, &work)) {
                 GrayCtx ctx = {0};
                 cg_visit_roots(visit_gray, &ctx);
+                cg_visit_stack_roots(visit_gray, &ctx);
                 inc.phase = MARK;
+                if (cg_safe_point_tstate == NULL && cg_request_late_stack_roots() == 0) {
+                    /* 3.11 inside an allocation: the top frame's stack
+                     * joins at the next safe point; marking does not end
+                     * before (a few increments at most) */
+                    inc.late_roots_wait = 8;
+                    inc.late_roots_requested++;
+                }
             }
+            inc.stop.part_seconds[PART_MARK] += cg_now() - tm;
+            inc.stop.part_objects[PART_MARK] += work - before;
             break;
         case MARK:
             if (mark_step(deadline, quota - work, &work)) {
+                if (inc.late_roots_wait > 0) {
+                    inc.late_roots_wait--;      /* the pending call has not run yet */
+                    inc.stop.part_seconds[PART_MARK] += cg_now() - tm;
+                    goto done;
+                }
                 inc.phase = SWEEP;
             }
+            inc.stop.part_seconds[PART_MARK] += cg_now() - tm;
+            inc.stop.part_objects[PART_MARK] += work - before;
             break;
         case SWEEP: {
             /* The time left bounds the slice and, doubled, the closure of
@@ -720,6 +940,12 @@ cg_inc_young_generation(CgState *st)
         return 1;
     }
     double half = inc.max_pause * 0.5;
+    if ((double)cg_threshold0(st) * inc.young_cost > half) {
+        /* generation 0 alone is too big for a stop (a program raised
+         * threshold0): it is collected in chunks (young_chunked), and the
+         * built-in's rule alone picks generation 1 */
+        return 0;
+    }
     Py_ssize_t next = inc.gen1_estimate + 2 * cg_threshold0(st);
     return (double)next * inc.young_cost > half ? 1 : 0;
 }
@@ -739,31 +965,217 @@ cg_inc_plan(CgState *st)
     return (inc.phase != IDLE || round_due(st)) ? CG_INC_OLD : CG_INC_YOUNG;
 }
 
+/* ---- young generations larger than a stop ------------------------------- */
+
+/* Trial deletion on the oldest `cap` objects of generation `gen` (list order
+ * is allocation order, so what was built together is examined together);
+ * survivors go to generation gen + 1, garbage is disposed of as usual.
+ * Sound for the same reason as every slice: the chunk is examined within one
+ * stop, and references from outside it (younger objects not in the chunk,
+ * older generations) count as external.  A young cycle cut by a chunk's
+ * border survives into the next generation and is found there, as a cycle
+ * spanning two generations is by the built-in.  Returns the objects
+ * examined; *done is set when the generation is empty after. */
+static Py_ssize_t
+young_chunk(CgState *st, int gen, Py_ssize_t cap, CgResult *out, int *done)
+{
+    PyGC_Head *young = cg_gen_head(st, gen);
+    PyGC_Head *older = cg_gen_head(st, gen + 1);
+    PyGC_Head chunk, unreachable;
+    cg_list_init(&chunk);
+    Py_ssize_t n = 0;
+    for (PyGC_Head *g = cg_next(young); g != young && n < cap; n++) {
+        PyGC_Head *next = cg_next(g);
+        cg_list_move(g, &chunk);
+        g = next;
+    }
+    *done = cg_list_is_empty(young);
+    Py_ssize_t examined = cg_trial_deletion(st, &chunk, &unreachable);
+    Py_ssize_t survivors = cg_untrack_atoms(&chunk, 0);
+    if (gen == CG_NUM_GENERATIONS - 2) {
+        st->long_lived_pending += survivors;
+    }
+    cg_list_merge(&chunk, older);
+    Py_ssize_t collected = 0, uncollectable = 0;
+    cg_dispose_garbage(st, &unreachable, older, &collected, &uncollectable);
+    st->generation_stats[gen].collected += collected;
+    st->generation_stats[gen].uncollectable += uncollectable;
+    out->collected += collected;
+    out->uncollectable += uncollectable;
+    out->candidates += examined;
+    inc.young_chunks++;
+    inc.young_chunked_objects += examined;
+    return examined;
+}
+
+/* The young part of an increment when the generation is too big for the
+ * stop (threshold0 raised to hundreds of thousands, as mypy does; a
+ * generation 1 of ten such passes).  Each stop examines at most what half
+ * the stop allows, at the young cost per object; the rest waits in its
+ * generation.  Counts: generation 0's count is left `cap` short of its
+ * threshold, so the next stop comes after cap / 8 more allocations and the
+ * chunks outpace the program; generation 1's count grows by one per
+ * threshold0 objects examined (a built-in generation-0 collection's worth);
+ * a generation-1 pass runs until generation 1 is empty (then generation 2's
+ * count grows by one), with a generation-0 chunk beside it in every stop
+ * so young garbage keeps being found.  Returns 0 if the generation fits in
+ * a stop (the caller collects it whole). */
+static int
+young_chunked(CgState *st, int young_gen, CgResult *out)
+{
+    if (inc.forced_chunk < 0) {
+        return 0;
+    }
+    double half = inc.max_pause * 0.5;
+    Py_ssize_t cap = (Py_ssize_t)(half / inc.young_cost);
+    if (cap < 1000) {
+        cap = 1000;
+    }
+    if (inc.forced_chunk > 0) {
+        cap = inc.forced_chunk;
+    }
+    Py_ssize_t gen0 = st->generations[0].count;
+    Py_ssize_t est = gen0 + (young_gen == 1 ? inc.gen1_estimate : 0);
+    /* count0 is not generation 0's size once chunking began (every GC
+     * object freed anywhere lowers it): until generation 0 is empty again,
+     * it is chunked */
+    if (est <= cap && !inc.young_backlog) {
+        return 0;
+    }
+    if (st->debug & CG_DEBUG_SAVEALL) {
+        /* the garbage a chunk finds goes to gc.garbage and would keep the
+         * rest of its structure, in later chunks, alive: whole, as before */
+        inc.young_backlog = 0;
+        return 0;
+    }
+    double t0 = cg_now(), c0 = thread_cpu_now();
+    int done;
+    if (young_gen == 1) {
+        Py_ssize_t n1 = young_chunk(st, 1, cap / 2, out, &done);
+        inc.gen1_estimate = Py_MAX(inc.gen1_estimate - n1, 0);
+        if (done) {
+            st->generations[1].count = 0;
+            st->generations[2].count += 1;
+            st->generation_stats[1].collections++;
+            inc.gen1_estimate = 0;
+        }
+        cap -= n1;
+    }
+    Py_ssize_t before = out->collected;
+    Py_ssize_t n0 = young_chunk(st, 0, inc.forced_chunk > 0 ? Py_MAX(cap, 1) : Py_MAX(cap, 1000),
+                                out, &done);
+    inc.gen1_estimate += n0 - (out->collected - before);
+    st->generation_stats[0].collections++;
+    inc.gen0_passed += n0;
+    Py_ssize_t threshold0 = cg_threshold0(st);
+    while (threshold0 > 0 && inc.gen0_passed >= threshold0) {
+        inc.gen0_passed -= threshold0;
+        st->generations[1].count += 1;
+    }
+    inc.young_backlog = !done;
+    if (done) {
+        st->generations[0].count = 0;
+    }
+    else {
+        /* due again after an eighth as many allocations as this stop examined:
+         * the chunks outpace the program and generation 0 drains (then it
+         * is collected whole, and waits for a full threshold again), so
+         * young garbage waits about as long as with the built-in */
+        st->generations[0].count = (int)Py_MAX(threshold0 - n0 / 8, 0);
+    }
+    out->duration = cg_now() - t0;
+    if (out->candidates >= 256) {
+        double per = (thread_cpu_now() - c0) / (double)out->candidates;
+        inc.young_cost = per > inc.young_cost ? per : 0.95 * inc.young_cost + 0.05 * per;
+    }
+    return 1;
+}
+
+/* Closes the figures of the stop that began at t0; keeps the longest. */
+static void
+end_stop(double t0)
+{
+    inc.stop.seconds = cg_now() - t0;
+    inc.stop.cpu_seconds = thread_cpu_now() - inc.stop.cpu_start;
+    if (inc.stop.seconds > inc.longest_increment) {
+        inc.longest_increment = inc.stop.seconds;
+        inc.longest_stop = inc.stop;
+    }
+}
+
 void
 cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
 {
     double t0 = cg_now();
     inc.increments++;
+    memset(&inc.stop, 0, sizeof(inc.stop));
+    inc.stop.cpu_start = thread_cpu_now();
+    inc.stop.young_gen = young_gen;
     if (plan == CG_INC_FULL) {
         if (inc.overflow_due) {
             inc.overflow_due = 0;
             inc.truncated_rounds = 0;
             inc.overflow_collections++;
+            inc.stop.overflow = 1;
         }
         else {
             inc.round_requested = 0;    /* fork-friendly: this was the round */
         }
+        PyGC_Head proven;
+        cg_list_init(&proven);
+        int park = inc.stop.overflow;
+        if (park) {
+            cg_park_garbage = &proven;
+        }
         cg_collect_generation(st, CG_NUM_GENERATIONS - 1, out);
+        cg_park_garbage = NULL;
+        if (park && !cg_list_is_empty(&proven)) {
+            park_clear_new_weakrefs(&proven);
+            Py_ssize_t np = cg_list_size(&proven);
+            inc.parked_total += np;
+            if (np > inc.parked_max) {
+                inc.parked_max = np;
+            }
+            cg_list_merge(&proven, &inc.parked);
+        }
+        inc.stop.young_gen = CG_NUM_GENERATIONS - 1;
+        inc.stop.part_seconds[PART_FULL] = out->duration;
+        inc.stop.part_objects[PART_FULL] = out->candidates;
+        end_stop(t0);
         return;
     }
-    cg_collect_generation(st, young_gen, out);
-    if (out->candidates >= 256) {
-        double per = out->duration / (double)out->candidates;
-        inc.young_cost = per > inc.young_cost ? per : 0.95 * inc.young_cost + 0.05 * per;
+    if (!cg_list_is_empty(&inc.parked)) {
+        /* Parked garbage first, and nothing else until it is gone: the
+         * built-in frees all of it before any other collection looks at
+         * the heap, and an object freed by refcount as that garbage is
+         * cleared (a legacy tp_del object it alone held) must not be seen
+         * by a collection in between, which would call it garbage itself
+         * (the differential fuzzer's cyclegc-overflow mode found that). */
+        double tp = cg_now();
+        Py_ssize_t n = clear_parked(st, t0 + inc.max_pause * BUDGET_SHARE, 0);
+        inc.stop.part_seconds[PART_DISPOSE] += cg_now() - tp;
+        inc.stop.part_objects[PART_DISPOSE] += n;
+        if (!cg_list_is_empty(&inc.parked)) {
+            inc.last_young_chunked = 0;
+            out->duration = cg_now() - t0;
+            end_stop(t0);
+            return;
+        }
     }
-    inc.gen1_estimate = young_gen == 0
-        ? inc.gen1_estimate + (out->candidates - out->collected)
-        : 0;
+    inc.last_young_chunked = young_chunked(st, young_gen, out);
+    if (!inc.last_young_chunked) {
+        double c0 = thread_cpu_now();
+        cg_collect_generation(st, young_gen, out);
+        if (out->candidates >= 256) {
+            double per = (thread_cpu_now() - c0) / (double)out->candidates;
+            inc.young_cost = per > inc.young_cost ? per : 0.95 * inc.young_cost + 0.05 * per;
+        }
+        inc.gen1_estimate = young_gen == 0
+            ? inc.gen1_estimate + (out->candidates - out->collected)
+            : 0;
+    }
+    inc.stop.part_seconds[PART_YOUNG] = out->duration;
+    inc.stop.part_objects[PART_YOUNG] = out->candidates;
     Py_ssize_t promoted = st->long_lived_pending - inc.last_pending;
     if (promoted >= 0) {
         inc.promo_per_inc = 0.9 * inc.promo_per_inc + 0.1 * (double)promoted;
@@ -783,9 +1195,7 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
     }
     inc.last_pending = st->long_lived_pending;
     out->duration = cg_now() - t0;
-    if (out->duration > inc.longest_increment) {
-        inc.longest_increment = out->duration;
-    }
+    end_stop(t0);
 }
 
 /* ---- figures ----------------------------------------------------------- */
@@ -801,11 +1211,58 @@ phase_name(Phase p)
     }
 }
 
+/* A stop's figures as a dict: seconds, cause (the part that took
+ * longest), cause_objects, and each part's seconds and objects. */
+static PyObject *
+stop_dict(const StopInfo *s)
+{
+    int cause = 0;
+    for (int i = 1; i < NPARTS; i++) {
+        if (s->part_seconds[i] > s->part_seconds[cause]) {
+            cause = i;
+        }
+    }
+    PyObject *parts = PyDict_New();
+    if (parts == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < NPARTS; i++) {
+        if (s->part_seconds[i] == 0 && s->part_objects[i] == 0) {
+            continue;
+        }
+        PyObject *v = Py_BuildValue("{sdsn}", "seconds", s->part_seconds[i],
+                                    "objects", s->part_objects[i]);
+        if (v == NULL || PyDict_SetItemString(parts, part_names[i], v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(parts);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    const char *name = s->seconds == 0 ? "none"
+                       : (cause == PART_FULL && s->overflow) ? "overflow collection"
+                       : part_names[cause];
+    return Py_BuildValue("{sdsdsssnsisnsN}",
+                         "seconds", s->seconds,
+                         "cpu_seconds", s->cpu_seconds,
+                         "cause", name,
+                         "cause_objects", s->part_objects[cause],
+                         "young_generation", s->young_gen,
+                         "slices", s->slices,
+                         "parts", parts);
+}
+
 PyObject *
 cg_inc_stats(void)
 {
+    PyObject *last = stop_dict(&inc.stop);
+    PyObject *longest = last == NULL ? NULL : stop_dict(&inc.longest_stop);
+    if (longest == NULL) {
+        Py_XDECREF(last);
+        return NULL;
+    }
     return Py_BuildValue(
-        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsn}",
+        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsnsnsnsnsnsnsNsN}",
         "max_pause", inc.max_pause,
         "phase", phase_name(inc.phase),
         "rounds", inc.rounds,
@@ -823,5 +1280,17 @@ cg_inc_stats(void)
         "last_round_seconds", inc.last_round_seconds,
         "sweep_cost_ns", inc.sweep_cost * 1e9,
         "promoted_per_increment", inc.promo_per_inc,
-        "marks_bytes", (Py_ssize_t)inc.marks.bytes);
+        "marks_bytes", (Py_ssize_t)inc.marks.bytes,
+        "late_stack_roots_requested", inc.late_roots_requested,
+        "late_stack_roots_visited", inc.late_roots_visited,
+        "young_chunks", inc.young_chunks,
+        "parked_total", inc.parked_total,
+        "parked_cleared", inc.parked_cleared,
+        "parked_now", inc.initialized ? cg_list_size(&inc.parked) : (Py_ssize_t)0,
+        "parked_max", inc.parked_max,
+        "young_chunked_objects", inc.young_chunked_objects,
+        "young_backlog", (Py_ssize_t)inc.young_backlog,
+        "last_young_chunked", (Py_ssize_t)inc.last_young_chunked,
+        "last_stop", last,
+        "longest_stop", longest);
 }

@@ -404,6 +404,43 @@ core_run_increment(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(cg_run_increment(gen));
 }
 
+/* _stack_safe_depths(code) -> [depth per code unit] or None; _stack_roots(
+ * top_safe) -> [objects]: the value-stack analysis and roots (stackroots.c),
+ * for tests. */
+static PyObject *
+core_stack_safe_depths(PyObject *self, PyObject *code)
+{
+    return cg_stack_safe_depths(code);
+}
+
+static PyObject *
+core_set_young_chunk(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    cg_inc_force_young_chunk(n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_force_overflow(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    cg_inc_force_overflow();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_stack_roots(PyObject *self, PyObject *arg)
+{
+    int top_safe = PyObject_IsTrue(arg);
+    if (top_safe < 0) {
+        return NULL;
+    }
+    return cg_stack_roots_now(top_safe);
+}
+
 static PyObject *
 core_incremental_stats(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -490,6 +527,10 @@ static PyMethodDef core_methods[] = {
      "_set_max_pause(seconds): bounded increments for automatic collections (0: off)."},
     {"run_increment", core_run_increment, METH_VARARGS,
      "run_increment(young_gen, start_round=False) -> collected: one bounded-pause increment now."},
+    {"_stack_safe_depths", core_stack_safe_depths, METH_O, NULL},
+    {"_stack_roots", core_stack_roots, METH_O, NULL},
+    {"_set_young_chunk", core_set_young_chunk, METH_O, NULL},
+    {"_force_overflow", core_force_overflow, METH_NOARGS, NULL},
     {"incremental_stats", core_incremental_stats, METH_NOARGS,
      "Figures of the bounded-pause mode (rounds, increments, slices...)."},
     {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},

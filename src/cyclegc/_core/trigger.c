@@ -197,8 +197,14 @@ static int
 line_hook(PyObject *Py_UNUSED(obj), PyFrameObject *Py_UNUSED(frame),
           int Py_UNUSED(what), PyObject *Py_UNUSED(arg))
 {
-    cg_line_hook_disarm(cg_tstate_unchecked());
+    PyThreadState *ts = cg_tstate_unchecked();
+    cg_line_hook_disarm(ts);
+    /* A trace event: this thread's frame is between instructions (or at a
+     * call, return or exception event, before any unwinding pops), so its
+     * value stack may serve as marking roots (stackroots.c). */
+    cg_safe_point_tstate = ts;
     run_due_collection();
+    cg_safe_point_tstate = NULL;
     return 0;
 }
 
@@ -211,8 +217,40 @@ pending_collect(void *Py_UNUSED(arg))
     if (lat > trig.pending_latency_max) {
         trig.pending_latency_max = lat;
     }
+    /* A pending call runs at an eval-breaker check of this thread's top
+     * frame: between instructions, never while it unwinds an exception, so
+     * its value stack may serve as marking roots (stackroots.c). */
+    cg_safe_point_tstate = cg_tstate_unchecked();
     run_due_collection();
+    cg_safe_point_tstate = NULL;
     return 0;   /* never raises into the frame that happened to run us */
+}
+
+/* 3.11: a round's roots were visited inside an allocation, where the top
+ * frame's value stack cannot be read; this pending call, at the main
+ * thread's next eval-breaker check, adds it (stackroots.c). */
+static int
+pending_late_roots(void *Py_UNUSED(arg))
+{
+    if (trig.st != NULL && trig.st->collecting) {
+        /* inside the collection's own callbacks or finalizers: the top
+         * frame is theirs, not the program's; again at the next check */
+        (void)cg_add_pending_call(trig.interp, pending_late_roots);
+        return 0;
+    }
+    cg_safe_point_tstate = cg_tstate_unchecked();
+    cg_inc_late_stack_roots();
+    cg_safe_point_tstate = NULL;
+    return 0;
+}
+
+int
+cg_request_late_stack_roots(void)
+{
+    if (!CG_COLLECTS_IN_ALLOCATION || trig.interp == NULL || !cg_is_main_thread()) {
+        return -1;
+    }
+    return cg_add_pending_call(trig.interp, pending_late_roots) == 0 ? 0 : -1;
 }
 
 /* ---- the helper thread ---------------------------------------------------- */

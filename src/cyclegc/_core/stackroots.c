@@ -1,0 +1,437 @@
+/* stackroots.c -- frames' value stacks as marking roots (bounded pauses).
+ *
+ * A list being built by a comprehension, the iterator of a running for
+ * loop, the arguments of a call in progress: they live on a frame's value
+ * stack, not in its local variables, and marking (incremental.c) that
+ * missed them left a big live structure unmarked, so the round's sweep cut
+ * its closure into truncated slices and an overflow collection followed
+ * (examples/churn.py).  These roots only choose what marking calls alive;
+ * trial deletion still decides every verdict.  What must hold is that every
+ * pointer visited is a live object: reading a stale slot would dereference
+ * freed memory.
+ *
+ * Which slots are live:
+ *
+ *   suspended frames   stacktop >= 0 (a frame that called a Python function
+ *                      inline, a suspended generator): localsplus[nlocalsplus
+ *                      .. stacktop) is what the interpreter's own frame
+ *                      traversal visits; used on every frame of every thread.
+ *   executing frames   stacktop == -1: the stack pointer is a local of the
+ *                      evaluation loop.  Only the collecting thread's top
+ *                      frame, and only at a safe point (cg_safe_point_tstate:
+ *                      the collection runs from our pending call at an
+ *                      eval-breaker check, 3.12/3.13 and 3.11's deferred
+ *                      cases, or from our 3.11 trace hook at an event):
+ *                      the frame is between instructions or inside one
+ *                      that calls out, never unwinding an exception (which
+ *                      pops and frees slots without a check).  Its live
+ *                      depth is computed from the bytecode: the depth D
+ *                      before the instruction it is at (flow analysis with
+ *                      the interpreter's PyCompile_OpcodeStackEffectWithJump,
+ *                      jumps, the exception table's handler depths), minus
+ *                      an upper bound P of the values that instruction may
+ *                      consume (pushed bound - stack effect, _opcodes.py):
+ *                      slots below D - P are never touched by it, before,
+ *                      during or after.  At the eval-breaker checks
+ *                      (RESUME, JUMP_BACKWARD: P = 0; the end of a call: P =
+ *                      its inputs) that is exact or one short.
+ *   other executing frames (below a call into C, other threads' tops, 3.11's
+ *                      collections inside an allocation): none.  Such a
+ *                      frame may be unwinding an exception, freeing slots
+ *                      below any bound the bytecode gives.
+ *
+ * The analysis of a code object is kept in its co_extra slot (freed with the
+ * code object); a code object it cannot analyse (an opcode the tables do not
+ * know, instrumented code, inconsistent depths) is remembered as such and
+ * gives no roots.  It costs O(code length) once per code object, inside the
+ * stop that first needs it. */
+#include "collector.h"
+
+#define FWD 1
+#define BACK 2
+#define NOFALL 4
+#define BAIL 8
+#define EXTARG 16
+#define GENSTART 32
+
+static struct {
+    int loaded;                 /* 1: tables usable; -1: unusable */
+    Py_ssize_t extra_index;
+    uint8_t deopt[256], caches[256], flags[256], pushed[256];
+} tab;
+
+PyThreadState *cg_safe_point_tstate = NULL;
+
+/* One code object's analysis: the safe depth at each code unit, or -1. */
+typedef struct {
+    Py_ssize_t n;
+    int failed;
+    int16_t safe[1];
+} Depths;
+
+static void
+free_depths(void *p)
+{
+    PyMem_RawFree(p);
+}
+
+int
+cg_stack_roots_configure(void)
+{
+    if (tab.loaded != 0) {
+        return 0;
+    }
+    tab.loaded = -1;
+    PyObject *mod = PyImport_ImportModule("cyclegc._opcodes");
+    if (mod == NULL) {
+        return -1;
+    }
+    PyObject *t = PyObject_CallMethod(mod, "tables", NULL);
+    Py_DECREF(mod);
+    if (t == NULL) {
+        return -1;
+    }
+    uint8_t *dst[4] = {tab.deopt, tab.caches, tab.flags, tab.pushed};
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 4) {
+        Py_DECREF(t);
+        PyErr_SetString(PyExc_RuntimeError, "cyclegc._opcodes.tables(): 4 tables expected");
+        return -1;
+    }
+    for (int i = 0; i < 4; i++) {
+        PyObject *b = PyTuple_GET_ITEM(t, i);
+        if (!PyBytes_Check(b) || PyBytes_GET_SIZE(b) != 256) {
+            Py_DECREF(t);
+            PyErr_SetString(PyExc_RuntimeError, "cyclegc._opcodes.tables(): 256-byte tables expected");
+            return -1;
+        }
+        memcpy(dst[i], PyBytes_AS_STRING(b), 256);
+    }
+    Py_DECREF(t);
+    tab.extra_index = _PyEval_RequestCodeExtraIndex(free_depths);
+    if (tab.extra_index < 0) {
+        PyErr_Clear();      /* no slot left: no value-stack roots of running frames */
+        return 0;
+    }
+    tab.loaded = 1;
+    return 0;
+}
+
+/* ---- the analysis ------------------------------------------------------ */
+
+static int
+read_varint(const uint8_t **p, const uint8_t *end, int *out)
+{
+    if (*p >= end) {
+        return -1;
+    }
+    unsigned b = *(*p)++;
+    int val = b & 63;
+    while (b & 64) {
+        if (*p >= end || val > (1 << 24)) {
+            return -1;
+        }
+        b = *(*p)++;
+        val = (val << 6) | (b & 63);
+    }
+    *out = val;
+    return 0;
+}
+
+/* Sets the depth at instruction `target`; -1 on a conflict or out of range.
+ * *changed is set when a backward target got its first depth. */
+static int
+record(int *depth, Py_ssize_t n, Py_ssize_t target, int d, Py_ssize_t here, int *changed)
+{
+    if (target < 0 || target >= n || d < 0) {
+        return -1;
+    }
+    if (depth[target] < 0) {
+        depth[target] = d;
+        if (target <= here) {
+            *changed = 1;
+        }
+        return 0;
+    }
+    return depth[target] == d ? 0 : -1;
+}
+
+static int
+analyse(PyCodeObject *co, Depths *out)
+{
+    Py_ssize_t n = out->n;
+    const uint8_t *code = CG_CODE_UNITS(co);
+    int maxdepth = co->co_stacksize;
+    if (maxdepth > 30000) {
+        return -1;
+    }
+    int *depth = PyMem_RawMalloc(sizeof(int) * (size_t)(n + 1));
+    if (depth == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        depth[i] = -1;
+        out->safe[i] = -1;
+    }
+    int rc = -1, changed = 0;
+    depth[0] = 0;
+    /* Handlers: the stack is cut to `depth`, then lasti (if flagged) and
+     * the exception are pushed. */
+    PyObject *et = co->co_exceptiontable;
+    if (et != NULL && PyBytes_Check(et)) {
+        const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(et);
+        const uint8_t *end = p + PyBytes_GET_SIZE(et);
+        while (p < end) {
+            int start, len, target, dl;
+            if (read_varint(&p, end, &start) < 0 || read_varint(&p, end, &len) < 0
+                || read_varint(&p, end, &target) < 0 || read_varint(&p, end, &dl) < 0) {
+                goto done;
+            }
+            if (record(depth, n, target, (dl >> 1) + (dl & 1) + 1, -1, &changed) < 0) {
+                goto done;
+            }
+        }
+    }
+    for (int pass = 0; pass < 8; pass++) {
+        changed = 0;
+        int cur = -1;
+        Py_ssize_t i = 0;
+        while (i < n) {
+            Py_ssize_t start = i;
+            if (depth[i] >= 0) {
+                if (cur >= 0 && cur != depth[i]) {
+                    goto done;
+                }
+                cur = depth[i];
+            }
+            else if (cur >= 0) {
+                depth[i] = cur;
+            }
+            /* EXTENDED_ARG prefixes belong to the instruction they extend. */
+            int oparg = 0, op;
+            for (;;) {
+                op = code[2 * i];
+                if (tab.flags[op] & BAIL) {
+                    if (cur < 0) {      /* unreachable code: skip a unit */
+                        break;
+                    }
+                    goto done;
+                }
+                oparg = (oparg << 8) | code[2 * i + 1];
+                if (!(tab.flags[op] & EXTARG)) {
+                    break;
+                }
+                if (++i >= n) {
+                    goto done;
+                }
+            }
+            if (tab.flags[op] & BAIL) {
+                i = start + 1;
+                continue;
+            }
+            int base = tab.deopt[op];
+            Py_ssize_t next = i + 1 + tab.caches[op];
+            if (cur < 0) {
+                i = next;
+                continue;
+            }
+            int eff = PyCompile_OpcodeStackEffectWithJump(base, oparg, 0);
+            int f = tab.flags[op];
+            int effj = (f & (FWD | BACK)) ? PyCompile_OpcodeStackEffectWithJump(base, oparg, 1) : eff;
+            if (eff == PY_INVALID_STACK_EFFECT || effj == PY_INVALID_STACK_EFFECT) {
+                PyErr_Clear();
+                goto done;
+            }
+            if ((f & GENSTART) && eff < 1) {
+                eff = effj = 1;     /* resumed with the sent value pushed */
+            }
+            int pushed = tab.pushed[op];
+            if (pushed == 255) {
+                pushed = oparg;
+            }
+            else if (pushed == 254) {
+                pushed = (oparg & 0xFF) + (oparg >> 8) + 1;
+            }
+            int consumed = pushed - (eff < effj ? eff : effj);
+            int safe = cur - (consumed > 0 ? consumed : 0);
+            if (safe < 0) {
+                safe = 0;
+            }
+            for (Py_ssize_t k = start; k < next && k < n; k++) {
+                out->safe[k] = (int16_t)safe;
+            }
+            if (f & (FWD | BACK)) {
+                Py_ssize_t target = (f & FWD) ? next + oparg : next - oparg;
+                if (record(depth, n, target, cur + effj, i, &changed) < 0) {
+                    goto done;
+                }
+            }
+            if (f & NOFALL) {
+                cur = -1;
+            }
+            else {
+                cur += eff;
+                if (cur < 0 || cur > maxdepth) {
+                    goto done;
+                }
+            }
+            i = next;
+        }
+        if (!changed) {
+            rc = 0;
+            break;
+        }
+    }
+done:
+    PyMem_RawFree(depth);
+    return rc;
+}
+
+/* The analysis of `co`, computed now if needed; NULL if unusable. */
+static Depths *
+depths_of(PyCodeObject *co)
+{
+    if (tab.loaded != 1) {
+        return NULL;
+    }
+    void *extra = NULL;
+    if (_PyCode_GetExtra((PyObject *)co, tab.extra_index, &extra) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (extra == NULL) {
+        Py_ssize_t n = Py_SIZE(co);
+        Depths *d = PyMem_RawMalloc(sizeof(Depths) + sizeof(int16_t) * (size_t)(n > 0 ? n : 1));
+        if (d == NULL) {
+            return NULL;
+        }
+        d->n = n;
+        d->failed = analyse(co, d) < 0;
+        if (_PyCode_SetExtra((PyObject *)co, tab.extra_index, d) < 0) {
+            PyErr_Clear();
+            PyMem_RawFree(d);
+            return NULL;
+        }
+        extra = d;
+    }
+    Depths *d = (Depths *)extra;
+    return d->failed ? NULL : d;
+}
+
+/* Values on the stack of frame `f` (code `code`) known to be live. */
+static int
+live_stack_depth(_PyInterpreterFrame *f, PyCodeObject *code, int executing_ok)
+{
+    int top = CG_FRAME_STACKTOP(f);
+    int nlocals = code->co_nlocalsplus;
+    if (top >= 0) {
+        int d = top - nlocals;
+        return d > 0 && d <= code->co_stacksize ? d : 0;
+    }
+    if (!executing_ok) {
+        return 0;
+    }
+    Depths *dp = depths_of(code);
+    if (dp == NULL) {
+        return 0;
+    }
+    Py_ssize_t idx = CG_FRAME_INSTR_INDEX(f, code);
+    if (idx < 0 || idx >= dp->n || dp->safe[idx] < 0) {
+        return 0;
+    }
+    int d = dp->safe[idx];
+    return d <= code->co_stacksize ? d : 0;
+}
+
+void
+cg_visit_stack_roots(visitproc visit, void *arg)
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    PyThreadState *safe_ts = cg_safe_point_tstate;
+    if (safe_ts != NULL && safe_ts != _PyThreadState_GET()) {
+        safe_ts = NULL;
+    }
+    CG_THREADS_LOCK();
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts != NULL;
+         ts = PyThreadState_Next(ts)) {
+        if (!CG_THREAD_HAS_FRAMES(ts)) {
+            continue;
+        }
+        int top = 1;
+        for (_PyInterpreterFrame *f = CG_TOP_FRAME(ts); f != NULL; f = f->previous) {
+            PyCodeObject *code;
+            if (CG_FRAME_ON_CSTACK(f) || (code = CG_FRAME_CODE(f)) == NULL) {
+                continue;
+            }
+            int d = live_stack_depth(f, code, top && ts == safe_ts);
+            top = 0;
+            PyObject **base = f->localsplus + code->co_nlocalsplus;
+            for (int i = 0; i < d; i++) {
+                if (base[i] != NULL) {
+                    visit(base[i], arg);
+                }
+            }
+        }
+    }
+    CG_THREADS_UNLOCK();
+}
+
+/* ---- test hooks ---------------------------------------------------------- */
+
+PyObject *
+cg_stack_safe_depths(PyObject *code)
+{
+    if (!PyCode_Check(code)) {
+        PyErr_SetString(PyExc_TypeError, "a code object is expected");
+        return NULL;
+    }
+    if (cg_stack_roots_configure() < 0) {
+        return NULL;
+    }
+    Depths *d = depths_of((PyCodeObject *)code);
+    if (d == NULL) {
+        Py_RETURN_NONE;
+    }
+    PyObject *list = PyList_New(d->n);
+    if (list == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < d->n; i++) {
+        PyObject *v = PyLong_FromLong(d->safe[i]);
+        if (v == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, v);
+    }
+    return list;
+}
+
+static int
+visit_append(PyObject *op, void *arg)
+{
+    return PyList_Append((PyObject *)arg, op);
+}
+
+/* The value-stack roots as marking would see them now, the calling thread's
+ * top frame (the caller, inside a CALL of this function: its inputs are
+ * intact) treated as at a safe point when `top_safe`. */
+PyObject *
+cg_stack_roots_now(int top_safe)
+{
+    if (cg_stack_roots_configure() < 0) {
+        return NULL;
+    }
+    PyObject *list = PyList_New(0);
+    if (list == NULL) {
+        return NULL;
+    }
+    PyThreadState *saved = cg_safe_point_tstate;
+    cg_safe_point_tstate = top_safe ? _PyThreadState_GET() : NULL;
+    cg_visit_stack_roots(visit_append, list);
+    cg_safe_point_tstate = saved;
+    if (PyErr_Occurred()) {
+        Py_DECREF(list);
+        return NULL;
+    }
+    return list;
+}
