@@ -124,6 +124,10 @@ def gc_totals(procs):
         "max_stop_s": max((p["max_stop_s"] for p in procs), default=0.0),
         "max_automatic_stop_s": max((p["max_automatic_stop_s"] for p in procs), default=0.0),
         "overflow": sum(p.get("by_kind", {}).get("overflow", 0) for p in procs),
+        # bounded mode: the longest increment as cyclegc's core timed it
+        # (incremental_stats; overflow collections are not increments)
+        "longest_increment_s": max((p.get("incremental", {}).get("longest_increment", 0.0) for p in procs),
+                                   default=0.0),
         "overflow_stats": sum(p.get("incremental", {}).get("overflow_collections", 0) for p in procs),
         "max_proc_rss_kb": max((p["maxrss_kb"] for p in procs), default=0),
         "not_installed": sum(1 for p in procs if p["mode"] != "builtin" and not p.get("installed_at_exit")),

@@ -24,6 +24,13 @@ def ratio(a, b):
     return a / b
 
 
+def _longest_increment(r):
+    if "longest_increment_s" in r["gc"]:
+        return r["gc"]["longest_increment_s"]
+    return max((p.get("incremental", {}).get("longest_increment", 0.0) for p in r.get("gc_processes", [])),
+               default=0.0)
+
+
 def aggregate(runs):
     """{(python, program): {mode: cell}} of medians over the runs of each
     mode, with ratios to the built-in's medians."""
@@ -45,6 +52,7 @@ def aggregate(runs):
                 "max_stop_ms": median([r["gc"]["max_automatic_stop_s"] * 1000 for r in rs]),
                 "max_stop_ms_worst": max(r["gc"]["max_automatic_stop_s"] * 1000 for r in rs),
                 "overflow": sum(r["gc"]["overflow"] for r in rs),
+                "longest_increment_ms": max((_longest_increment(r) * 1000 for r in rs), default=None),
                 "rss_mb": median([r["maxrss_kb"] / 1024 for r in rs]),
                 "identical": all(r["identical"] for r in rs),
                 "differences": sorted({d for r in rs for d in r.get("differences", [])}),
@@ -75,7 +83,7 @@ def _pct(x):
 def markdown(table, python=None):
     """One row per program and mode: the figures of issue 15 part 3."""
     head = ("| program | mode | runs | wall s (spread) | wall ratio | GC s (share of wall) | GC ratio "
-            "| collections | longest stop ms (worst) | overflow | peak RSS MB (ratio) | output identical |")
+            "| collections | longest stop ms (worst) | overflow (longest increment ms) | peak RSS MB (ratio) | output identical |")
     lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
     for (py, program), cells in sorted(table.items()):
         if python and py != python:
@@ -92,7 +100,7 @@ def markdown(table, python=None):
                 f"{_f(c['gc_s'], '{:.2f}')} ({_f(c['gc_share'] and 100 * c['gc_share'], '{:.1f} %')}) | "
                 f"{_f(c['gc_s_ratio'])} | {_f(c['collections'], '{:.0f}')} | "
                 f"{_f(c['max_stop_ms'], '{:.1f}')} ({_f(c['max_stop_ms_worst'], '{:.1f}')}) | "
-                f"{c['overflow'] if mode == 'pause2' else '-'} | "
+                f"{str(c['overflow']) + ' (' + _f(c['longest_increment_ms'], '{:.1f}') + ')' if mode == 'pause2' else '-'} | "
                 f"{_f(c['rss_mb'], '{:.0f}')} ({_f(c['rss_mb_ratio'])}) | "
                 f"{'yes' if c['identical'] else 'NO: ' + ', '.join(c['differences'])}"
                 f"{'' if c['ok'] else ' (exit status differs)'} |")
