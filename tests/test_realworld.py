@@ -145,3 +145,14 @@ def test_hooks_install_the_mode_and_record_collections(tmp_path, mode, installed
         assert rec["incremental"]["max_pause"] == pytest.approx(max_pause)
     if fork_friendly:
         assert out.stdout.strip() == "True"
+
+
+def test_pylint_duplicate_code_quote_is_normalised_but_not_the_files_named():
+    from programs import normalise_duplicate_code
+    block = ("x.py:1:0: R0801: Similar lines in 2 files\n==pkg.a:[642:647]\n==pkg.b:[266:271]\n"
+             "{indent}stream=stream,\n{indent}proxies=proxies, (duplicate-code)\n\n---\n")
+    a = normalise_duplicate_code(block.format(indent=" " * 12))
+    b = normalise_duplicate_code(block.format(indent=" " * 20))
+    assert a == b and "stream=stream" not in a and "==pkg.b:[266:271]" in a
+    other = normalise_duplicate_code(block.replace("266:271", "266:272").format(indent=" " * 12))
+    assert other != a

@@ -8,6 +8,7 @@ digest}, compared byte for byte between runs (after capture.normalise).
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -47,6 +48,11 @@ class Program:
 
     def modes(self, modes):
         return [m for m in modes if m != "fork" or self.forks]
+
+    def renormalise(self, compare):
+        """What else varies legitimately in this program's output (applied on
+        top of capture.normalise, also to runs recorded before it existed)."""
+        return compare
 
 
 # ---- 1. a documentation build ---------------------------------------------------
@@ -110,6 +116,24 @@ class Pylint(Program):
         lines = res["stdout"].strip().splitlines()
         res["summary"] = lines[-1].strip() if lines else ""
         return res
+
+    def renormalise(self, compare):
+        return {**compare, "stdout": normalise_duplicate_code(compare.get("stdout", ""))}
+
+
+_DUPLICATE_BLOCK = re.compile(r"(^==[^\n]*:\[\d+:\d+\]\n)((?!==)[^\n]*\n)*?([^\n]*)\(duplicate-code\)", re.M)
+
+
+def normalise_duplicate_code(text):
+    """pylint's duplicate-code message (R0801) quotes the duplicated lines of
+    one of the files it names: the last one met iterating over a set of
+    (LineSet, start, end) tuples, and LineSet hashes by id() (pylint 3.3.1,
+    checkers/symilar.py, SimilarChecker.close).  Which file that is depends
+    on object addresses, i.e. on where the allocator put things, which any
+    change in when garbage is freed changes.  The quoted lines are replaced;
+    the files and line ranges named stay compared."""
+    return _DUPLICATE_BLOCK.sub(lambda m: m.group(1) + "<quoted lines of one of the files above> (duplicate-code)",
+                                text)
 
 
 # ---- 3. a large project's test suite --------------------------------------------
