@@ -10,9 +10,11 @@ of the old generation is running; then fork, and the child serves requests
 for --seconds.  Printed: the phase and round count before, and in the child
 (fork-friendly on, "auto") how many increments did old-generation work and
 whether a round completed.  Seen on 3.12.1 (2026-12-06): the child goes on
-with the inherited round (every increment a slice, list moves writing to
-shared pages) and completes no round in 30 s; with --no-fork the same
-process completes one.  cg_inc_plan (incremental.c) turns rounds into
+with the inherited round (slices, list moves writing to shared pages)
+instead of switching to complete read-only collections; in one run it
+completed no round in 30 s (758 slices; with --no-fork the same process
+completed one), in another the round ended after 63 slices.  In gunicorn's
+workers (75 s of load) it completed none: 160-234 slices per worker.  cg_inc_plan (incremental.c) turns rounds into
 complete fork-friendly collections only when the phase is IDLE.
 """
 import argparse
