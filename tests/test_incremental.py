@@ -421,6 +421,29 @@ def test_fork_friendly_mode_runs_complete_collections_instead_of_rounds(bounded)
         cyclegc.set_fork_friendly(previous)
 
 
+def test_switching_fork_friendly_on_ends_a_round_in_progress(bounded):
+    """A pre-fork worker inherits its parent's round; "auto" switches the
+    mode on in the child, which must not go on moving survivors between
+    lists (benchmarks/realworld's gunicorn workers did, for minutes)."""
+    heap = big_old_heap()
+    core._set_max_pause(0.0001)
+    core.run_increment(0, True)
+    run_until_phase("mark")
+    aborted = cyclegc.incremental_stats()["aborted_rounds"]
+    n_before = len(cyclegc.get_objects())
+    previous = cyclegc.is_fork_friendly()
+    cyclegc.set_fork_friendly(True)
+    try:
+        assert cyclegc.incremental_stats()["phase"] == "idle"
+        assert cyclegc.incremental_stats()["aborted_rounds"] == aborted + 1
+        assert abs(len(cyclegc.get_objects()) - n_before) < 1000
+        assert heap[123][0].name == 123
+        cyclegc.set_fork_friendly(True)              # already on: nothing to end
+        assert cyclegc.incremental_stats()["aborted_rounds"] == aborted + 1
+    finally:
+        cyclegc.set_fork_friendly(previous)
+
+
 THREADED = r'''
 import sys, threading, time, weakref
 import cyclegc

@@ -352,11 +352,21 @@ core_set_marking(PyObject *self, PyObject *flag)
 }
 
 /* _set_fork_friendly(flag) -> previous: full collections write nothing but
- * the garbage, and examine the permanent generation too (readonly.c). */
+ * the garbage, and examine the permanent generation too (readonly.c).
+ * Switching it on ends a bounded-pause round in progress: its slices move
+ * survivors between lists, which is what the mode promises not to do, and a
+ * pre-fork worker ("auto" switches the mode on in every forked child)
+ * inherits the round its parent was in (found by benchmarks/realworld's
+ * gunicorn program: workers went on slicing the inherited round). */
 static PyObject *
 core_set_fork_friendly(PyObject *self, PyObject *flag)
 {
-    return set_switch(&cg_fork_friendly, flag);
+    int was = cg_fork_friendly;
+    PyObject *previous = set_switch(&cg_fork_friendly, flag);
+    if (previous != NULL && !was && cg_fork_friendly) {
+        cg_inc_abort(cg_state());
+    }
+    return previous;
 }
 
 /* _set_max_pause(seconds) -> None: automatic collections become bounded
