@@ -454,14 +454,32 @@ update_refs(CgState *st, PyGC_Head *young)
 
 /* ---- 3. subtract_refs ---------------------------------------------------- */
 
+/* The visitors of subtract_refs and move_unreachable skip the ring for
+ * one referent: the last class they found not to be a candidate.  Every
+ * instance of a heap type visits its class, and in a young collection that
+ * class is nearly always old: it would cost a ring slot, two prefetches and
+ * a tp_is_gc call per instance per pass to learn nothing.  Sound because
+ * within each phase an object never becomes a candidate (update_refs sets
+ * COLLECTING before subtract_refs; move_unreachable only clears it).
+ * `known` starts NULL, so the same test drops NULL referents. */
+typedef struct {
+    CgRing ring;
+    PyObject *known;        /* a class found not to be a candidate, or NULL */
+    PyGC_Head *reachable;   /* move_unreachable's young list */
+} VisitArgs;
+
 static inline void
-decref_candidate(PyObject *op)
+decref_candidate(VisitArgs *a, PyObject *op)
 {
     if (cg_is_gc(op)) {
         PyGC_Head *g = CG_AS_GC(op);
         if (is_candidate(g)) {
             g->_gc_prev -= ((uintptr_t)1 << CG_PREV_SHIFT);
+            return;
         }
+    }
+    if (PyType_Check(op)) {
+        a->known = op;
     }
 }
 
@@ -471,10 +489,13 @@ decref_candidate(PyObject *op)
 static int
 visit_decref(PyObject *op, void *arg)
 {
-    CgRing *ring = (CgRing *)arg;
-    PyObject *due = cg_ring_defer(ring, op, 0);
-    if (due != NULL) {
-        decref_candidate(due);
+    VisitArgs *a = (VisitArgs *)arg;
+    if (op == a->known) {
+        return 0;
+    }
+    cg_ring_put(&a->ring, op, 0);
+    if (cg_ring_over(&a->ring)) {
+        decref_candidate(a, cg_ring_take(&a->ring));
     }
     return 0;
 }
@@ -484,13 +505,13 @@ visit_decref(PyObject *op, void *arg)
 static void
 subtract_refs(PyGC_Head *young)
 {
-    CgRing ring = CG_RING_INIT;
+    VisitArgs a = {CG_RING_INIT, NULL, NULL};
     for (PyGC_Head *g = cg_next(young); g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
-        Py_TYPE(op)->tp_traverse(op, visit_decref, &ring);
+        Py_TYPE(op)->tp_traverse(op, visit_decref, &a);
     }
-    while (!cg_ring_empty(&ring)) {
-        decref_candidate(cg_ring_take(&ring));
+    while (!cg_ring_empty(&a.ring)) {
+        decref_candidate(&a, cg_ring_take(&a.ring));
     }
 }
 
@@ -500,14 +521,22 @@ subtract_refs(PyGC_Head *young)
  * too.  If it was already moved to the unreachable list it comes back to
  * the tail of `reachable`, to be scanned in turn. */
 static void
-reach(PyObject *op, PyGC_Head *reachable)
+reach(VisitArgs *a, PyObject *op)
 {
+    PyGC_Head *reachable = a->reachable;
     if (!cg_is_gc(op)) {
+        if (PyType_Check(op)) {
+            a->known = op;
+        }
         return;
     }
     PyGC_Head *g = CG_AS_GC(op);
     if (!is_candidate(g)) {
-        return;         /* older generation, untracked, or already scanned */
+        /* older generation, untracked, or already scanned */
+        if (PyType_Check(op)) {
+            a->known = op;
+        }
+        return;
     }
     if (g->_gc_next & CG_NEXT_UNREACHABLE) {
         /* Unlink from the unreachable list (its prev links are valid). */
@@ -523,11 +552,6 @@ reach(PyObject *op, PyGC_Head *reachable)
     }
 }
 
-typedef struct {
-    CgRing ring;
-    PyGC_Head *reachable;
-} ReachArgs;
-
 /* Parks each referent; reaches the oldest parked one.  Deferring reach() is
  * sound: whenever it runs, an object ahead of the scan gets gc_refs 1 (the
  * scan keeps it), one the scan has moved to `unreachable` moves back to
@@ -536,10 +560,13 @@ typedef struct {
 static int
 visit_reachable(PyObject *op, void *arg)
 {
-    ReachArgs *a = (ReachArgs *)arg;
-    PyObject *due = cg_ring_defer(&a->ring, op, 0);
-    if (due != NULL) {
-        reach(due, a->reachable);
+    VisitArgs *a = (VisitArgs *)arg;
+    if (op == a->known) {
+        return 0;       /* NULL, or a class known not to be a candidate */
+    }
+    cg_ring_put(&a->ring, op, 0);
+    if (cg_ring_over(&a->ring)) {
+        reach(a, cg_ring_take(&a->ring));
     }
     return 0;
 }
@@ -558,7 +585,7 @@ visit_reachable(PyObject *op, void *arg)
 static void
 move_unreachable(PyGC_Head *young, PyGC_Head *unreachable)
 {
-    ReachArgs args = {CG_RING_INIT, young};
+    VisitArgs args = {CG_RING_INIT, NULL, young};
     PyGC_Head *prev = young;
     PyGC_Head *g = cg_next(young);
     for (;;) {
@@ -588,7 +615,7 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable)
             break;
         }
         while (!cg_ring_empty(&args.ring)) {
-            reach(cg_ring_take(&args.ring), young);
+            reach(&args, cg_ring_take(&args.ring));
         }
         g = cg_next(prev);
     }
@@ -683,7 +710,10 @@ untrack_atom_containers(PyGC_Head *list, int full)
     PyGC_Head *g = cg_next(list);
     while (g != list) {
         PyGC_Head *next = cg_next(g);
-        if (cg_is_atom_container(CG_FROM_GC(g), full)) {
+        PyTypeObject *tp = Py_TYPE(CG_FROM_GC(g));
+        /* the type test inline: most survivors are neither */
+        if ((tp == &PyTuple_Type || tp == &PyDict_Type)
+            && cg_is_atom_container(CG_FROM_GC(g), full)) {
             cg_list_untrack(g);
         }
         else {
