@@ -463,7 +463,7 @@ update_refs(CgState *st, PyGC_Head *young)
  * COLLECTING before subtract_refs; move_unreachable only clears it).
  * `known` starts NULL, so the same test drops NULL referents. */
 typedef struct {
-    CgRing ring;
+    CgSlots ring;
     PyObject *known;        /* a class found not to be a candidate, or NULL */
     PyGC_Head *reachable;   /* move_unreachable's young list */
 } VisitArgs;
@@ -493,9 +493,9 @@ visit_decref(PyObject *op, void *arg)
     if (op == a->known) {
         return 0;
     }
-    cg_ring_put(&a->ring, op, 0);
-    if (cg_ring_over(&a->ring)) {
-        decref_candidate(a, cg_ring_take(&a->ring));
+    PyObject *due = cg_slots_swap(&a->ring, op);
+    if (due != NULL) {
+        decref_candidate(a, due);
     }
     return 0;
 }
@@ -505,13 +505,19 @@ visit_decref(PyObject *op, void *arg)
 static void
 subtract_refs(PyGC_Head *young)
 {
-    VisitArgs a = {CG_RING_INIT, NULL, NULL};
+    VisitArgs a;
+    cg_slots_init(&a.ring);
+    a.known = NULL;
+    a.reachable = NULL;
     for (PyGC_Head *g = cg_next(young); g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
         Py_TYPE(op)->tp_traverse(op, visit_decref, &a);
     }
-    while (!cg_ring_empty(&a.ring)) {
-        decref_candidate(&a, cg_ring_take(&a.ring));
+    for (unsigned i = 0; i <= a.ring.mask; i++) {
+        PyObject *due = cg_slots_take(&a.ring, i);
+        if (due != NULL) {
+            decref_candidate(&a, due);
+        }
     }
 }
 
@@ -564,9 +570,9 @@ visit_reachable(PyObject *op, void *arg)
     if (op == a->known) {
         return 0;       /* NULL, or a class known not to be a candidate */
     }
-    cg_ring_put(&a->ring, op, 0);
-    if (cg_ring_over(&a->ring)) {
-        reach(a, cg_ring_take(&a->ring));
+    PyObject *due = cg_slots_swap(&a->ring, op);
+    if (due != NULL) {
+        reach(a, due);
     }
     return 0;
 }
@@ -585,7 +591,10 @@ visit_reachable(PyObject *op, void *arg)
 static void
 move_unreachable(PyGC_Head *young, PyGC_Head *unreachable)
 {
-    VisitArgs args = {CG_RING_INIT, NULL, young};
+    VisitArgs args;
+    cg_slots_init(&args.ring);
+    args.known = NULL;
+    args.reachable = young;
     PyGC_Head *prev = young;
     PyGC_Head *g = cg_next(young);
     for (;;) {
@@ -611,11 +620,16 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable)
             }
             g = cg_next(prev);
         }
-        if (cg_ring_empty(&args.ring)) {
-            break;
+        unsigned parked = 0;
+        for (unsigned i = 0; i <= args.ring.mask; i++) {
+            PyObject *due = cg_slots_take(&args.ring, i);
+            if (due != NULL) {
+                reach(&args, due);
+                parked++;
+            }
         }
-        while (!cg_ring_empty(&args.ring)) {
-            reach(&args, cg_ring_take(&args.ring));
+        if (parked == 0) {
+            break;
         }
         g = cg_next(prev);
     }
