@@ -513,11 +513,8 @@ subtract_refs(PyGC_Head *young)
         PyObject *op = CG_FROM_GC(g);
         Py_TYPE(op)->tp_traverse(op, visit_decref, &a);
     }
-    for (unsigned i = 0; i <= a.ring.mask; i++) {
-        PyObject *due = cg_slots_take(&a.ring, i);
-        if (due != NULL) {
-            decref_candidate(&a, due);
-        }
+    while (a.ring.n > 0) {
+        decref_candidate(&a, cg_slots_pop(&a.ring));
     }
 }
 
@@ -620,16 +617,11 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable)
             }
             g = cg_next(prev);
         }
-        unsigned parked = 0;
-        for (unsigned i = 0; i <= args.ring.mask; i++) {
-            PyObject *due = cg_slots_take(&args.ring, i);
-            if (due != NULL) {
-                reach(&args, due);
-                parked++;
-            }
-        }
-        if (parked == 0) {
+        if (args.ring.n == 0) {
             break;
+        }
+        while (args.ring.n > 0) {
+            reach(&args, cg_slots_pop(&args.ring));
         }
         g = cg_next(prev);
     }
