@@ -295,11 +295,11 @@ cg_ring_defer(CgRing *r, PyObject *op, int preheader)
  * do the same to every entry.  Leaner than CgRing (about 10 instructions
  * fewer per referent, which a young collection of a few hundred objects
  * notices): a pointer put in a slot evicts the one put there depth puts
- * earlier, and the visitor acts on that one; an empty slot holds NULL, so
- * no count is kept.  The depth is cg_ring_depth rounded down to a power of
- * two, read once per phase (0 keeps one pointer parked).  The same
- * invariants as CgRing: the phase drains it (cg_slots_pop) before it
- * ends. */
+ * earlier, and the visitor acts on that one; an empty slot holds NULL,
+ * and `n` counts the parked ones so that draining visits only those.  The
+ * depth is cg_ring_depth rounded down to a power of two, read once per
+ * phase (0 keeps one pointer parked).  The same invariants as CgRing: the
+ * phase drains it (cg_slots_pop) before it ends. */
 typedef struct {
     PyObject *slot[CG_RING_SIZE];
     unsigned pos, mask;
