@@ -461,7 +461,8 @@ update_refs(CgState *st, PyGC_Head *young)
  * a tp_is_gc call per instance per pass to learn nothing.  Sound because
  * within each phase an object never becomes a candidate (update_refs sets
  * COLLECTING before subtract_refs; move_unreachable only clears it).
- * `known` starts NULL, so the same test drops NULL referents. */
+ * NULL referents (a tp_traverse may visit NULL) are dropped before the
+ * ring: a parked NULL would be counted by CgSlots and then read. */
 typedef struct {
     CgSlots ring;
     PyObject *known;        /* a class found not to be a candidate, or NULL */
@@ -490,7 +491,7 @@ static int
 visit_decref(PyObject *op, void *arg)
 {
     VisitArgs *a = (VisitArgs *)arg;
-    if (op == a->known) {
+    if (op == a->known || op == NULL) {
         return 0;
     }
     PyObject *due = cg_slots_swap(&a->ring, op);
@@ -564,8 +565,8 @@ static int
 visit_reachable(PyObject *op, void *arg)
 {
     VisitArgs *a = (VisitArgs *)arg;
-    if (op == a->known) {
-        return 0;       /* NULL, or a class known not to be a candidate */
+    if (op == a->known || op == NULL) {
+        return 0;       /* a class known not to be a candidate, or none */
     }
     PyObject *due = cg_slots_swap(&a->ring, op);
     if (due != NULL) {
