@@ -454,14 +454,33 @@ update_refs(CgState *st, PyGC_Head *young)
 
 /* ---- 3. subtract_refs ---------------------------------------------------- */
 
+/* The visitors of subtract_refs and move_unreachable skip the ring for
+ * one referent: the last class they found not to be a candidate.  Every
+ * instance of a heap type visits its class, and in a young collection that
+ * class is nearly always old: it would cost a ring slot, two prefetches and
+ * a tp_is_gc call per instance per pass to learn nothing.  Sound because
+ * within each phase an object never becomes a candidate (update_refs sets
+ * COLLECTING before subtract_refs; move_unreachable only clears it).
+ * NULL referents (a tp_traverse may visit NULL) are dropped before the
+ * ring: a parked NULL would be counted by CgSlots and then read. */
+typedef struct {
+    CgSlots ring;
+    PyObject *known;        /* a class found not to be a candidate, or NULL */
+    PyGC_Head *reachable;   /* move_unreachable's young list */
+} VisitArgs;
+
 static inline void
-decref_candidate(PyObject *op)
+decref_candidate(VisitArgs *a, PyObject *op)
 {
     if (cg_is_gc(op)) {
         PyGC_Head *g = CG_AS_GC(op);
         if (is_candidate(g)) {
             g->_gc_prev -= ((uintptr_t)1 << CG_PREV_SHIFT);
+            return;
         }
+    }
+    if (PyType_Check(op)) {
+        a->known = op;
     }
 }
 
@@ -471,10 +490,13 @@ decref_candidate(PyObject *op)
 static int
 visit_decref(PyObject *op, void *arg)
 {
-    CgRing *ring = (CgRing *)arg;
-    PyObject *due = cg_ring_defer(ring, op, 0);
+    VisitArgs *a = (VisitArgs *)arg;
+    if (op == a->known || op == NULL) {
+        return 0;
+    }
+    PyObject *due = cg_slots_swap(&a->ring, op);
     if (due != NULL) {
-        decref_candidate(due);
+        decref_candidate(a, due);
     }
     return 0;
 }
@@ -484,13 +506,16 @@ visit_decref(PyObject *op, void *arg)
 static void
 subtract_refs(PyGC_Head *young)
 {
-    CgRing ring = CG_RING_INIT;
+    VisitArgs a;
+    cg_slots_init(&a.ring);
+    a.known = NULL;
+    a.reachable = NULL;
     for (PyGC_Head *g = cg_next(young); g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
-        Py_TYPE(op)->tp_traverse(op, visit_decref, &ring);
+        Py_TYPE(op)->tp_traverse(op, visit_decref, &a);
     }
-    while (!cg_ring_empty(&ring)) {
-        decref_candidate(cg_ring_take(&ring));
+    while (a.ring.n > 0) {
+        decref_candidate(&a, cg_slots_pop(&a.ring));
     }
 }
 
@@ -500,14 +525,22 @@ subtract_refs(PyGC_Head *young)
  * too.  If it was already moved to the unreachable list it comes back to
  * the tail of `reachable`, to be scanned in turn. */
 static void
-reach(PyObject *op, PyGC_Head *reachable)
+reach(VisitArgs *a, PyObject *op)
 {
+    PyGC_Head *reachable = a->reachable;
     if (!cg_is_gc(op)) {
+        if (PyType_Check(op)) {
+            a->known = op;
+        }
         return;
     }
     PyGC_Head *g = CG_AS_GC(op);
     if (!is_candidate(g)) {
-        return;         /* older generation, untracked, or already scanned */
+        /* older generation, untracked, or already scanned */
+        if (PyType_Check(op)) {
+            a->known = op;
+        }
+        return;
     }
     if (g->_gc_next & CG_NEXT_UNREACHABLE) {
         /* Unlink from the unreachable list (its prev links are valid). */
@@ -523,11 +556,6 @@ reach(PyObject *op, PyGC_Head *reachable)
     }
 }
 
-typedef struct {
-    CgRing ring;
-    PyGC_Head *reachable;
-} ReachArgs;
-
 /* Parks each referent; reaches the oldest parked one.  Deferring reach() is
  * sound: whenever it runs, an object ahead of the scan gets gc_refs 1 (the
  * scan keeps it), one the scan has moved to `unreachable` moves back to
@@ -536,10 +564,13 @@ typedef struct {
 static int
 visit_reachable(PyObject *op, void *arg)
 {
-    ReachArgs *a = (ReachArgs *)arg;
-    PyObject *due = cg_ring_defer(&a->ring, op, 0);
+    VisitArgs *a = (VisitArgs *)arg;
+    if (op == a->known || op == NULL) {
+        return 0;       /* a class known not to be a candidate, or none */
+    }
+    PyObject *due = cg_slots_swap(&a->ring, op);
     if (due != NULL) {
-        reach(due, a->reachable);
+        reach(a, due);
     }
     return 0;
 }
@@ -558,7 +589,10 @@ visit_reachable(PyObject *op, void *arg)
 static void
 move_unreachable(PyGC_Head *young, PyGC_Head *unreachable)
 {
-    ReachArgs args = {CG_RING_INIT, young};
+    VisitArgs args;
+    cg_slots_init(&args.ring);
+    args.known = NULL;
+    args.reachable = young;
     PyGC_Head *prev = young;
     PyGC_Head *g = cg_next(young);
     for (;;) {
@@ -584,11 +618,11 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable)
             }
             g = cg_next(prev);
         }
-        if (cg_ring_empty(&args.ring)) {
+        if (args.ring.n == 0) {
             break;
         }
-        while (!cg_ring_empty(&args.ring)) {
-            reach(cg_ring_take(&args.ring), young);
+        while (args.ring.n > 0) {
+            reach(&args, cg_slots_pop(&args.ring));
         }
         g = cg_next(prev);
     }
@@ -683,7 +717,10 @@ untrack_atom_containers(PyGC_Head *list, int full)
     PyGC_Head *g = cg_next(list);
     while (g != list) {
         PyGC_Head *next = cg_next(g);
-        if (cg_is_atom_container(CG_FROM_GC(g), full)) {
+        PyTypeObject *tp = Py_TYPE(CG_FROM_GC(g));
+        /* the type test inline: most survivors are neither */
+        if ((tp == &PyTuple_Type || tp == &PyDict_Type)
+            && cg_is_atom_container(CG_FROM_GC(g), full)) {
             cg_list_untrack(g);
         }
         else {
@@ -696,22 +733,54 @@ untrack_atom_containers(PyGC_Head *list, int full)
 
 /* ---- 6. legacy finalizers ------------------------------------------------ */
 
+/* What the steps after move_legacy_finalizers will find in the garbage,
+ * learnt in the same walk (every garbage object's header and type are read
+ * there anyway): most garbage has no weakref and no finalizer to call, and
+ * then the walks of steps 7-9 have nothing to do. */
+typedef struct {
+    Py_ssize_t count;       /* objects left in `unreachable` */
+    int weakrefs;           /* some object is a weakref or has weakrefs */
+    int finalizers;         /* some object has a tp_finalize not yet called */
+} GarbageSurvey;
+
 /* Clears the UNREACHABLE bits of `unreachable` (it becomes a normal list) and
  * moves the objects with a legacy tp_del to `finalizers`, with COLLECTING
- * cleared: they will not be collected. */
+ * cleared: they will not be collected.  Fills `survey` for the objects left
+ * (the type's answers are cached: garbage comes in runs of one type). */
 static void
-move_legacy_finalizers(PyGC_Head *unreachable, PyGC_Head *finalizers)
+move_legacy_finalizers(PyGC_Head *unreachable, PyGC_Head *finalizers,
+                       GarbageSurvey *survey)
 {
+    PyTypeObject *last = NULL;
+    int is_weakref = 0, has_finalize = 0;
+    Py_ssize_t count = 0;
+    int weakrefs = 0, finals = 0;
     PyGC_Head *g = cg_next(unreachable);
     while (g != unreachable) {
         g->_gc_next &= ~CG_NEXT_UNREACHABLE;
         PyGC_Head *next = cg_next(g);
-        if (Py_TYPE(CG_FROM_GC(g))->tp_del != NULL) {
+        PyObject *op = CG_FROM_GC(g);
+        PyTypeObject *tp = Py_TYPE(op);
+        if (tp->tp_del != NULL) {
             clear_candidate(g);
             cg_list_move(g, finalizers);
         }
+        else {
+            if (tp != last) {
+                last = tp;
+                is_weakref = PyWeakref_Check(op);
+                has_finalize = tp->tp_finalize != NULL;
+            }
+            count++;
+            weakrefs |= is_weakref
+                        || (tp->tp_weaklistoffset != 0 && *cg_weakrefs_listptr(op) != NULL);
+            finals |= has_finalize && !(g->_gc_prev & CG_PREV_FINALIZED);
+        }
         g = next;
     }
+    survey->count = count;
+    survey->weakrefs = weakrefs;
+    survey->finalizers = finals;
 }
 
 static int
@@ -747,15 +816,21 @@ move_legacy_finalizer_reachable(PyGC_Head *finalizers)
  * were freed by running their callback.  `unreachable` is a normal list,
  * all COLLECTING; weakrefs that survive their callback go to `old`. */
 static Py_ssize_t
-handle_weakrefs(PyGC_Head *unreachable, PyGC_Head *old)
+handle_weakrefs(PyGC_Head *unreachable, PyGC_Head *old, int *called)
 {
     PyGC_Head to_call;
     Py_ssize_t freed = 0;
+    PyTypeObject *last = NULL;
+    int is_weakref = 0;
     cg_list_init(&to_call);
 
     for (PyGC_Head *g = cg_next(unreachable); g != unreachable; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
-        if (PyWeakref_Check(op)) {
+        if (Py_TYPE(op) != last) {
+            last = Py_TYPE(op);
+            is_weakref = PyWeakref_Check(op);
+        }
+        if (is_weakref) {
             _PyWeakref_ClearRef((PyWeakReference *)op);
         }
         if (Py_TYPE(op)->tp_weaklistoffset == 0) {
@@ -777,6 +852,7 @@ handle_weakrefs(PyGC_Head *unreachable, PyGC_Head *old)
     }
 
     /* No weakref can reach the garbage now, so callbacks are safe. */
+    *called = !cg_list_is_empty(&to_call);
     while (!cg_list_is_empty(&to_call)) {
         PyGC_Head *g = cg_next(&to_call);
         PyWeakReference *wr = (PyWeakReference *)CG_FROM_GC(g);
@@ -804,10 +880,12 @@ handle_weakrefs(PyGC_Head *unreachable, PyGC_Head *old)
 /* Calls tp_finalize once on each object of `garbage` that has one and was
  * never finalized (FINALIZED bit set first).  Objects may be freed or
  * untracked meanwhile: each is moved to a private list before its finalizer
- * runs.  After: `garbage` holds the objects still tracked, in order. */
-static void
+ * runs.  After: `garbage` holds the objects still tracked, in order.
+ * Returns how many finalizers it called. */
+static Py_ssize_t
 finalize_garbage(PyGC_Head *garbage)
 {
+    Py_ssize_t called = 0;
     PyGC_Head seen;
     cg_list_init(&seen);
     while (!cg_list_is_empty(garbage)) {
@@ -820,9 +898,11 @@ finalize_garbage(PyGC_Head *garbage)
             Py_INCREF(op);
             finalize(op);
             Py_DECREF(op);
+            called++;
         }
     }
     cg_list_merge(&seen, garbage);
+    return called;
 }
 
 /* ---- 9. resurrection ----------------------------------------------------- */
@@ -932,10 +1012,18 @@ cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
                    Py_ssize_t *collected, Py_ssize_t *uncollectable)
 {
     PyGC_Head finalizers, final_unreachable;
+    GarbageSurvey survey;
 
     cg_list_init(&finalizers);
-    move_legacy_finalizers(unreachable, &finalizers);
-    move_legacy_finalizer_reachable(&finalizers);
+    move_legacy_finalizers(unreachable, &finalizers, &survey);
+    if (!cg_list_is_empty(&finalizers)) {
+        /* What the legacy finalizers reach leaves `unreachable`: the
+         * survey's count no longer holds (its flags still may, but this
+         * path is rare enough to take the long way). */
+        move_legacy_finalizer_reachable(&finalizers);
+        survey.count = -1;
+        survey.weakrefs = survey.finalizers = 1;
+    }
 
     if (st->debug & CG_DEBUG_COLLECTABLE) {
         for (PyGC_Head *g = cg_next(unreachable); g != unreachable; g = cg_next(g)) {
@@ -943,11 +1031,30 @@ cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
         }
     }
 
-    *collected += handle_weakrefs(unreachable, old);
-    finalize_garbage(unreachable);
-    handle_resurrected(st, unreachable, &final_unreachable, old);
-
-    *collected += cg_list_size(&final_unreachable);
+    int callbacks = 0;
+    if (survey.weakrefs) {
+        *collected += handle_weakrefs(unreachable, old, &callbacks);
+    }
+    /* Resurrection needs code that can reach the garbage: a finalizer of
+     * one of its objects.  When none ran, steps 8-9 would find every object
+     * still unreachable (trial deletion again on the same references), so
+     * they are skipped.  Weakref callbacks cannot reach the garbage (its
+     * weakrefs were cleared first, and nothing outside refers to it), but
+     * one may give a garbage object's class a __del__: after callbacks,
+     * finalize_garbage looks at every object again. */
+    Py_ssize_t finalized = 0;
+    if (survey.finalizers || callbacks) {
+        finalized = finalize_garbage(unreachable);
+    }
+    cg_list_init(&final_unreachable);
+    if (finalized > 0 || survey.count < 0) {
+        handle_resurrected(st, unreachable, &final_unreachable, old);
+        *collected += cg_list_size(&final_unreachable);
+    }
+    else {
+        cg_list_merge(unreachable, &final_unreachable);
+        *collected += survey.count;
+    }
     if (cg_park_garbage != NULL && !(st->debug & CG_DEBUG_SAVEALL)
         && cg_list_is_empty(&finalizers)) {
         /* bounded pauses: proven garbage is cleared in later stops.  Not
