@@ -9,8 +9,13 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+# benchmarks/ for prefork_memory's /proc reading (one copy of it)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from prefork_memory import smaps as _smaps  # noqa: E402
 
 #: Environment variables of the hooks (see envs.py).
 MODE_VAR, RECORD_VAR, GC_DIR_VAR = "CYCLEGC_REGRTEST", "CYCLEGC_REGRTEST_DIR", "CYCLEGC_REALWORLD_DIR"
@@ -137,15 +142,10 @@ def gc_totals(procs):
 # ---- memory of other processes (the pre-fork server) ---------------------------
 
 def uss_mb(pid):
-    """Private memory (USS) of a process in MB: Private_Clean + Private_Dirty
-    of /proc/<pid>/smaps_rollup, what psutil's memory_full_info().uss is."""
-    fields = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
-                fields[parts[0][:-1]] = int(parts[1])
-    return (fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)) / 1024
+    """Private memory (USS) of a process in MB (Private_Clean + Private_Dirty
+    of /proc/<pid>/smaps_rollup, what psutil's memory_full_info().uss is):
+    benchmarks/prefork_memory.py's reading, shared."""
+    return _smaps(pid)[0]
 
 
 def children(pid):
