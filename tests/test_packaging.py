@@ -81,15 +81,15 @@ _STUB_SETUPTOOLS = {
                                        "    def run(self):\n        print('BUILDING')\n",
 }
 _BUILD = """
-import platform, runpy, sys, sysconfig
+import runpy, sys, types
 sys.path.insert(0, {stubs!r})
 import setuptools
 pretend = {pretend!r}
+# What cyclegc/_support.py reads (sys.implementation, sys.abiflags).
 if pretend == "pypy":
-    platform.python_implementation = lambda: "PyPy"
+    sys.implementation = types.SimpleNamespace(**dict(vars(sys.implementation), name="pypy"))
 elif pretend == "free-threaded":
-    real = sysconfig.get_config_var
-    sysconfig.get_config_var = lambda name: 1 if name == "Py_GIL_DISABLED" else real(name)
+    sys.abiflags = "t"
 runpy.run_path({setup!r})
 [kw] = setuptools.CALLS
 assert [e for e in kw["ext_modules"]], "the extension must always be declared (sdist)"

@@ -130,6 +130,7 @@ def test_hooks_install_the_mode_and_record_collections(tmp_path, mode, installed
     code = ("import cyclegc_regrtest_hook, cyclegc_realworld_hook, gc, cyclegc\n"
             "class N: pass\n"
             "for i in range(20000):\n    a = N(); a.self = a\n"
+            "del a\n"
             "gc.collect()\n"
             "print(cyclegc.is_fork_friendly() if cyclegc.installed() else None)\n")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
