@@ -815,8 +815,8 @@ move_legacy_finalizer_reachable(PyGC_Head *finalizers)
  * its referent never calls back).  Returns how many of those live weakrefs
  * were freed by running their callback.  `unreachable` is a normal list,
  * all COLLECTING; weakrefs that survive their callback go to `old`. */
-static Py_ssize_t
-handle_weakrefs(PyGC_Head *unreachable, PyGC_Head *old, int *called)
+Py_ssize_t
+cg_handle_weakrefs(PyGC_Head *unreachable, PyGC_Head *old, int *called)
 {
     PyGC_Head to_call;
     Py_ssize_t freed = 0;
@@ -1033,7 +1033,7 @@ cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
 
     int callbacks = 0;
     if (survey.weakrefs) {
-        *collected += handle_weakrefs(unreachable, old, &callbacks);
+        *collected += cg_handle_weakrefs(unreachable, old, &callbacks);
     }
     /* Resurrection needs code that can reach the garbage: a finalizer of
      * one of its objects.  When none ran, steps 8-9 would find every object

@@ -119,6 +119,13 @@ void cg_freeze(CgState *st);
 void cg_unfreeze(CgState *st);
 Py_ssize_t cg_freeze_count(CgState *st);
 
+/* Step 7 of a collection (collector.c): clears every weakref that is garbage
+ * or refers to garbage (`unreachable`, all COLLECTING), then runs the
+ * callbacks of the cleared weakrefs that are alive; those that survive go to
+ * `old`.  Returns how many were freed by their callback; *called says
+ * whether any callback ran.  Also used on parked garbage (incremental.c). */
+Py_ssize_t cg_handle_weakrefs(PyGC_Head *unreachable, PyGC_Head *old, int *called);
+
 /* The layout check (layout.c): proves the compiled-in struct offsets against
  * the running interpreter.  0 and the seconds it took (wall, and CPU time of
  * the thread), or -1 with an ImportError naming the patch levels built for

@@ -642,61 +642,15 @@ round_finish(CgState *st, double now)
  * references it (proven), it is in no generation (get_objects,
  * get_referrers, the built-in's PyGC_Collect walk those), and no weakref
  * refers to it: those of the proof are cleared, and those a finalizer made
- * afterwards are cleared here, without callbacks, before parking (as
- * CPython 3.14+ clears late weakrefs after finalizers).  collect(),
+ * afterwards are cleared here before parking, by the collection's own step 7
+ * (a live weakref's callback runs, as it would have when the built-in freed
+ * the referent; a weakref that is garbage never calls back).  collect(),
  * freeze, uninstall and a new overflow clear the whole list first. */
 static void
-park_clear_new_weakrefs(PyGC_Head *list)
+park_clear_new_weakrefs(CgState *st, PyGC_Head *list)
 {
-    PyObject *to_call = NULL;
-    for (PyGC_Head *g = cg_next(list); g != list; g = cg_next(g)) {
-        PyObject *op = CG_FROM_GC(g);
-        if (PyWeakref_Check(op)) {
-            _PyWeakref_ClearRef((PyWeakReference *)op);
-        }
-        if (Py_TYPE(op)->tp_weaklistoffset == 0) {
-            continue;
-        }
-        PyWeakReference **wl = cg_weakrefs_listptr(op);
-        for (PyWeakReference *wr = *wl; wr != NULL; wr = *wl) {
-            _PyWeakref_ClearRef(wr);
-            /* A live weakref's callback would have run when the built-in
-             * freed its referent: it runs now, after every weakref to the
-             * garbage is cleared (a weakref that is garbage never calls). */
-            if (wr->wr_callback == NULL
-                || (cg_is_tracked((PyObject *)wr)
-                    && (CG_AS_GC((PyObject *)wr)->_gc_prev & CG_PREV_COLLECTING))) {
-                continue;
-            }
-            if (to_call == NULL && (to_call = PyList_New(0)) == NULL) {
-                PyErr_Clear();
-                continue;
-            }
-            if (PyList_Append(to_call, (PyObject *)wr) < 0) {
-                PyErr_Clear();
-            }
-        }
-    }
-    if (to_call == NULL) {
-        return;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(to_call); i++) {
-        PyWeakReference *wr = (PyWeakReference *)PyList_GET_ITEM(to_call, i);
-        PyObject *callback = wr->wr_callback;
-        if (callback == NULL) {
-            continue;
-        }
-        Py_INCREF(callback);
-        PyObject *res = PyObject_CallOneArg(callback, (PyObject *)wr);
-        if (res == NULL) {
-            PyErr_WriteUnraisable(callback);
-        }
-        else {
-            Py_DECREF(res);
-        }
-        Py_DECREF(callback);
-    }
-    Py_DECREF(to_call);
+    int called;
+    (void)cg_handle_weakrefs(list, cg_gen_head(st, CG_NUM_GENERATIONS - 1), &called);
 }
 
 /* tp_clear on parked objects until the deadline (all of them if `all`), as
@@ -1130,7 +1084,7 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
         cg_collect_generation(st, CG_NUM_GENERATIONS - 1, out);
         cg_park_garbage = NULL;
         if (park && !cg_list_is_empty(&proven)) {
-            park_clear_new_weakrefs(&proven);
+            park_clear_new_weakrefs(st, &proven);
             Py_ssize_t np = cg_list_size(&proven);
             inc.parked_total += np;
             if (np > inc.parked_max) {
