@@ -47,6 +47,7 @@ CHILD = textwrap.dedent(
             cyclegc.install()
         elif mode == "fork-friendly":
             cyclegc.set_fork_friendly(True)
+            cyclegc._core._cyclegc._set_heap_shared(True)   # as in a forked worker
         elif mode == "bounded-pause":
             cyclegc.install(max_pause_ms=2)
 

@@ -411,6 +411,7 @@ def test_fork_friendly_mode_runs_complete_collections_instead_of_rounds(bounded)
     del holder[:]
     previous = cyclegc.is_fork_friendly()
     cyclegc.set_fork_friendly(True)
+    shared = core._set_heap_shared(True)        # as after a fork
     try:
         rounds = cyclegc.incremental_stats()["rounds"]
         core.run_increment(0, True)
@@ -418,7 +419,33 @@ def test_fork_friendly_mode_runs_complete_collections_instead_of_rounds(bounded)
         assert cyclegc.incremental_stats()["rounds"] == rounds
         assert all(r() is None for r in refs)
     finally:
+        core._set_heap_shared(shared)
         cyclegc.set_fork_friendly(previous)
+
+
+def test_fork_friendly_mode_keeps_bounded_rounds_until_pages_can_be_shared(bounded):
+    # No fork yet (and nothing frozen): no page is shared, so the mode has
+    # nothing to spare and a round starts as without it; a fork ends it.
+    holder = []
+    refs = make_old_cycles(100, holder)
+    del holder[:]
+    previous = cyclegc.is_fork_friendly()
+    cyclegc.set_fork_friendly(True)
+    shared = core._set_heap_shared(False)
+    try:
+        rounds = cyclegc.incremental_stats()["rounds"]
+        core.run_increment(0, True)
+        assert cyclegc.incremental_stats()["phase"] != "idle"
+        aborted = cyclegc.incremental_stats()["aborted_rounds"]
+        core._set_heap_shared(True)
+        assert cyclegc.incremental_stats()["phase"] == "idle"
+        assert cyclegc.incremental_stats()["aborted_rounds"] == aborted + 1
+        assert cyclegc.incremental_stats()["rounds"] >= rounds
+    finally:
+        core._set_heap_shared(shared)
+        cyclegc.set_fork_friendly(previous)
+    cyclegc.collect()
+    assert all(r() is None for r in refs)
 
 
 def test_switching_fork_friendly_on_ends_a_round_in_progress(bounded):

@@ -90,6 +90,7 @@ class Path:
             self.previous = core._set_marking(False)
         elif self.name == "fork-friendly":
             cyclegc.set_fork_friendly(True)
+            self.shared = core._set_heap_shared(True)
         elif self.name == "rounds":
             core._set_max_pause(0.002)
 
@@ -97,6 +98,7 @@ class Path:
         if self.name == "full-unmarked":
             core._set_marking(self.previous)
         elif self.name == "fork-friendly":
+            core._set_heap_shared(self.shared)
             cyclegc.set_fork_friendly("auto")
         elif self.name == "rounds":
             core._set_max_pause(0)

@@ -11,6 +11,7 @@ import weakref
 import pytest
 
 import cyclegc
+from cyclegc._core import _cyclegc as core
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +19,9 @@ def _fork_friendly():
     builtin_gc.disable()
     cyclegc.collect()
     cyclegc.set_fork_friendly(True)
+    shared = core._set_heap_shared(True)    # as after a fork
     yield
+    core._set_heap_shared(shared)
     cyclegc.set_fork_friendly("auto")
 
 

@@ -183,3 +183,50 @@ def test_bounded_mode_keeps_comprehension_structures_out_of_overflow():
     # collects inside allocations and adds the top frame's stack from a
     # pending call before marking ends
     assert overflow == 0
+
+
+@pytest.mark.parametrize("fork_friendly", [False, True])
+def test_full_collection_marks_what_a_comprehension_builds(fork_friendly):
+    # A full collection run while a comprehension builds a big list (here
+    # from a call the comprehension makes: its frame is suspended, its
+    # stack kept by the interpreter) marks the list and its items from the
+    # value stack; trial deletion then examines only what marking missed.
+    # Without the stack roots all 60,000 rows and the list are candidates.
+    code = textwrap.dedent(f"""
+        import cyclegc
+        from cyclegc._core import _cyclegc as core
+        cyclegc.set_fork_friendly({fork_friendly})
+        seen = []
+        def row(i):
+            if i == 59_999:
+                cyclegc.collect()
+                seen.append(core._last_trial_candidates())
+            return [i, {{"i": i}}]
+        def main():
+            return len([row(i) for i in range(60_000)])
+        main()
+        print(seen[0])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) < 20_000
+
+
+def test_automatic_full_collections_load_the_tables_once_opcode_is_imported():
+    # A plain install() imports nothing for the tables; the first full
+    # collection after the program imported `opcode` loads them.
+    code = textwrap.dedent("""
+        import sys, cyclegc
+        from cyclegc._core import _cyclegc as core
+        cyclegc.install()
+        cyclegc.collect()
+        print("opcode" in sys.modules, "dis" in sys.modules)
+        import opcode
+        cyclegc.collect()
+        print("cyclegc._opcodes" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False", "True"]

@@ -1,12 +1,16 @@
-"""Opcode tables for the value-stack roots of bounded-pause marking
-(_core/stackroots.c), read from the running interpreter's own ``opcode`` and
-``dis`` modules, so a patch level that renumbers or adds opcodes is followed
-without a table compiled in.
+"""Opcode tables for the value-stack roots of marking (_core/stackroots.c),
+read from the running interpreter's own ``opcode`` module, so a patch level
+that renumbers or adds opcodes is followed without a table compiled in.
+Only ``opcode`` is imported (it imports ``_opcode``, and on 3.13
+``_opcode_metadata``), not ``dis``, which pulls ``collections`` and more
+into the program; ``all_opnames()`` and ``deopt()`` compute what ``dis``'s
+private ``_all_opname`` and ``_deoptop`` give (tests/test_opcodes.py checks
+they agree on every opcode).
 
 ``tables()`` returns four 256-byte ``bytes``, indexed by opcode as it sits
 in a code object's adaptive bytecode (specialized, instrumented or not):
 
-* ``deopt``: the base opcode (``dis._deoptop``); what the stack analysis
+* ``deopt``: the base opcode (what ``dis._deoptop`` gives); what the stack analysis
   decodes;
 * ``caches``: the inline cache entries after the base opcode;
 * ``flags``: FWD (relative forward jump), BACK (relative backward jump),
@@ -19,7 +23,6 @@ in a code object's adaptive bytecode (specialized, instrumented or not):
   may consume are then pushed - stack effect).  255 means "oparg" (UNPACK_SEQUENCE),
   254 means UNPACK_EX's count.  A bound too high only loses roots.
 """
-import dis
 import opcode
 
 FWD, BACK, NOFALL, BAIL, EXTARG, GENSTART = 1, 2, 4, 8, 16, 32
@@ -66,14 +69,36 @@ def _cache_entries(name, base):
     return entries[base]                    # 3.11, 3.12: by opcode
 
 
+def all_opnames():
+    """Every opcode's name, specialized ones included (``dis._all_opname``)."""
+    names = list(opcode.opname)
+    spec = getattr(opcode, "_specialized_opmap", None)
+    if spec is not None:                    # 3.13: numbered by the table
+        for name, op in spec.items():
+            names[op] = name
+    else:                                   # 3.11, 3.12: the free slots, in order
+        free = [i for i, n in enumerate(names) if n.startswith("<")]
+        for i, name in zip(free, opcode._specialized_instructions):
+            names[i] = name
+    return names
+
+
+def deopt(names):
+    """Each opcode's base opcode (``dis._deoptop`` of every opcode)."""
+    index = {n: i for i, n in enumerate(names)}
+    family = {s: base for base, fam in opcode._specializations.items() for s in fam}
+    return [index[family[n]] if n in family else op for op, n in enumerate(names)]
+
+
 def tables():
-    deopt, caches, flags, pushed = (bytearray(256) for _ in range(4))
-    names = dis._all_opname
+    deopt_, caches, flags, pushed = (bytearray(256) for _ in range(4))
+    names = all_opnames()
+    bases = deopt(names)
     for op in range(256):
         name = names[op] if op < len(names) else None
-        base = dis._deoptop(op)
+        base = bases[op] if op < len(bases) else op
         bname = opcode.opname[base] if base < len(opcode.opname) else None
-        deopt[op] = base if base < 256 else 0
+        deopt_[op] = base if base < 256 else 0
         if (name is None or bname is None or bname.startswith("<")
                 or bname.startswith("INSTRUMENTED") or bname == "ENTER_EXECUTOR"
                 or base >= getattr(opcode, "MIN_INSTRUMENTED_OPCODE", 256)):
@@ -107,4 +132,4 @@ def tables():
             pushed[op] = 1
         else:
             pushed[op] = 3
-    return bytes(deopt), bytes(caches), bytes(flags), bytes(pushed)
+    return bytes(deopt_), bytes(caches), bytes(flags), bytes(pushed)

@@ -305,6 +305,7 @@ def select_collector(name):
     if name == "cyclegc-ff":          # every full collection fork-friendly
         cyclegc = import_cyclegc()
         cyclegc.set_fork_friendly(True)
+        cyclegc._core._cyclegc._set_heap_shared(True)    # as in a forked worker
         return cyclegc
     if name == "cyclegc-nomark":      # full collections without marking from roots
         cyclegc = import_cyclegc()

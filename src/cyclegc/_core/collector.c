@@ -7,7 +7,8 @@
  *      (fork-friendly full collections find the garbage in readonly.c
  *      instead of steps 1b-5, writing nothing but the garbage)
  *  1b. mark_alive          (full collections) everything reachable from the
- *                          roots (modules, executing frames) is alive: one
+ *                          roots (modules, executing frames and their value
+ *                          stacks, stackroots.c) is alive: one
  *                          traversal each, and trial deletion skips it
  *   2. update_refs         gc_refs := refcount for every candidate
  *   3. subtract_refs       gc_refs -= references from other candidates
@@ -250,6 +251,19 @@ can_mark_alive(CgState *st)
     return 1;
 }
 
+/* Fork-friendly mode takes the read-only path (readonly.c) only where it
+ * spares something: once pages may be shared with another process, or
+ * while freeze() holds objects, whose garbage only that path examines.  A
+ * process that never forked shares no page; there the header-marking
+ * collection is faster (a heap under construction, which marking from the
+ * roots misses, costs the read-only path's address lookups ~3x the
+ * built-in's time) and untracks atom containers as the built-in does. */
+int
+cg_readonly_due(CgState *st)
+{
+    return cg_fork_friendly && (cg_heap_shared || !can_mark_alive(st));
+}
+
 static int
 tuple_has_null(PyObject *op)
 {
@@ -356,6 +370,7 @@ mark_alive(void)
     MarkStack m = {{NULL, 0, 0}, CG_RING_INIT, CG_RING_INIT, NULL, NULL, NULL, NULL, 0, 0};
     Py_ssize_t marked = 0;
     cg_visit_roots(visit_mark_root, &m);
+    cg_visit_stack_roots(visit_mark_root, &m);
     for (;;) {
         if (m.ready.in - m.ready.out > MARK_READY_DEPTH) {
             mark_traverse(&m, cg_ring_take(&m.ready));
@@ -1076,6 +1091,8 @@ cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
     handle_legacy_finalizers(st, &finalizers, old);
 }
 
+Py_ssize_t cg_last_trial_candidates = 0;
+
 void
 cg_collect_generation(CgState *st, int gen, CgResult *out)
 {
@@ -1097,7 +1114,7 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
     PyGC_Head *young = start_generation(st, gen);
     PyGC_Head *old = gen + 1 < CG_NUM_GENERATIONS ? cg_gen_head(st, gen + 1) : young;
 
-    int readonly = full && cg_fork_friendly
+    int readonly = full && cg_readonly_due(st)
         && cg_find_garbage_readonly(st, young, &unreachable, &out->candidates, &survivors) == 0;
     if (readonly) {
         /* survivors untouched: no untracking, nothing to merge */
@@ -1106,12 +1123,17 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
         PyGC_Head rest;
         Py_ssize_t marked = mark_alive();
         survivors = split_unmarked(young, &rest);
-        out->candidates = marked + deduce_unreachable(st, &rest, &unreachable);
+        Py_ssize_t examined = deduce_unreachable(st, &rest, &unreachable);
+        out->candidates = marked + examined;
+        cg_last_trial_candidates = examined;
         survivors += untrack_atom_containers(&rest, full);
         cg_list_merge(&rest, young);
     }
     else {
         out->candidates = deduce_unreachable(st, young, &unreachable);
+        if (full) {
+            cg_last_trial_candidates = out->candidates;
+        }
         survivors = untrack_atom_containers(young, full);
     }
 

@@ -29,6 +29,9 @@ void cg_collect_generation(CgState *st, int gen, CgResult *out);
  * atom containers among survivors, and steps 6-11 on what trial deletion
  * found unreachable (survivors of those steps move to `old`). */
 Py_ssize_t cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable);
+/* How many objects the last full collection left to trial deletion (what
+ * marking did not reach; all candidates when it did not mark). */
+extern Py_ssize_t cg_last_trial_candidates;
 Py_ssize_t cg_untrack_atoms(PyGC_Head *survivors, int full);
 void cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
                         Py_ssize_t *collected, Py_ssize_t *uncollectable);
@@ -64,6 +67,7 @@ Py_ssize_t cg_run_increment(int young_gen);
  * any collection. */
 extern PyThreadState *cg_safe_point_tstate;
 int cg_stack_roots_configure(void);
+void cg_stack_roots_adopt(void);    /* loads them if `opcode` is imported */
 void cg_visit_stack_roots(visitproc visit, void *arg);
 PyObject *cg_stack_safe_depths(PyObject *code);     /* test hook */
 /* 3.11: roots visited inside an allocation miss the top frame's stack;
@@ -95,6 +99,14 @@ int cg_is_atom_container(PyObject *op, int full);
 /* Fork-friendly full collections (readonly.c): survivors are only read;
  * the permanent generation is examined too.  Default 0. */
 extern int cg_fork_friendly;
+/* Set once memory can be shared with another process: this process forked
+ * or was forked (the at-fork hooks of api.py), or by tests.  Before that no
+ * page is shared, so fork-friendly mode has nothing to spare. */
+extern int cg_heap_shared;
+/* Whether a full collection now takes the read-only path: fork-friendly
+ * mode, and pages may be shared or freeze() holds objects (whose garbage
+ * only the read-only path collects). */
+int cg_readonly_due(CgState *st);
 int cg_find_garbage_readonly(CgState *st, PyGC_Head *young, PyGC_Head *unreachable,
                              Py_ssize_t *candidates, Py_ssize_t *survivors);
 

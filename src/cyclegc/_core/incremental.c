@@ -910,7 +910,7 @@ cg_inc_plan(CgState *st)
     if (inc.overflow_due) {
         return CG_INC_FULL;
     }
-    if (cg_fork_friendly && inc.phase == IDLE) {
+    if (inc.phase == IDLE && cg_readonly_due(st)) {
         /* Rounds move survivors between lists, writing to pages a pre-fork
          * server shares; fork-friendly mode promised not to.  The complete
          * collection it runs instead is the one stop not bounded. */

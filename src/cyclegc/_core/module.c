@@ -351,6 +351,29 @@ core_set_marking(PyObject *self, PyObject *flag)
     return set_switch(&cg_marking_enabled, flag);
 }
 
+/* _last_trial_candidates() -> int: how many objects the last full
+ * collection left to trial deletion, i.e. what marking from the roots did
+ * not reach (tests of the roots; insight into what a heap's roots miss). */
+static PyObject *
+core_last_trial_candidates(PyObject *self, PyObject *unused)
+{
+    return PyLong_FromSsize_t(cg_last_trial_candidates);
+}
+
+/* _set_heap_shared(flag) -> previous: whether this process may share
+ * pages with another (api.py sets it at every fork, in parent and child;
+ * tests set it to exercise the read-only path without forking). */
+static PyObject *
+core_set_heap_shared(PyObject *self, PyObject *flag)
+{
+    int was = cg_heap_shared;
+    PyObject *previous = set_switch(&cg_heap_shared, flag);
+    if (previous != NULL && !was && cg_heap_shared && cg_fork_friendly) {
+        cg_inc_abort(cg_state());       /* as core_set_fork_friendly, below */
+    }
+    return previous;
+}
+
 /* _set_fork_friendly(flag) -> previous: full collections write nothing but
  * the garbage, and examine the permanent generation too (readonly.c).
  * Switching it on ends a bounded-pause round in progress: its slices move
@@ -531,6 +554,10 @@ static PyMethodDef core_methods[] = {
     {"metrics_reset", core_metrics_reset, METH_NOARGS, "Forget the core's metrics."},
     {"_set_marking", core_set_marking, METH_O,
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
+    {"_last_trial_candidates", core_last_trial_candidates, METH_NOARGS,
+     "_last_trial_candidates() -> int: objects the last full collection left to trial deletion."},
+    {"_set_heap_shared", core_set_heap_shared, METH_O,
+     "_set_heap_shared(flag) -> previous: pages may be shared with another process."},
     {"_set_fork_friendly", core_set_fork_friendly, METH_O,
      "_set_fork_friendly(flag) -> previous: full collections only read survivors."},
     {"_set_max_pause", core_set_max_pause, METH_O,

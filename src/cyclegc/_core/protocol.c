@@ -63,6 +63,9 @@ cg_run_collection(int gen, int reason)
         return 0;
     }
     st->collecting = 1;
+    if (gen == CG_NUM_GENERATIONS - 1) {
+        cg_stack_roots_adopt();     /* marking's value-stack roots (stackroots.c) */
+    }
     invoke_callbacks(st, "start", gen, NULL);
     CgResult r;
     cg_collect_generation(st, gen, &r);

@@ -37,6 +37,7 @@
 #include <string.h>
 
 int cg_fork_friendly = 0;
+int cg_heap_shared = 0;
 
 /* ---- candidates: array + index by address ---------------------------------- */
 
@@ -176,6 +177,7 @@ static void
 mark_from_roots(Scratch *s)
 {
     cg_visit_roots(visit_mark, s);
+    cg_visit_stack_roots(visit_mark, s);
     for (;;) {
         if (s->ready.in - s->ready.out > cg_ready_depth) {
             PyObject *op = cg_ring_take(&s->ready);
@@ -366,6 +368,7 @@ cg_find_garbage_readonly(CgState *st, PyGC_Head *young, PyGC_Head *unreachable,
     cg_list_init(unreachable);
     move_garbage(&s, unreachable);
     *candidates = s.cands.n + kept_young + kept_frozen;
+    cg_last_trial_candidates = s.cands.n;
     *survivors = kept_young + from_young_alive;
     rc = 0;
 done:

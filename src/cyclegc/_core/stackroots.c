@@ -116,6 +116,41 @@ cg_stack_roots_configure(void)
     return 0;
 }
 
+/* Full collections call this before they start (protocol.c), with the
+ * GIL and no collection's state in the headers yet: the tables are loaded
+ * as soon as the program itself has imported `opcode`, so that a plain
+ * install() adds no import to the program (`opcode` costs ~1.5 ms at
+ * start-up).  Until then only suspended frames give value-stack roots.
+ * It runs `cyclegc._opcodes.tables()`, Python code, at the point where
+ * gc.callbacks run; a failure leaves the tables unusable, silently (they
+ * only save time). */
+void
+cg_stack_roots_adopt(void)
+{
+    if (tab.loaded != 0) {
+        return;
+    }
+    PyObject *name = PyUnicode_FromString("opcode");
+    if (name == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+    PyObject *mod = PyImport_GetModule(name);       /* no import: a lookup */
+    Py_DECREF(name);
+    if (mod != NULL) {
+        Py_DECREF(mod);
+        if (cg_stack_roots_configure() < 0) {
+            PyErr_Clear();
+        }
+    }
+    else {
+        PyErr_Clear();
+    }
+    PyErr_Restore(exc_type, exc_value, exc_tb);
+}
+
 /* ---- the analysis ------------------------------------------------------ */
 
 static int
