@@ -19,7 +19,7 @@ from prefork_memory import smaps as _smaps  # noqa: E402
 
 #: Environment variables of the hooks (see envs.py).
 MODE_VAR, RECORD_VAR, GC_DIR_VAR = "CYCLEGC_REGRTEST", "CYCLEGC_REGRTEST_DIR", "CYCLEGC_REALWORLD_DIR"
-MODES = ("builtin", "plain", "pause2", "fork")
+MODES = ("builtin", "plain", "pause2", "fork", "freeze")
 
 # What legitimately varies between two runs of the same program, and is
 # replaced before outputs are compared: durations printed by the programs
@@ -135,7 +135,7 @@ def gc_totals(procs):
                                    default=0.0),
         "overflow_stats": sum(p.get("incremental", {}).get("overflow_collections", 0) for p in procs),
         "max_proc_rss_kb": max((p["maxrss_kb"] for p in procs), default=0),
-        "not_installed": sum(1 for p in procs if p["mode"] != "builtin" and not p.get("installed_at_exit")),
+        "not_installed": sum(1 for p in procs if p["mode"] not in ("builtin", "freeze") and not p.get("installed_at_exit")),
     }
 
 

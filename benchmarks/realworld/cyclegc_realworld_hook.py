@@ -75,7 +75,7 @@ def _start():
                    argv=list(getattr(sys, "orig_argv", sys.argv)),
                    seconds=time.perf_counter() - rec.origin,
                    maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-        if _MODE != "builtin":
+        if _MODE not in ("builtin", "freeze"):
             import cyclegc
             out["installed_at_exit"] = cyclegc.installed()
             inc = cyclegc.incremental_stats()

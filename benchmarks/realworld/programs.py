@@ -47,7 +47,7 @@ class Program:
         pass
 
     def modes(self, modes):
-        return [m for m in modes if m != "fork" or self.forks]
+        return [m for m in modes if m not in ("fork", "freeze") or self.forks]
 
     def renormalise(self, compare):
         """What else varies legitimately in this program's output (applied on

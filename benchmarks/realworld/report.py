@@ -2,7 +2,7 @@
 ratios against the built-in collector, and markdown tables."""
 import statistics
 
-MODE_ORDER = ("builtin", "plain", "pause2", "fork")
+MODE_ORDER = ("builtin", "plain", "pause2", "fork", "freeze")
 
 
 def median(xs):

@@ -107,7 +107,7 @@ def one_run(ctx, program, mode, run_dir, version, rnd, reference):
            # the realworld hook's exit record of every process, forked ones too
            "installed_everywhere": (all(i["installed_at_start"] for i in installs if "installed_at_start" in i)
                                     and gc["not_installed"] == 0 and gc["processes"] > 0)
-                                   if mode != "builtin" else None,
+                                   if mode not in ("builtin", "freeze") else None,
            "identical": not diffs, "differences": diffs,
            "returncode_ok": res.get("returncode") in (0, None) or "returncode" not in diffs}
     return rec, reference

@@ -3,7 +3,9 @@ environment (a .pth file): installs cyclegc as CYCLEGC_REGRTEST says and
 records that it did.  Does nothing when CYCLEGC_REGRTEST is unset.
 
 Modes: builtin (cyclegc imported, not installed), plain (install()),
-pause2 (install(max_pause_ms=2)), fork (install(fork_friendly=True)).
+pause2 (install(max_pause_ms=2)), fork (install(fork_friendly=True)),
+freeze (as builtin; benchmarks/realworld's gunicorn master calls
+gc.freeze() before forking its workers).
 Each process appends one JSON line to CYCLEGC_REGRTEST_DIR/<pid>.jsonl at
 start, and one more at exit: whether cyclegc was installed then.
 """
@@ -54,16 +56,16 @@ if _MODE:
     _argv = list(getattr(sys, "orig_argv", sys.argv))
     _worker = any("worker" in a for a in _argv) and any("test" in a for a in _argv)
     _record(pid=os.getpid(), mode=_MODE, argv=_argv, worker=_worker,
-            installed_at_start=cyclegc.installed() if _MODE != "builtin" else False)
+            installed_at_start=cyclegc.installed() if _MODE not in ("builtin", "freeze") else False)
 
     def _at_exit(pid=os.getpid()):
         if os.getpid() == pid:
             learned = []
-            if _MODE != "builtin":
+            if _MODE not in ("builtin", "freeze"):
                 from cyclegc.install import trigger_stats
                 learned = trigger_stats().get("learned_site_names", [])
             _record(pid=pid, mode=_MODE, argv=_argv, worker=_worker,
-                    installed_at_exit=cyclegc.installed() if _MODE != "builtin" else False,
+                    installed_at_exit=cyclegc.installed() if _MODE not in ("builtin", "freeze") else False,
                     learned_sites=learned)
 
     import atexit

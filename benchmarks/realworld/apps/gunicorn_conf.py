@@ -10,3 +10,15 @@ accesslog = None
 loglevel = "warning"
 timeout = 120
 graceful_timeout = 30
+
+
+def pre_fork(server, worker):
+    """Mode "freeze" (benchmarks/realworld): the built-in collector with the
+    documented pre-fork recipe, gc.freeze() in the master before each fork,
+    so workers' collections leave the preloaded heap alone.  What remains of
+    a worker's private memory then is the program's own copy-on-write
+    (refcount writes to what requests read): the floor no collector can go
+    below, to read the USS ratios against."""
+    if os.environ.get("CYCLEGC_REGRTEST") == "freeze":
+        import gc
+        gc.freeze()
