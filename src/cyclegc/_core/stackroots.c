@@ -237,7 +237,11 @@ decode_at(const uint8_t *code, Py_ssize_t n, Py_ssize_t i, int *op, int *oparg, 
  *  - the handler level over the instruction's units (0 where none covers);
  *  - for a backward jump, the level at the unit before its target: the
  *    eval-breaker check after the jump may raise (a signal handler) with
- *    next_instr already at the target;
+ *    next_instr already at the target (and a lasti-flagged handler there
+ *    pushes the jump as lasti: the next rule applies to it too);
+ *  - (an instrumented jump sets the last instruction to its target while
+ *    its callback runs, and an error there unwinds from the target: the
+ *    target's own `any` covers it);
  *  - for an instruction a handler with the lasti flag covers, the level
  *    at every RERAISE with a non-zero oparg (0 where none covers one):
  *    such a RERAISE sets the last instruction back to a pushed lasti, one
@@ -315,8 +319,16 @@ analyse_unwinding(PyCodeObject *co, Depths *out)
                 a = Py_MIN(a, out->safe[next]);
             }
             if (tab.flags[op] & BACK) {
+                /* an unwinding from there may also push this instruction
+                 * as lasti, under the handler covering `before` */
                 Py_ssize_t before = next - oparg - 1;
-                a = (before >= 0 && before < n) ? Py_MIN(a, cov[before]) : 0;
+                if (before >= 0 && before < n) {
+                    a = Py_MIN(a, cov[before]);
+                    covered_lasti |= lasti[before];
+                }
+                else {
+                    a = 0;
+                }
             }
             if (covered_lasti && rmin >= 0) {
                 a = Py_MIN(a, rmin);
