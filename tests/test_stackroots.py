@@ -81,9 +81,171 @@ def test_top_frame_call_inputs_and_below():
     assert id(got) in r
 
 
-def test_top_frame_not_at_safe_point_gives_only_suspended_frames():
+def test_top_frame_not_at_safe_point_gives_only_what_unwinding_keeps():
+    # Not at a safe point, an executing frame gets the depth no exception
+    # unwinding pops below: on 3.12+ the inlined comprehension's cleanup
+    # handler keeps the list it builds; on 3.11 the comprehension is its own
+    # frame, with no handler, so nothing.  Switched off: nothing.
+    core._set_executing_roots(False)
+    try:
+        built = [ids(core._stack_roots(False)) for _ in range(1)]
+        assert id(built) not in built[0]
+    finally:
+        core._set_executing_roots(True)
     built = [ids(core._stack_roots(False)) for _ in range(1)]
-    assert id(built) not in built[0]
+    assert (id(built) in built[0]) == (sys.version_info >= (3, 12))
+
+
+def _handler_levels(co):
+    """{code unit: (level, lasti)} from the exception table, read here
+    independently of stackroots.c."""
+    table = co.co_exceptiontable
+    pos = 0
+
+    def varint():
+        nonlocal pos
+        b = table[pos]
+        pos += 1
+        val = b & 63
+        while b & 64:
+            b = table[pos]
+            pos += 1
+            val = (val << 6) | (b & 63)
+        return val
+
+    cover = {}
+    while pos < len(table):
+        start, length, _target, dl = varint(), varint(), varint(), varint()
+        for k in range(start, start + length):
+            cover[k] = (dl >> 1, dl & 1)
+    return cover
+
+
+def test_any_depth_never_above_safe_nor_the_unwinding_level():
+    import dis
+    lib = os.path.dirname(os.__file__)
+    codes = []
+
+    def walk(co):
+        codes.append(co)
+        for c in co.co_consts:
+            if isinstance(c, types.CodeType):
+                walk(c)
+
+    for path in sorted(glob.glob(os.path.join(lib, "*.py")))[:80]:
+        with open(path, encoding="utf-8") as f:
+            walk(compile(f.read(), path, "exec"))
+    reraise = dis.opmap["RERAISE"]
+    for co in codes:
+        safe, anyd = core._stack_safe_depths(co), core._stack_any_depths(co)
+        assert anyd is not None and len(anyd) == len(safe), co
+        cover = _handler_levels(co)
+        units = co.co_code[::2]
+        args = co.co_code[1::2]
+        rmin = min((cover.get(i, (0, 0))[0] for i, op in enumerate(units)
+                    if op == reraise and args[i]), default=None)
+        for i, (s, a) in enumerate(zip(safe, anyd)):
+            assert (s < 0) == (a < 0) and a <= s, (co, i)
+            if a < 0:
+                continue
+            level, lasti = cover.get(i, (0, 0))
+            assert a <= level, (co, i)          # unwinding from here pops to it
+            if lasti and rmin is not None:
+                assert a <= rmin, (co, i)       # a RERAISE may restore this lasti
+
+
+def _blocked_thread(target):
+    import threading
+    started, release = threading.Event(), threading.Lock()
+    release.acquire()
+    box = {}
+    t = threading.Thread(target=target, args=(started, release, box))
+    t.start()
+    assert started.wait(30)
+    import time
+    time.sleep(0.05)            # into the blocking C call, GIL released
+    return t, release, box
+
+
+def _rounds_while_blocked():
+    # pause2: a round's marking visits every thread's frames
+    core._set_max_pause(0.002)
+    try:
+        for _ in range(200):
+            core.run_increment(0, True)
+            if core.incremental_stats()["phase"] == "idle":
+                break
+    finally:
+        core._set_max_pause(0)
+
+
+def test_thread_blocked_in_a_c_call_mid_comprehension():
+    # Another thread's top frame, executing (stacktop -1), inside a CALL to
+    # C that released the GIL, with the list it builds on its value stack.
+    def target(started, release, box):
+        n = 50_000
+
+        def step(i):
+            return i
+
+        box["result"] = [
+            (started.set(), release.acquire())[0] if i == n else step(i) for i in range(n + 10)
+        ]
+
+    t, release, box = _blocked_thread(target)
+    try:
+        found = [o for o in core._stack_roots(False) if type(o) is list and len(o) == 50_000]
+        _rounds_while_blocked()
+    finally:
+        release.release()
+        t.join()
+    assert len(box["result"]) == 50_010
+    if sys.version_info >= (3, 12):
+        assert found, "the list a blocked thread builds is a root"
+
+
+def test_thread_blocked_in_a_finalizer_during_unwinding():
+    # Another thread unwinds an exception: the eval loop pops and frees its
+    # value stack down to the handler's level, and a finalizer run by one of
+    # those pops blocks.  The object being finalized (popped, refcount 0)
+    # must not be a root; what the handler keeps (3.12+: the comprehension's
+    # list) is.
+    dying = {}
+
+    class Blocker:
+        def __init__(self, started, release):
+            self.started, self.release = started, release
+
+        def __del__(self):
+            if self.started.is_set():
+                return          # the others, freed after the handler ran
+            dying["id"] = id(self)
+            self.started.set()
+            self.release.acquire()
+
+    def use(*args):
+        return args
+
+    def target(started, release, box):
+        try:
+            box["result"] = [use(Blocker(started, release), 1 / (i - 20_000)) for i in range(30_000)]
+        except ZeroDivisionError:
+            box["caught"] = True
+
+    t, release, box = _blocked_thread(target)
+    try:
+        got = core._stack_roots(False)
+        leaked = [o for o in got if id(o) == dying["id"]]
+        partial = [o for o in got if type(o) is list and len(o) == 20_000]
+        del got
+        _rounds_while_blocked()
+    finally:
+        release.release()
+        t.join()
+    assert box.get("caught")
+    assert not leaked, "an object being freed by the unwinding was read as a root"
+    if sys.version_info >= (3, 12):
+        assert partial, "the comprehension's list, kept by its handler, is a root"
 
 
 def test_generator_and_nested_calls():

@@ -18,14 +18,16 @@ in a code object's adaptive bytecode (specialized, instrumented or not):
   instrumented, ENTER_EXECUTOR, anything ``dis`` cannot name; a frame at or
   in code holding one gets no value-stack roots), EXTARG (EXTENDED_ARG),
   GENSTART (RETURN_GENERATOR: the frame resumes with the sent value pushed,
-  which 3.11 and 3.12's stack effect of 0 leaves out);
+  which 3.11 and 3.12's stack effect of 0 leaves out), RERAISE (RERAISE:
+  with a non-zero oparg it sets the frame's last instruction back to one
+  pushed by an earlier unwinding, then unwinds by its own handler);
 * ``pushed``: an upper bound on the values the opcode pushes (its inputs it
   may consume are then pushed - stack effect).  255 means "oparg" (UNPACK_SEQUENCE),
   254 means UNPACK_EX's count.  A bound too high only loses roots.
 """
 import opcode
 
-FWD, BACK, NOFALL, BAIL, EXTARG, GENSTART = 1, 2, 4, 8, 16, 32
+FWD, BACK, NOFALL, BAIL, EXTARG, GENSTART, RERAISE = 1, 2, 4, 8, 16, 32, 64
 
 # Opcodes that push at most one value (the default bound is 3), or none.
 _PUSH_ONE = {
@@ -116,6 +118,8 @@ def tables():
             f |= EXTARG
         if bname == "RETURN_GENERATOR":
             f |= GENSTART
+        if bname == "RERAISE":
+            f |= RERAISE
         flags[op] = f
         if bname == "UNPACK_SEQUENCE":
             pushed[op] = 255

@@ -69,7 +69,8 @@ extern PyThreadState *cg_safe_point_tstate;
 int cg_stack_roots_configure(void);
 void cg_stack_roots_adopt(void);    /* loads them if `opcode` is imported */
 void cg_visit_stack_roots(visitproc visit, void *arg);
-PyObject *cg_stack_safe_depths(PyObject *code);     /* test hook */
+PyObject *cg_stack_depths(PyObject *code, int any);  /* test hook */
+extern int cg_executing_roots;   /* other executing frames' value stacks (on) */
 /* 3.11: roots visited inside an allocation miss the top frame's stack;
  * trigger.c queues a pending call (main thread) that calls
  * cg_inc_late_stack_roots() at a safe point.  -1 if it cannot. */

@@ -437,13 +437,31 @@ core_run_increment(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(cg_run_increment(gen));
 }
 
-/* _stack_safe_depths(code) -> [depth per code unit] or None; _stack_roots(
- * top_safe) -> [objects]: the value-stack analysis and roots (stackroots.c),
- * for tests. */
+/* _stack_safe_depths(code) / _stack_any_depths(code) -> [depth per code
+ * unit] or None; _stack_roots(top_safe) -> [objects]: the value-stack
+ * analysis and roots (stackroots.c), for tests; _set_executing_roots(on):
+ * other executing frames' value stacks as roots (on by default). */
 static PyObject *
 core_stack_safe_depths(PyObject *self, PyObject *code)
 {
-    return cg_stack_safe_depths(code);
+    return cg_stack_depths(code, 0);
+}
+
+static PyObject *
+core_stack_any_depths(PyObject *self, PyObject *code)
+{
+    return cg_stack_depths(code, 1);
+}
+
+static PyObject *
+core_set_executing_roots(PyObject *self, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) {
+        return NULL;
+    }
+    cg_executing_roots = on;
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -565,6 +583,8 @@ static PyMethodDef core_methods[] = {
     {"run_increment", core_run_increment, METH_VARARGS,
      "run_increment(young_gen, start_round=False) -> collected: one bounded-pause increment now."},
     {"_stack_safe_depths", core_stack_safe_depths, METH_O, NULL},
+    {"_stack_any_depths", core_stack_any_depths, METH_O, NULL},
+    {"_set_executing_roots", core_set_executing_roots, METH_O, NULL},
     {"_stack_roots", core_stack_roots, METH_O, NULL},
     {"_set_young_chunk", core_set_young_chunk, METH_O, NULL},
     {"_force_overflow", core_force_overflow, METH_NOARGS, NULL},

@@ -36,9 +36,46 @@
  *                      (RESUME, JUMP_BACKWARD: P = 0; the end of a call: P =
  *                      its inputs) that is exact or one short.
  *   other executing frames (below a call into C, other threads' tops, 3.11's
- *                      collections inside an allocation): none.  Such a
- *                      frame may be unwinding an exception, freeing slots
- *                      below any bound the bytecode gives.
+ *                      collections inside an allocation): the `any` depth.
+ *                      Such a frame's thread is stopped in one of three
+ *                      places (it released the GIL, or it runs the Python
+ *                      code we are in):
+ *                      (1) at an eval-breaker check: between instructions,
+ *                          covered by the safe depth as above;
+ *                      (2) inside a C call made by its instruction (a
+ *                          blocking call, a C function calling Python):
+ *                          the instruction never touches slots below D - P;
+ *                          3.11 and 3.12 superinstructions run their second
+ *                          half with the last instruction still at the
+ *                          first, so the next unit's safe depth bounds too;
+ *                      (3) inside a deallocation during exception unwinding
+ *                          (a __del__, a file's close releasing the GIL):
+ *                          the eval loop pops and frees slots down to the
+ *                          level of the handler covering next_instr - 1, or
+ *                          to 0 with none, with no check in between, its
+ *                          last instruction unchanged; slots below that
+ *                          level are untouched.  next_instr - 1 is the
+ *                          instruction (or one of its caches) except in two
+ *                          cases, both bounded: a backward jump whose
+ *                          eval-breaker check raises (a signal handler) has
+ *                          next_instr at the jump's target, so the level
+ *                          at the unit before the target bounds it; and
+ *                          RERAISE with an oparg sets the last instruction
+ *                          back to a pushed lasti (an instruction a handler
+ *                          with the lasti flag covers) and unwinds by its
+ *                          own handler, so for those instructions the
+ *                          level at every such RERAISE bounds it.
+ *                      `any` is the minimum of all these (analyse_unwinding);
+ *                      what it leaves is never freed while the frame is
+ *                      stopped there.  A frame being cleared on return or
+ *                      on leaving by an exception is unlinked from its
+ *                      thread's frames first (3.11.1+, GH-99729), so it is
+ *                      never seen.  The stacks of threads blocked mid-
+ *                      comprehension (3.12+: the inlined comprehension's
+ *                      cleanup handler keeps its list) become roots; a
+ *                      comprehension on 3.11 has its own frame with no
+ *                      handler, so the list being built is one only at the
+ *                      collecting thread's safe point.
  *
  * The analysis of a code object is kept in its co_extra slot (freed with the
  * code object); a code object it cannot analyse (an opcode the tables do not
@@ -53,6 +90,7 @@
 #define BAIL 8
 #define EXTARG 16
 #define GENSTART 32
+#define RERAISE 64
 
 static struct {
     int loaded;                 /* 1: tables usable; -1: unusable */
@@ -62,10 +100,15 @@ static struct {
 
 PyThreadState *cg_safe_point_tstate = NULL;
 
-/* One code object's analysis: the safe depth at each code unit, or -1. */
+/* One code object's analysis, per code unit (-1: none known): `safe`, the
+ * depth no part of the instruction touches (for a frame at a safe point);
+ * `any`, also below every depth an exception unwinding may pop to with
+ * the frame's last instruction there (for any other executing frame).
+ * `any` points into the same allocation, after `safe`. */
 typedef struct {
     Py_ssize_t n;
     int failed;
+    int16_t *any;
     int16_t safe[1];
 } Depths;
 
@@ -188,6 +231,154 @@ record(int *depth, Py_ssize_t n, Py_ssize_t target, int d, Py_ssize_t here, int 
         return 0;
     }
     return depth[target] == d ? 0 : -1;
+}
+
+/* Decodes the instruction at unit i: *op (as in the code), *oparg (with
+ * its EXTENDED_ARG prefixes), *next (the unit after its caches).  Returns
+ * 0, or -1 for a BAIL opcode (the caller skips one unit). */
+static int
+decode_at(const uint8_t *code, Py_ssize_t n, Py_ssize_t i, int *op, int *oparg, Py_ssize_t *next)
+{
+    int arg = 0, o;
+    for (;;) {
+        o = code[2 * i];
+        if (tab.flags[o] & BAIL) {
+            return -1;
+        }
+        arg = (arg << 8) | code[2 * i + 1];
+        if (!(tab.flags[o] & EXTARG)) {
+            break;
+        }
+        if (++i >= n) {
+            return -1;
+        }
+    }
+    *op = o;
+    *oparg = arg;
+    *next = i + 1 + tab.caches[o];
+    return 0;
+}
+
+/* The `any` depths (see Depths), from `safe` and the exception table.
+ *
+ * An executing frame other than the collecting thread's top one at a safe
+ * point may be anywhere in an instruction, or unwinding an exception: the
+ * eval loop then pops and frees values down to the level of the handler
+ * that covers next_instr - 1 (to 0 with none), with its last instruction
+ * still where it was.  So `any` at an instruction is the minimum of:
+ *  - `safe` there (what the instruction itself may consume), and `safe`
+ *    at the next unit: 3.11 and 3.12 superinstructions (STORE_FAST__STORE_FAST)
+ *    run their second half with the last instruction still at the first;
+ *  - the handler level over the instruction's units (0 where none covers);
+ *  - for a backward jump, the level at the unit before its target: the
+ *    eval-breaker check after the jump may raise (a signal handler) with
+ *    next_instr already at the target (and a lasti-flagged handler there
+ *    pushes the jump as lasti: the next rule applies to it too);
+ *  - (an instrumented jump sets the last instruction to its target while
+ *    its callback runs, and an error there unwinds from the target: the
+ *    target's own `any` covers it);
+ *  - for an instruction a handler with the lasti flag covers, the level
+ *    at every RERAISE with a non-zero oparg (0 where none covers one):
+ *    such a RERAISE sets the last instruction back to a pushed lasti, one
+ *    of these, and unwinds by its own handler. */
+static int
+analyse_unwinding(PyCodeObject *co, Depths *out)
+{
+    Py_ssize_t n = out->n;
+    const uint8_t *code = CG_CODE_UNITS(co);
+    int16_t *any = out->any;
+    int *cov = PyMem_RawMalloc(sizeof(int) * (size_t)(n + 1));
+    uint8_t *lasti = PyMem_RawCalloc((size_t)(n + 1), 1);
+    int rc = -1;
+    if (cov == NULL || lasti == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        cov[i] = -1;
+        any[i] = -1;
+    }
+    PyObject *et = co->co_exceptiontable;
+    if (et != NULL && PyBytes_Check(et)) {
+        const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(et);
+        const uint8_t *end = p + PyBytes_GET_SIZE(et);
+        while (p < end) {
+            int start, len, target, dl;
+            if (read_varint(&p, end, &start) < 0 || read_varint(&p, end, &len) < 0
+                || read_varint(&p, end, &target) < 0 || read_varint(&p, end, &dl) < 0) {
+                goto done;
+            }
+            for (Py_ssize_t k = start; k < (Py_ssize_t)start + len && k < n; k++) {
+                int level = dl >> 1;
+                cov[k] = cov[k] < 0 ? level : Py_MIN(cov[k], level);
+                lasti[k] |= (uint8_t)(dl & 1);
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (cov[i] < 0) {
+            cov[i] = 0;     /* no handler: unwinding pops everything */
+        }
+    }
+    int rmin = -1;          /* min level at a RERAISE with an oparg; -1: none */
+    Py_ssize_t i = 0;
+    while (i < n) {
+        int op, oparg;
+        Py_ssize_t next;
+        if (decode_at(code, n, i, &op, &oparg, &next) < 0) {
+            i++;
+            continue;
+        }
+        if ((tab.flags[op] & RERAISE) && oparg != 0) {
+            for (Py_ssize_t k = i; k < next && k < n; k++) {
+                rmin = rmin < 0 ? cov[k] : Py_MIN(rmin, cov[k]);
+            }
+        }
+        i = next;
+    }
+    i = 0;
+    while (i < n) {
+        int op, oparg;
+        Py_ssize_t next, start = i;
+        if (decode_at(code, n, i, &op, &oparg, &next) < 0) {
+            i++;
+            continue;
+        }
+        int a = out->safe[start];
+        if (a >= 0) {
+            int covered_lasti = 0;
+            for (Py_ssize_t k = start; k < next && k < n; k++) {
+                a = Py_MIN(a, cov[k]);
+                covered_lasti |= lasti[k];
+            }
+            if (next < n && out->safe[next] >= 0) {
+                a = Py_MIN(a, out->safe[next]);
+            }
+            if (tab.flags[op] & BACK) {
+                /* an unwinding from there may also push this instruction
+                 * as lasti, under the handler covering `before` */
+                Py_ssize_t before = next - oparg - 1;
+                if (before >= 0 && before < n) {
+                    a = Py_MIN(a, cov[before]);
+                    covered_lasti |= lasti[before];
+                }
+                else {
+                    a = 0;
+                }
+            }
+            if (covered_lasti && rmin >= 0) {
+                a = Py_MIN(a, rmin);
+            }
+        }
+        for (Py_ssize_t k = start; k < next && k < n; k++) {
+            any[k] = (int16_t)a;
+        }
+        i = next;
+    }
+    rc = 0;
+done:
+    PyMem_RawFree(cov);
+    PyMem_RawFree(lasti);
+    return rc;
 }
 
 static int
@@ -316,6 +507,9 @@ analyse(PyCodeObject *co, Depths *out)
             break;
         }
     }
+    if (rc == 0) {
+        rc = analyse_unwinding(co, out);
+    }
 done:
     PyMem_RawFree(depth);
     return rc;
@@ -335,11 +529,12 @@ depths_of(PyCodeObject *co)
     }
     if (extra == NULL) {
         Py_ssize_t n = Py_SIZE(co);
-        Depths *d = PyMem_RawMalloc(sizeof(Depths) + sizeof(int16_t) * (size_t)(n > 0 ? n : 1));
+        Depths *d = PyMem_RawMalloc(sizeof(Depths) + sizeof(int16_t) * (size_t)(2 * (n > 0 ? n : 1)));
         if (d == NULL) {
             return NULL;
         }
         d->n = n;
+        d->any = d->safe + (n > 0 ? n : 1);
         d->failed = analyse(co, d) < 0;
         if (_PyCode_SetExtra((PyObject *)co, tab.extra_index, d) < 0) {
             PyErr_Clear();
@@ -352,9 +547,12 @@ depths_of(PyCodeObject *co)
     return d->failed ? NULL : d;
 }
 
-/* Values on the stack of frame `f` (code `code`) known to be live. */
+int cg_executing_roots = 1;
+
+/* Values on the stack of frame `f` (code `code`) known to be live;
+ * `safe_point`: the collecting thread's top frame at a safe point. */
 static int
-live_stack_depth(_PyInterpreterFrame *f, PyCodeObject *code, int executing_ok)
+live_stack_depth(_PyInterpreterFrame *f, PyCodeObject *code, int safe_point)
 {
     int top = CG_FRAME_STACKTOP(f);
     int nlocals = code->co_nlocalsplus;
@@ -362,7 +560,7 @@ live_stack_depth(_PyInterpreterFrame *f, PyCodeObject *code, int executing_ok)
         int d = top - nlocals;
         return d > 0 && d <= code->co_stacksize ? d : 0;
     }
-    if (!executing_ok) {
+    if (!safe_point && !cg_executing_roots) {
         return 0;
     }
     Depths *dp = depths_of(code);
@@ -370,11 +568,11 @@ live_stack_depth(_PyInterpreterFrame *f, PyCodeObject *code, int executing_ok)
         return 0;
     }
     Py_ssize_t idx = CG_FRAME_INSTR_INDEX(f, code);
-    if (idx < 0 || idx >= dp->n || dp->safe[idx] < 0) {
+    if (idx < 0 || idx >= dp->n) {
         return 0;
     }
-    int d = dp->safe[idx];
-    return d <= code->co_stacksize ? d : 0;
+    int d = safe_point ? dp->safe[idx] : dp->any[idx];
+    return d >= 0 && d <= code->co_stacksize ? d : 0;
 }
 
 void
@@ -413,7 +611,7 @@ cg_visit_stack_roots(visitproc visit, void *arg)
 /* ---- test hooks ---------------------------------------------------------- */
 
 PyObject *
-cg_stack_safe_depths(PyObject *code)
+cg_stack_depths(PyObject *code, int any)
 {
     if (!PyCode_Check(code)) {
         PyErr_SetString(PyExc_TypeError, "a code object is expected");
@@ -431,7 +629,7 @@ cg_stack_safe_depths(PyObject *code)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < d->n; i++) {
-        PyObject *v = PyLong_FromLong(d->safe[i]);
+        PyObject *v = PyLong_FromLong(any ? d->any[i] : d->safe[i]);
         if (v == NULL) {
             Py_DECREF(list);
             return NULL;
