@@ -435,6 +435,66 @@ split_unmarked(PyGC_Head *young, PyGC_Head *rest)
     return kept;
 }
 
+/* _unmarked_sample(n) (module.c): marks from the roots as a full
+ * collection would, outside any collection, and returns (tracked objects,
+ * marked, up to n of the unmarked ones, sampled uniformly), with every mark
+ * cleared and nothing untracked.  What a full collection would leave to
+ * trial deletion, to find roots marking misses.  None when marking is not
+ * possible (a user freeze()).  No Python code runs while marks are set. */
+PyObject *
+cg_unmarked_sample(CgState *st, Py_ssize_t max)
+{
+    PyGC_Head *heads[32];
+    if (!can_mark_alive(st) || cg_inc_lists(heads, 32) > 0 || cg_inc_parked()) {
+        /* a user freeze(), or tracked objects on lists of the bounded
+         * mode, which the walk below would not clear */
+        Py_RETURN_NONE;
+    }
+    PyObject **sample = PyMem_RawMalloc((size_t)(max > 0 ? max : 1) * sizeof(PyObject *));
+    if (sample == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t marked = mark_alive(), total = 0, unmarked = 0, n = 0;
+    unsigned long long rng = 0x9E3779B97F4A7C15ULL;
+    for (int gen = 0; gen < CG_NUM_GENERATIONS; gen++) {
+        PyGC_Head *head = cg_gen_head(st, gen);
+        PyGC_Head *g = cg_next(head);
+        while (g != head) {
+            uintptr_t raw = g->_gc_next;
+            PyGC_Head *next = (PyGC_Head *)(raw & ~NEXT_FLAGS);
+            g->_gc_next = (uintptr_t)next;
+            total++;
+            if (!(raw & NEXT_ALIVE)) {
+                unmarked++;
+                /* reservoir sampling */
+                if (n < max) {
+                    sample[n++] = CG_FROM_GC(g);
+                }
+                else {
+                    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+                    Py_ssize_t j = (Py_ssize_t)((rng >> 33) % (unsigned long long)unmarked);
+                    if (j < max) {
+                        sample[j] = CG_FROM_GC(g);
+                    }
+                }
+            }
+            g = next;
+        }
+    }
+    /* Marks are clear: from here on Python objects may be made. */
+    PyObject *list = PyList_New(n);
+    if (list == NULL) {
+        PyMem_RawFree(sample);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyList_SET_ITEM(list, i, Py_NewRef(sample[i]));
+    }
+    PyMem_RawFree(sample);
+    (void)unmarked;
+    return Py_BuildValue("(nnN)", total, marked, list);
+}
+
 /* ---- 2. update_refs ---------------------------------------------------- */
 
 /* For each object in `young`: gc_refs := refcount, COLLECTING set.
@@ -1092,6 +1152,7 @@ cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
 }
 
 Py_ssize_t cg_last_trial_candidates = 0;
+double cg_phase_seconds[CG_NUM_GENERATIONS][CG_PHASES];
 
 void
 cg_collect_generation(CgState *st, int gen, CgResult *out)
@@ -1114,27 +1175,36 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
     PyGC_Head *young = start_generation(st, gen);
     PyGC_Head *old = gen + 1 < CG_NUM_GENERATIONS ? cg_gen_head(st, gen + 1) : young;
 
+    double *ph = cg_phase_seconds[gen];
+    double t = t0, t1;
     int readonly = full && cg_readonly_due(st)
         && cg_find_garbage_readonly(st, young, &unreachable, &out->candidates, &survivors) == 0;
     if (readonly) {
         /* survivors untouched: no untracking, nothing to merge */
+        t1 = cg_now(); ph[CG_PHASE_TRIAL] += t1 - t; t = t1;
     }
     else if (full && cg_marking_enabled && can_mark_alive(st)) {
         PyGC_Head rest;
         Py_ssize_t marked = mark_alive();
+        t1 = cg_now(); ph[CG_PHASE_MARK] += t1 - t; t = t1;
         survivors = split_unmarked(young, &rest);
+        t1 = cg_now(); ph[CG_PHASE_SPLIT] += t1 - t; t = t1;
         Py_ssize_t examined = deduce_unreachable(st, &rest, &unreachable);
+        t1 = cg_now(); ph[CG_PHASE_TRIAL] += t1 - t; t = t1;
         out->candidates = marked + examined;
         cg_last_trial_candidates = examined;
         survivors += untrack_atom_containers(&rest, full);
         cg_list_merge(&rest, young);
+        t1 = cg_now(); ph[CG_PHASE_UNTRACK] += t1 - t; t = t1;
     }
     else {
         out->candidates = deduce_unreachable(st, young, &unreachable);
+        t1 = cg_now(); ph[CG_PHASE_TRIAL] += t1 - t; t = t1;
         if (full) {
             cg_last_trial_candidates = out->candidates;
         }
         survivors = untrack_atom_containers(young, full);
+        t1 = cg_now(); ph[CG_PHASE_UNTRACK] += t1 - t; t = t1;
     }
 
     if (young != old) {
@@ -1150,6 +1220,8 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
 
     cg_dispose_garbage(st, &unreachable, old, &collected, &uncollectable);
     out->duration = cg_now() - t0;
+    ph[CG_PHASE_DISPOSE] += t0 + out->duration - t;
+    t = t0 + out->duration;
     if (st->debug & CG_DEBUG_STATS) {
         PySys_WriteStderr("gc: done, %zd unreachable, %zd uncollectable, %.4fs elapsed\n",
                           collected + uncollectable, uncollectable, out->duration);
@@ -1168,4 +1240,5 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
     out->collected = collected;
     out->uncollectable = uncollectable;
     out->duration = cg_now() - t0;
+    ph[CG_PHASE_OTHER] += t0 + out->duration - t;
 }

@@ -360,6 +360,44 @@ core_last_trial_candidates(PyObject *self, PyObject *unused)
     return PyLong_FromSsize_t(cg_last_trial_candidates);
 }
 
+/* _unmarked_sample(n) -> (tracked, marked, [up to n unmarked objects]) or
+ * None: what marking from the roots would not reach now (collector.c). */
+static PyObject *
+core_unmarked_sample(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "n must be >= 0");
+        }
+        return NULL;
+    }
+    return cg_unmarked_sample(cg_state(), n);
+}
+
+/* _phase_seconds() -> {name: (gen 0, gen 1, gen 2)}: seconds spent in each
+ * part of the collections (collector.h, CG_PHASE_*) since the start. */
+static PyObject *
+core_phase_seconds(PyObject *self, PyObject *unused)
+{
+    static const char *names[CG_PHASES] = {"mark", "split", "trial", "untrack", "dispose", "other"};
+    PyObject *d = PyDict_New();
+    if (d == NULL) {
+        return NULL;
+    }
+    for (int p = 0; p < CG_PHASES; p++) {
+        PyObject *v = Py_BuildValue("(ddd)", cg_phase_seconds[0][p], cg_phase_seconds[1][p],
+                                    cg_phase_seconds[2][p]);
+        if (v == NULL || PyDict_SetItemString(d, names[p], v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
 /* _set_heap_shared(flag) -> previous: whether this process may share
  * pages with another (api.py sets it at every fork, in parent and child;
  * tests set it to exercise the read-only path without forking). */
@@ -556,6 +594,10 @@ static PyMethodDef core_methods[] = {
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
     {"_last_trial_candidates", core_last_trial_candidates, METH_NOARGS,
      "_last_trial_candidates() -> int: objects the last full collection left to trial deletion."},
+    {"_unmarked_sample", core_unmarked_sample, METH_O,
+     "_unmarked_sample(n) -> (tracked, marked, sample of the unmarked) or None: what marking misses now."},
+    {"_phase_seconds", core_phase_seconds, METH_NOARGS,
+     "_phase_seconds() -> {phase: (gen 0, gen 1, gen 2) seconds}: where collections spent their time."},
     {"_set_heap_shared", core_set_heap_shared, METH_O,
      "_set_heap_shared(flag) -> previous: pages may be shared with another process."},
     {"_set_fork_friendly", core_set_fork_friendly, METH_O,
