@@ -100,6 +100,9 @@ extern PyGC_Head *cg_park_garbage;
 
 /* Whether full collections mark from the roots first (default 1). */
 extern int cg_marking_enabled;
+/* Whether the split after marking walks the list with many walkers in
+ * flight (default 1) or with one (measurements, tests). */
+extern int cg_split_walkers;
 
 /* An exact tuple (or, if `full`, dict) holding no container: the built-in
  * untracks those among the survivors of a collection. */

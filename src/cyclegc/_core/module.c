@@ -351,6 +351,15 @@ core_set_marking(PyObject *self, PyObject *flag)
     return set_switch(&cg_marking_enabled, flag);
 }
 
+/* _set_split_walkers(flag) -> previous: whether the split after marking
+ * walks the list with many walkers in flight or with one (both give the
+ * same lists in the same order; tests and benchmarks compare them). */
+static PyObject *
+core_set_split_walkers(PyObject *self, PyObject *flag)
+{
+    return set_switch(&cg_split_walkers, flag);
+}
+
 /* _last_trial_candidates() -> int: how many objects the last full
  * collection left to trial deletion, i.e. what marking from the roots did
  * not reach (tests of the roots; insight into what a heap's roots miss). */
@@ -592,6 +601,8 @@ static PyMethodDef core_methods[] = {
     {"metrics_reset", core_metrics_reset, METH_NOARGS, "Forget the core's metrics."},
     {"_set_marking", core_set_marking, METH_O,
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
+    {"_set_split_walkers", core_set_split_walkers, METH_O,
+     "_set_split_walkers(flag) -> previous: split marked/unmarked with many walkers in flight."},
     {"_last_trial_candidates", core_last_trial_candidates, METH_NOARGS,
      "_last_trial_candidates() -> int: objects the last full collection left to trial deletion."},
     {"_unmarked_sample", core_unmarked_sample, METH_O,
