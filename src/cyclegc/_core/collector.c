@@ -719,18 +719,31 @@ visit_decref(PyObject *op, void *arg)
     return 0;
 }
 
+/* The same without the ring, for small candidate sets (see
+ * deduce_unreachable). */
+static int
+visit_decref_now(PyObject *op, void *arg)
+{
+    VisitArgs *a = (VisitArgs *)arg;
+    if (op != a->known && op != NULL) {
+        decref_candidate(a, op);
+    }
+    return 0;
+}
+
 /* After: each candidate's gc_refs counts the references to it from outside
  * the candidate set (>= 0 for correct refcounts); the ring is drained. */
 static void
-subtract_refs(PyGC_Head *young)
+subtract_refs(PyGC_Head *young, int ring)
 {
     VisitArgs a;
     cg_slots_init(&a.ring);
     a.known = NULL;
     a.reachable = NULL;
+    visitproc visit = ring ? visit_decref : visit_decref_now;
     for (PyGC_Head *g = cg_next(young); g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
-        Py_TYPE(op)->tp_traverse(op, visit_decref, &a);
+        Py_TYPE(op)->tp_traverse(op, visit, &a);
     }
     while (a.ring.n > 0) {
         decref_candidate(&a, cg_slots_pop(&a.ring));
@@ -804,13 +817,24 @@ visit_reachable(PyObject *op, void *arg)
  * After: `young` is a normal list of survivors; `unreachable` holds the rest,
  * still COLLECTING, each with the UNREACHABLE bit in _gc_next (the head's
  * own next is clean). */
+static int
+visit_reachable_now(PyObject *op, void *arg)
+{
+    VisitArgs *a = (VisitArgs *)arg;
+    if (op != a->known && op != NULL) {
+        reach(a, op);
+    }
+    return 0;
+}
+
 static void
-move_unreachable(PyGC_Head *young, PyGC_Head *unreachable)
+move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring)
 {
     VisitArgs args;
     cg_slots_init(&args.ring);
     args.known = NULL;
     args.reachable = young;
+    visitproc visit = ring ? visit_reachable : visit_reachable_now;
     PyGC_Head *prev = young;
     PyGC_Head *g = cg_next(young);
     for (;;) {
@@ -818,7 +842,7 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable)
             if (refs_of(g) > 0) {
                 PyObject *op = CG_FROM_GC(g);
                 /* The traversal may append to young, changing g->_gc_next. */
-                Py_TYPE(op)->tp_traverse(op, visit_reachable, &args);
+                Py_TYPE(op)->tp_traverse(op, visit, &args);
                 cg_set_prev(g, prev);
                 clear_candidate(g);
                 prev = g;
@@ -854,9 +878,10 @@ static Py_ssize_t
 deduce_unreachable(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable)
 {
     Py_ssize_t n = update_refs(st, candidates);
-    subtract_refs(candidates);
+    int ring = n >= cg_ring_min_candidates;
+    subtract_refs(candidates, ring);
     cg_list_init(unreachable);
-    move_unreachable(candidates, unreachable);
+    move_unreachable(candidates, unreachable, ring);
     return n;
 }
 
@@ -1206,6 +1231,7 @@ debug_generation_sizes(CgState *st)
 
 int cg_marking_enabled = 1;
 int cg_split_walkers = 1;
+Py_ssize_t cg_ring_min_candidates = 2048;
 PyGC_Head *cg_park_garbage = NULL;
 unsigned cg_ring_depth = 32;
 unsigned cg_ready_depth = 8;

@@ -103,6 +103,9 @@ extern int cg_marking_enabled;
 /* Whether the split after marking walks the list with many walkers in
  * flight (default 1) or with one (measurements, tests). */
 extern int cg_split_walkers;
+/* Trial deletion parks referents in a prefetch ring only for candidate
+ * sets of at least this many objects. */
+extern Py_ssize_t cg_ring_min_candidates;
 
 /* An exact tuple (or, if `full`, dict) holding no container: the built-in
  * untracks those among the survivors of a collection. */

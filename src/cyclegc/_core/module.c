@@ -593,6 +593,20 @@ core_set_prefetch(PyObject *self, PyObject *args)
     return previous;
 }
 
+/* _set_ring_min_candidates(n) -> previous: trial deletion uses its
+ * prefetch ring only for at least n candidates. */
+static PyObject *
+core_set_ring_min_candidates(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t previous = cg_ring_min_candidates;
+    cg_ring_min_candidates = n;
+    return PyLong_FromSsize_t(previous);
+}
+
 static PyMethodDef core_methods[] = {
     {"run_collection", (PyCFunction)(void (*)(void))core_run_collection, METH_FASTCALL,
      "run_collection(gen, reason) -> collected + uncollectable (0 if one is running)"},
@@ -601,6 +615,8 @@ static PyMethodDef core_methods[] = {
     {"metrics_reset", core_metrics_reset, METH_NOARGS, "Forget the core's metrics."},
     {"_set_marking", core_set_marking, METH_O,
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
+    {"_set_ring_min_candidates", core_set_ring_min_candidates, METH_O,
+     "_set_ring_min_candidates(n) -> previous: trial deletion's prefetch ring only from n candidates."},
     {"_set_split_walkers", core_set_split_walkers, METH_O,
      "_set_split_walkers(flag) -> previous: split marked/unmarked with many walkers in flight."},
     {"_last_trial_candidates", core_last_trial_candidates, METH_NOARGS,
