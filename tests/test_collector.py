@@ -280,3 +280,33 @@ def test_generators_coroutines_frames_and_tracebacks_in_cycles():
     del g, c, err
     cyclegc.collect()
     assert wg() is None and wc() is None and we() is None
+
+
+@pytest.mark.parametrize("n", [50, 3000])
+@pytest.mark.parametrize("min_candidates", [0, 10 ** 9], ids=["ring", "no-ring"])
+def test_young_collections_with_and_without_the_prefetch_ring_agree(n, min_candidates):
+    """Trial deletion parks referents in its prefetch ring only for
+    candidate sets of at least _set_ring_min_candidates (small young
+    generations are in cache: the ring costs more than it hides).  Both
+    ways find the same garbage and keep the same objects."""
+    from cyclegc._core import _cyclegc as core
+    previous = core._set_ring_min_candidates(min_candidates)
+    try:
+        def build():
+            live, refs = [], []
+            for i in range(n):
+                a, b = Node(f"a{i}"), Node(f"b{i}")
+                a.refs.append(b)
+                b.refs.append(a)            # a garbage cycle
+                refs.append(weakref.ref(a))
+                keep = Node(f"k{i}")
+                keep.refs.append(live[-1] if live else None)
+                live.append(keep)           # a live chain through the young objects
+            return live, refs
+        live, refs = build()
+        collected = cyclegc.collect(0)
+        assert collected == 4 * n           # two Nodes and their two lists each
+        assert all(r() is None for r in refs)
+        assert all(k.name == f"k{i}" and (i == 0 or k.refs[0] is live[i - 1]) for i, k in enumerate(live))
+    finally:
+        core._set_ring_min_candidates(previous)

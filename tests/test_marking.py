@@ -117,3 +117,88 @@ def test_atom_containers_are_untracked_by_the_marking_pass():
     assert not cyclegc.is_tracked(holder["t"])
     assert not cyclegc.is_tracked(holder["d"])
     assert cyclegc.is_tracked(holder)
+
+
+@pytest.fixture(params=[True, False], ids=["split-walkers", "split-one-walk"])
+def split_walkers(request):
+    previous = core._set_split_walkers(request.param)
+    yield request.param
+    core._set_split_walkers(previous)
+
+
+def test_split_after_marking_keeps_unmarked_live_objects_and_frees_garbage(split_walkers):
+    """Marked, unmarked-but-alive and garbage objects interleaved in list
+    order: runs of unmarked objects at the head, in the middle and at the
+    tail of the list.  The weakrefs of a class's tp_subclasses are alive
+    but marking does not reach them (type_traverse does not visit
+    tp_subclasses), so they are the unmarked live objects here."""
+    expected = builtin_count(500)
+    refs = make_cycles(100)            # at the head of the young objects
+    live, classes = [], []
+    for i in range(300):
+        base = type(f"Base{i}", (), {})
+        classes.append((base, type(f"Sub{i}", (base,), {})))
+        refs += make_cycles(1)
+        node = Node()
+        node.i, node.d = i, {"i": i}   # dict of atoms: marked, then untracked
+        live.append(node)
+    refs += make_cycles(100)           # at the tail: 500 cycles in all
+    total, marked, unmarked = core._unmarked_sample(10 ** 6)
+    ids = {id(o) for o in unmarked}
+    assert id(live[0]) not in ids
+    assert sum(1 for r in refs if id(r()) in ids) == len(refs)
+    del unmarked, ids
+    assert cyclegc.collect() == expected > 0
+    assert all(r() is None for r in refs)
+    assert core._last_trial_candidates() < total - marked + 10_000
+    for i, (base, sub) in enumerate(classes):
+        assert base.__subclasses__() == [sub]
+    assert all(n.i == i and n.d == {"i": i} for i, n in enumerate(live))
+    assert not cyclegc.is_tracked(live[5].d) and cyclegc.is_tracked(live[5])
+    objs = cyclegc.get_objects()           # the lists are well formed
+    assert any(o is live[-1] for o in objs)
+    assert cyclegc.collect() == 0
+
+
+def test_split_untracks_atom_containers(split_walkers):
+    holder = {"t": tuple([1, "a", 2.0]), "d": dict(a=1, b="x"), "l": [(1, 2)]}
+    holder["d"]["tmp"] = []
+    del holder["d"]["tmp"]
+    assert cyclegc.is_tracked(holder["t"]) and cyclegc.is_tracked(holder["d"])
+    cyclegc.collect()
+    assert not cyclegc.is_tracked(holder["t"]) and not cyclegc.is_tracked(holder["d"])
+    assert not cyclegc.is_tracked(holder["l"][0])
+    assert cyclegc.is_tracked(holder) and cyclegc.is_tracked(holder["l"])
+
+
+def test_unmarked_sample_names_what_marking_misses():
+    a, b = Node(), Node()
+    a.peer, b.peer = b, a
+    garbage = weakref.ref(a)
+    del a, b
+    live = Node()
+    total, marked, sample = core._unmarked_sample(10 ** 6)
+    assert 0 < marked < total
+    assert any(o is garbage() for o in sample)
+    assert not any(o is live for o in sample)
+    del sample
+    cyclegc.collect()
+    assert garbage() is None
+    cyclegc.freeze()
+    try:
+        assert core._unmarked_sample(10) is None    # frozen objects: no marking
+    finally:
+        cyclegc.unfreeze()
+
+
+def test_phase_seconds_grow_with_the_parts_that_ran():
+    before = core._phase_seconds()
+    junk = [[i] for i in range(50_000)]
+    cyclegc.collect()
+    del junk
+    cyclegc.collect(0)
+    after = core._phase_seconds()
+    assert set(after) == {"mark", "split", "trial", "untrack", "dispose", "other"}
+    assert after["mark"][2] > before["mark"][2] and after["split"][2] > before["split"][2]
+    assert after["trial"][0] > before["trial"][0]
+    assert after["mark"][0] == before["mark"][0] == 0.0

@@ -136,7 +136,26 @@ def gc_totals(procs):
         "overflow_stats": sum(p.get("incremental", {}).get("overflow_collections", 0) for p in procs),
         "max_proc_rss_kb": max((p["maxrss_kb"] for p in procs), default=0),
         "not_installed": sum(1 for p in procs if p["mode"] not in ("builtin", "freeze") and not p.get("installed_at_exit")),
+        # where the time went (issue 13): per generation, and what marking
+        # left to trial deletion in cyclegc's complete collections
+        "by_generation": [sum(p.get("by_generation", [0, 0, 0])[g] for p in procs) for g in range(3)],
+        "seconds_by_generation": [sum(p.get("seconds_by_generation", [0.0, 0.0, 0.0])[g] for p in procs)
+                                  for g in range(3)],
+        "full_candidates": sum(p.get("full_candidates", 0) for p in procs),
+        "full_trial_candidates": sum(p.get("full_trial_candidates", 0) for p in procs),
+        # cyclegc's core: seconds per part of the collections, per generation
+        "phases": _sum_phases(procs),
     }
+
+
+def _sum_phases(procs):
+    out = {}
+    for p in procs:
+        for name, secs in (p.get("phases") or {}).items():
+            acc = out.setdefault(name, [0.0] * len(secs))
+            for i, x in enumerate(secs):
+                acc[i] += x
+    return out
 
 
 # ---- memory of other processes (the pre-fork server) ---------------------------

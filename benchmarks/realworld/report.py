@@ -3,6 +3,8 @@ ratios against the built-in collector, and markdown tables."""
 import statistics
 
 MODE_ORDER = ("builtin", "plain", "pause2", "fork", "freeze")
+#: the parts of a cyclegc collection its core times (collector.h, CG_PHASE_*)
+PHASES = ("mark", "split", "trial", "untrack", "dispose", "other")
 
 
 def median(xs):
@@ -104,6 +106,81 @@ def markdown(table, python=None):
                 f"{_f(c['rss_mb'], '{:.0f}')} ({_f(c['rss_mb_ratio'])}) | "
                 f"{'yes' if c['identical'] else 'NO: ' + ', '.join(c['differences'])}"
                 f"{'' if c['ok'] else ' (exit status differs)'} |")
+    return "\n".join(lines)
+
+
+def breakdown(runs):
+    """{(python, program): {mode: cell}}: where the time in collections went,
+    medians over the runs: per generation, collections and seconds; for
+    cyclegc's complete collections the share of their objects that marking
+    from the roots left to trial deletion.  Runs recorded before the hook
+    measured this have no per-generation figures and are left out."""
+    groups = {}
+    for r in runs:
+        if "seconds_by_generation" not in r["gc"]:
+            continue
+        groups.setdefault((r["python"], r["program"]), {}).setdefault(r["mode"], []).append(r)
+    table = {}
+    for key, by_mode in groups.items():
+        cells = {}
+        for mode, rs in by_mode.items():
+            cells[mode] = {
+                "runs": len(rs),
+                "count": [median([r["gc"]["by_generation"][g] for r in rs]) for g in range(3)],
+                "seconds": [median([r["gc"]["seconds_by_generation"][g] for r in rs]) for g in range(3)],
+                "trial_share": median([r["gc"]["full_trial_candidates"] / r["gc"]["full_candidates"]
+                                       if r["gc"].get("full_candidates") else None for r in rs]),
+                "phases": {name: [median([(r["gc"].get("phases") or {}).get(name, [None] * 3)[g] for r in rs])
+                                  for g in range(3)] for name in PHASES},
+                "full_objects": median([r["gc"]["full_candidates"] / r["gc"]["by_generation"][2]
+                                        if r["gc"].get("full_candidates") and r["gc"]["by_generation"][2]
+                                        else None for r in rs]),
+            }
+        base = cells.get("builtin")
+        for c in cells.values():
+            c["ratio"] = [ratio(c["seconds"][g], base["seconds"][g]) if base else None for g in range(3)]
+        table[key] = cells
+    return table
+
+
+def markdown_breakdown(table, python=None):
+    """Per program and mode: collections and seconds per generation (ratio
+    to the built-in's), and for cyclegc's complete collections the mean
+    objects per collection and the share left to trial deletion."""
+    head = ("| program | mode | runs | gen 0: n, s (ratio) | gen 1: n, s (ratio) | gen 2: n, s (ratio) "
+            "| full: objects each | full: left to trial deletion |")
+    lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
+    for (py, program), cells in sorted(table.items()):
+        if python and py != python:
+            continue
+        for mode in MODE_ORDER:
+            c = cells.get(mode)
+            if not c:
+                continue
+            gens = " | ".join(f"{_f(c['count'][g], '{:.0f}')}, {_f(c['seconds'][g])} ({_f(c['ratio'][g])})"
+                              for g in range(3))
+            lines.append(f"| {program} | {mode} | {c['runs']} | {gens} | "
+                         f"{_f(c['full_objects'], '{:,.0f}')} | "
+                         f"{_f(None if c['trial_share'] is None else 100 * c['trial_share'], '{:.1f} %')} |")
+    return "\n".join(lines)
+
+
+def markdown_phases(table, python=None):
+    """cyclegc's collections, per program, mode and generation: seconds in
+    each part (marking, split, trial deletion, untracking, disposing of the
+    garbage, the rest), as its core timed them."""
+    head = "| program | mode | gen | " + " | ".join(PHASES) + " |"
+    lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
+    for (py, program), cells in sorted(table.items()):
+        if python and py != python:
+            continue
+        for mode in MODE_ORDER[1:]:
+            c = cells.get(mode)
+            if not c or all(c["phases"][n][g] is None for n in PHASES for g in range(3)):
+                continue
+            for g in range(3):
+                lines.append(f"| {program} | {mode} | {g} | "
+                             + " | ".join(_f(c["phases"][n][g], "{:.3f}") for n in PHASES) + " |")
     return "\n".join(lines)
 
 

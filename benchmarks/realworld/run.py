@@ -194,6 +194,12 @@ def print_tables(paths):
         print(f"\n### CPython {v}  (load average during the runs: "
               f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f})\n")
         print(report.markdown(table, v))
+        parts = report.breakdown([r for r in runs if r["python"] == v])
+        if parts:
+            print(f"\n#### Where the time in collections went (CPython {v})\n")
+            print(report.markdown_breakdown(parts, v))
+            print(f"\nSeconds in each part of cyclegc's collections (its core's clock):\n")
+            print(report.markdown_phases(parts, v))
     print("\n### The pre-fork server (gunicorn)\n")
     print(report.markdown_server(table))
 

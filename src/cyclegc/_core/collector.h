@@ -32,6 +32,14 @@ Py_ssize_t cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unre
 /* How many objects the last full collection left to trial deletion (what
  * marking did not reach; all candidates when it did not mark). */
 extern Py_ssize_t cg_last_trial_candidates;
+/* Seconds spent per generation in each part of cg_collect_generation,
+ * summed since the process started (_core._phase_seconds()): where the
+ * time of real programs' collections goes (benchmarks/realworld). */
+enum { CG_PHASE_MARK, CG_PHASE_SPLIT, CG_PHASE_TRIAL, CG_PHASE_UNTRACK,
+       CG_PHASE_DISPOSE, CG_PHASE_OTHER, CG_PHASES };
+extern double cg_phase_seconds[CG_NUM_GENERATIONS][CG_PHASES];
+/* Debug: (tracked, marked, a sample of the unmarked) of marking now. */
+PyObject *cg_unmarked_sample(CgState *st, Py_ssize_t max);
 Py_ssize_t cg_untrack_atoms(PyGC_Head *survivors, int full);
 void cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
                         Py_ssize_t *collected, Py_ssize_t *uncollectable);
@@ -54,6 +62,7 @@ int cg_inc_young_generation(CgState *st);   /* 0 or 1: the young part of the nex
 void cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out);
 void cg_inc_abort(CgState *st);
 int cg_inc_lists(PyGC_Head **heads, int max);
+int cg_inc_parked(void);                    /* parked garbage waits to be cleared */
 int cg_inc_cursor_linked(void);             /* the marker walks the permanent list */
 PyObject *cg_inc_stats(void);
 Py_ssize_t cg_run_increment(int young_gen);
@@ -92,6 +101,12 @@ extern PyGC_Head *cg_park_garbage;
 
 /* Whether full collections mark from the roots first (default 1). */
 extern int cg_marking_enabled;
+/* Whether the split after marking walks the list with many walkers in
+ * flight (default 1) or with one (measurements, tests). */
+extern int cg_split_walkers;
+/* Trial deletion parks referents in a prefetch ring only for candidate
+ * sets of at least this many objects. */
+extern Py_ssize_t cg_ring_min_candidates;
 
 /* An exact tuple (or, if `full`, dict) holding no container: the built-in
  * untracks those among the survivors of a collection. */

@@ -351,6 +351,15 @@ core_set_marking(PyObject *self, PyObject *flag)
     return set_switch(&cg_marking_enabled, flag);
 }
 
+/* _set_split_walkers(flag) -> previous: whether the split after marking
+ * walks the list with many walkers in flight or with one (both give the
+ * same lists in the same order; tests and benchmarks compare them). */
+static PyObject *
+core_set_split_walkers(PyObject *self, PyObject *flag)
+{
+    return set_switch(&cg_split_walkers, flag);
+}
+
 /* _last_trial_candidates() -> int: how many objects the last full
  * collection left to trial deletion, i.e. what marking from the roots did
  * not reach (tests of the roots; insight into what a heap's roots miss). */
@@ -358,6 +367,44 @@ static PyObject *
 core_last_trial_candidates(PyObject *self, PyObject *unused)
 {
     return PyLong_FromSsize_t(cg_last_trial_candidates);
+}
+
+/* _unmarked_sample(n) -> (tracked, marked, [up to n unmarked objects]) or
+ * None: what marking from the roots would not reach now (collector.c). */
+static PyObject *
+core_unmarked_sample(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "n must be >= 0");
+        }
+        return NULL;
+    }
+    return cg_unmarked_sample(cg_state(), n);
+}
+
+/* _phase_seconds() -> {name: (gen 0, gen 1, gen 2)}: seconds spent in each
+ * part of the collections (collector.h, CG_PHASE_*) since the start. */
+static PyObject *
+core_phase_seconds(PyObject *self, PyObject *unused)
+{
+    static const char *names[CG_PHASES] = {"mark", "split", "trial", "untrack", "dispose", "other"};
+    PyObject *d = PyDict_New();
+    if (d == NULL) {
+        return NULL;
+    }
+    for (int p = 0; p < CG_PHASES; p++) {
+        PyObject *v = Py_BuildValue("(ddd)", cg_phase_seconds[0][p], cg_phase_seconds[1][p],
+                                    cg_phase_seconds[2][p]);
+        if (v == NULL || PyDict_SetItemString(d, names[p], v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return d;
 }
 
 /* _set_heap_shared(flag) -> previous: whether this process may share
@@ -564,6 +611,20 @@ core_set_prefetch(PyObject *self, PyObject *args)
     return previous;
 }
 
+/* _set_ring_min_candidates(n) -> previous: trial deletion uses its
+ * prefetch ring only for at least n candidates. */
+static PyObject *
+core_set_ring_min_candidates(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t previous = cg_ring_min_candidates;
+    cg_ring_min_candidates = n;
+    return PyLong_FromSsize_t(previous);
+}
+
 static PyMethodDef core_methods[] = {
     {"run_collection", (PyCFunction)(void (*)(void))core_run_collection, METH_FASTCALL,
      "run_collection(gen, reason) -> collected + uncollectable (0 if one is running)"},
@@ -572,8 +633,16 @@ static PyMethodDef core_methods[] = {
     {"metrics_reset", core_metrics_reset, METH_NOARGS, "Forget the core's metrics."},
     {"_set_marking", core_set_marking, METH_O,
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
+    {"_set_ring_min_candidates", core_set_ring_min_candidates, METH_O,
+     "_set_ring_min_candidates(n) -> previous: trial deletion's prefetch ring only from n candidates."},
+    {"_set_split_walkers", core_set_split_walkers, METH_O,
+     "_set_split_walkers(flag) -> previous: split marked/unmarked with many walkers in flight."},
     {"_last_trial_candidates", core_last_trial_candidates, METH_NOARGS,
      "_last_trial_candidates() -> int: objects the last full collection left to trial deletion."},
+    {"_unmarked_sample", core_unmarked_sample, METH_O,
+     "_unmarked_sample(n) -> (tracked, marked, sample of the unmarked) or None: what marking misses now."},
+    {"_phase_seconds", core_phase_seconds, METH_NOARGS,
+     "_phase_seconds() -> {phase: (gen 0, gen 1, gen 2) seconds}: where collections spent their time."},
     {"_set_heap_shared", core_set_heap_shared, METH_O,
      "_set_heap_shared(flag) -> previous: pages may be shared with another process."},
     {"_set_fork_friendly", core_set_fork_friendly, METH_O,
