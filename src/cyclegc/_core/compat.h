@@ -135,6 +135,13 @@ cg_weakrefs_listptr(PyObject *op)
 #else
 #  define CG_FRAME_INSTR_INDEX(f, code) ((Py_ssize_t)((f)->prev_instr - _PyCode_CODE(code)))
 #endif
+
+/* Whether a frame leaving by return or exception is unlinked from its
+ * thread's frames before its slots are cleared (GH-99729, 3.11.1): only
+ * then may stackroots.c read executing frames other than the collecting
+ * thread's top one.  A runtime test: a wheel built against later headers
+ * can run on 3.11.0. */
+#define CG_DYING_FRAMES_UNLINKED() (Py_Version >= 0x030B01F0)
 #define CG_CODE_UNITS(code)     ((const uint8_t *)_PyCode_CODE(code))
 
 /* The interpreter's thread list may change without the GIL (a thread state

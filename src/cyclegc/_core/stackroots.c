@@ -560,7 +560,7 @@ live_stack_depth(_PyInterpreterFrame *f, PyCodeObject *code, int safe_point)
         int d = top - nlocals;
         return d > 0 && d <= code->co_stacksize ? d : 0;
     }
-    if (!safe_point && !cg_executing_roots) {
+    if (!safe_point && !(cg_executing_roots && CG_DYING_FRAMES_UNLINKED())) {
         return 0;
     }
     Depths *dp = depths_of(code);
