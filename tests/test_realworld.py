@@ -144,6 +144,18 @@ def test_hooks_install_the_mode_and_record_collections(tmp_path, mode, installed
     assert rec.get("installed_at_exit") is installed
     if installed:
         assert rec["incremental"]["max_pause"] == pytest.approx(max_pause)
+    # where the time went: per generation, and cyclegc's complete collections
+    assert sum(rec["by_generation"]) == rec["collections"]
+    assert sum(rec["seconds_by_generation"]) == pytest.approx(rec["gc_seconds"])
+    if mode == "plain":
+        # the explicit collect(): (candidates, left to trial deletion, s, collected)
+        assert len(rec["full"]) == rec["by_generation"][2] >= 1
+        assert rec["full_candidates"] == sum(f[0] for f in rec["full"]) > 0
+        assert 0 < rec["full_trial_candidates"] < rec["full_candidates"]
+        assert rec["full"][-1][2] > 0 and rec["full"][-1][3] >= 0
+        assert rec["phases"]["mark"][2] > 0 and rec["phases"]["trial"][0] >= 0
+    elif mode == "builtin":
+        assert rec["full"] == [] and "phases" not in rec
     if fork_friendly:
         assert out.stdout.strip() == "True"
 
@@ -157,3 +169,32 @@ def test_pylint_duplicate_code_quote_is_normalised_but_not_the_files_named():
     assert a == b and "stream=stream" not in a and "==pkg.b:[266:271]" in a
     other = normalise_duplicate_code(block.replace("266:271", "266:272").format(indent=" " * 12))
     assert other != a
+
+
+def test_breakdown_tables_per_generation_and_phases():
+    def run(mode, secs, trial=None, phases=None):
+        r = _run(mode, (sum(secs), 0.1), 10.0)
+        r["gc"].update(by_generation=[100, 10, 2], seconds_by_generation=list(secs),
+                       full_candidates=1000 if trial is not None else 0,
+                       full_trial_candidates=trial or 0, phases=phases or {})
+        return r
+    phases = {name: [0.0, 0.0, 0.0] for name in report.PHASES}
+    phases["split"] = [0.0, 0.0, 0.25]
+    runs = [run("builtin", (1.0, 1.0, 4.0)), run("plain", (1.0, 0.5, 1.0), trial=100, phases=phases),
+            {**_run("plain", (1, 1), 10.0), "round": 0}]    # an older run without the figures: left out
+    table = report.breakdown(runs)
+    plain = table[("3.12.1", "pylint")]["plain"]
+    assert plain["runs"] == 1 and plain["ratio"] == [1.0, 0.5, 0.25]
+    assert plain["trial_share"] == pytest.approx(0.1) and plain["full_objects"] == 500
+    md = report.markdown_breakdown(table)
+    row = [line for line in md.splitlines() if "| plain |" in line][0]
+    assert "2, 1.00 (0.25)" in row and "10.0 %" in row
+    ph = report.markdown_phases(table)
+    assert "| pylint | plain | 2 | 0.000 | 0.250 |" in ph
+    totals = capture.gc_totals([{"collections": 3, "gc_seconds": 1.0, "max_stop_s": 0.5, "max_automatic_stop_s": 0.5,
+                                 "maxrss_kb": 1, "mode": "plain", "installed_at_exit": True,
+                                 "by_generation": [2, 0, 1], "seconds_by_generation": [0.2, 0.0, 0.8],
+                                 "full_candidates": 50, "full_trial_candidates": 5,
+                                 "phases": {"mark": [0.0, 0.0, 0.3]}}] * 2)
+    assert totals["by_generation"] == [4, 0, 2] and totals["seconds_by_generation"] == [0.4, 0.0, 1.6]
+    assert totals["full_trial_candidates"] == 10 and totals["phases"] == {"mark": [0.0, 0.0, 0.6]}
