@@ -52,3 +52,19 @@ def test_quick_suite_with_tiny_sizes(tmp_path):
             assert row["found_equal"], row["key"]
         elif row["kind"] == "time":
             assert row["collectors"]["cyclegc"]["collected_median"] == 0, row["key"]
+
+
+def test_bench_shapes_ablates_the_splits_walkers():
+    # --ablate split: the third collector runs the single walk after
+    # marking; both cyclegc collectors free what the built-in frees.
+    from cyclegc import bench_shapes
+    try:
+        rows = None
+        bench_shapes.ABLATE = "split"
+        rows = bench_shapes.run([2_000], ["small_cycles"], 1, ablation={2_000})
+    finally:
+        bench_shapes.ABLATE = "prefetch"
+    full = [r for r in rows if r["kind"] == "full"]
+    assert full and set(full[0]["collectors"]) == {"cyclegc", "builtin", "cyclegc_noprefetch"}
+    found = {n: c["found"] for n, c in full[0]["collectors"].items()}
+    assert found["cyclegc"] == found["cyclegc_noprefetch"] == found["builtin"]

@@ -22,9 +22,12 @@ shape and size the table gives:
 - ns per tracked object of a full collection, cyclegc and built-in, and the
   median of the paired ratios cyclegc / built-in (< 1: cyclegc is faster)
   with the range over repeats;
-- at --ablation-sizes (default 1M), cyclegc with its prefetch rings off
-  (`_core._set_prefetch(0, 0)`: the plain depth-first walk), the third
-  collector of the alternation: what the prefetching itself gives;
+- at --ablation-sizes (default 1M), cyclegc with one part switched off,
+  the third collector of the alternation (column "off"): with --ablate
+  prefetch (the default) its prefetch rings (`_core._set_prefetch(0, 0)`:
+  the plain depth-first walk), what the prefetching itself gives; with
+  --ablate split the split's walkers (`_core._set_split_walkers(False)`:
+  one walk of the generation list after marking);
 - young collections (at --young-heap only): collect(0) right after
   --young-new new objects of the shape (linked into the old heap, all
   surviving) and after threshold0 new objects (the default automatic young
@@ -366,9 +369,20 @@ def _set_prefetch(on):
             _core._set_prefetch(0, 0)
 
 
+#: what the third collector ("cyclegc_noprefetch", column "off") switches
+#: off: "prefetch" or "split" (--ablate)
+ABLATE = "prefetch"
+
+
 def _collect(name, gen=2):
     if name == "builtin":
         return builtin_gc.collect(gen)
+    if name == "cyclegc_noprefetch" and ABLATE == "split":
+        previous = _core._set_split_walkers(False)
+        try:
+            return cyclegc.collect(gen)
+        finally:
+            _core._set_split_walkers(previous)
     _set_prefetch(name != "cyclegc_noprefetch")
     try:
         return cyclegc.collect(gen)
@@ -546,7 +560,8 @@ def print_row(r):
     b = r["collectors"]["builtin"]
     extra = ""
     if "cyclegc_noprefetch" in r["collectors"]:
-        extra = f"  no-prefetch {r['collectors']['cyclegc_noprefetch']['ratio']['median']:.2f}"
+        label = "single-walk" if ABLATE == "split" else "no-prefetch"
+        extra = f"  {label} {r['collectors']['cyclegc_noprefetch']['ratio']['median']:.2f}"
     if r["kind"] == "full":
         print(f"{r['shape']:18s} {fmt_size(r['size']):>4s} tracked {r['tracked_objects']:>9,} "
               f"floor {_f(r['floor_memory_ns']):>4s}/{_f(r['floor_random_ns']):>4s} ns  "
@@ -605,6 +620,9 @@ def parser():
     ap.add_argument("--ablation-sizes", default="1M",
                     help="sizes at which cyclegc with prefetching off is timed as a third "
                          "collector ('': none)")
+    ap.add_argument("--ablate", choices=("prefetch", "split"), default="prefetch",
+                    help="what the third collector switches off: the prefetch rings, or "
+                         "the split's walkers after marking")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--markdown", metavar="FILE")
@@ -612,7 +630,9 @@ def parser():
 
 
 def main(argv=None):
+    global ABLATE
     args = parser().parse_args(argv)
+    ABLATE = args.ablate
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
     unknown = set(shapes) - set(SHAPES)
     if unknown:
