@@ -3,7 +3,7 @@
 check what the browser rendered.
 
     python scripts/html_report_screenshot.py [--out DIR] [--requests 1000]
-        [--chromium PATH] [--window 1280x1100]
+        [--chromium PATH] [--window 1280x2400]
 
 1. Runs ``python -m cyclegc run --insight-html DIR/report.html --insight-json
    DIR/report.json examples/leaky_service.py N`` with this interpreter (it must
@@ -114,7 +114,7 @@ def dump_dom(binary, page):
     return chromium(binary, "--dump-dom", file_url(page))
 
 
-def screenshot(binary, page, png, window=(1280, 1100)):
+def screenshot(binary, page, png, window=(1280, 2400)):
     if os.path.exists(png):
         os.unlink(png)
     chromium(binary, f"--screenshot={png}", f"--window-size={window[0]},{window[1]}",
@@ -469,7 +469,9 @@ def main(argv=None):
     p.add_argument("--requests", type=int, default=1000,
                    help="requests for examples/leaky_service.py (default 1000)")
     p.add_argument("--chromium", help="Chromium binary (default: $CHROMIUM, chromium on PATH)")
-    p.add_argument("--window", default="1280x1100", help="window size WxH (default 1280x1100)")
+    p.add_argument("--window", default="1280x2400",
+                   help="window size WxH (default 1280x2400: tall enough for a run of three "
+                        "processes whose command line wraps, as in a CI checkout's long paths)")
     p.add_argument("--run-report", metavar="RUN.json",
                    help="check the page of a run (python -m cyclegc report RUN.json --html) "
                         "instead of the insight report")
