@@ -3,7 +3,7 @@
 check what the browser rendered.
 
     python scripts/html_report_screenshot.py [--out DIR] [--requests 1000]
-        [--chromium PATH] [--window 1280x2400]
+        [--chromium PATH] [--window 1280x1100]
 
 1. Runs ``python -m cyclegc run --insight-html DIR/report.html --insight-json
    DIR/report.json examples/leaky_service.py N`` with this interpreter (it must
@@ -114,7 +114,7 @@ def dump_dom(binary, page):
     return chromium(binary, "--dump-dom", file_url(page))
 
 
-def screenshot(binary, page, png, window=(1280, 2400)):
+def screenshot(binary, page, png, window=(1280, 1100)):
     if os.path.exists(png):
         os.unlink(png)
     chromium(binary, f"--screenshot={png}", f"--window-size={window[0]},{window[1]}",
@@ -443,7 +443,7 @@ def check_run_png(path, doc, failures):
 def main_run_report(args, binary):
     outdir = args.out or tempfile.mkdtemp(prefix="cyclegc-run-html-")
     os.makedirs(outdir, exist_ok=True)
-    window = tuple(int(v) for v in args.window.lower().split("x"))
+    window = tuple(int(v) for v in (args.window or "1280x2400").lower().split("x"))
     page, doc = make_run_report(args.run_report, outdir)
     failures = []
     dom = check_run_dom(dump_dom(binary, page), doc, failures)
@@ -469,9 +469,10 @@ def main(argv=None):
     p.add_argument("--requests", type=int, default=1000,
                    help="requests for examples/leaky_service.py (default 1000)")
     p.add_argument("--chromium", help="Chromium binary (default: $CHROMIUM, chromium on PATH)")
-    p.add_argument("--window", default="1280x2400",
-                   help="window size WxH (default 1280x2400: tall enough for a run of three "
-                        "processes whose command line wraps, as in a CI checkout's long paths)")
+    p.add_argument("--window", default=None,
+                   help="window size WxH (default 1280x1100; 1280x2400 with --run-report: "
+                        "tall enough for a run of three processes whose command line wraps, "
+                        "as in a CI checkout's long paths)")
     p.add_argument("--run-report", metavar="RUN.json",
                    help="check the page of a run (python -m cyclegc report RUN.json --html) "
                         "instead of the insight report")
@@ -484,7 +485,7 @@ def main(argv=None):
         return main_run_report(args, binary)
     outdir = args.out or tempfile.mkdtemp(prefix="cyclegc-insight-html-")
     os.makedirs(outdir, exist_ok=True)
-    window = tuple(int(v) for v in args.window.lower().split("x"))
+    window = tuple(int(v) for v in (args.window or "1280x1100").lower().split("x"))
 
     page, data = make_report(outdir, args.requests)
     failures = []
