@@ -1165,6 +1165,23 @@ handle_resurrected(CgState *st, PyGC_Head *garbage, PyGC_Head *still_unreachable
 
 /* ---- 10. delete_garbage -------------------------------------------------- */
 
+/* tp_clear on one garbage object, held meanwhile (clearing may drop the
+ * last other reference); an error goes to sys.unraisablehook.  Used here
+ * and by incremental.c's freeing of parked garbage. */
+void
+cg_clear_garbage_object(PyObject *op)
+{
+    inquiry clear = Py_TYPE(op)->tp_clear;
+    if (clear != NULL) {
+        Py_INCREF(op);
+        (void)clear(op);
+        if (PyErr_Occurred()) {
+            cg_write_unraisable_msg("in tp_clear of", (PyObject *)Py_TYPE(op));
+        }
+        Py_DECREF(op);
+    }
+}
+
 /* Breaks the cycles: tp_clear on each object (or, with DEBUG_SAVEALL, keeps
  * it in gc.garbage).  Objects that survive their tp_clear (something outside
  * still holds them, e.g. a C structure the traversal did not see) move to
@@ -1181,15 +1198,7 @@ delete_garbage(CgState *st, PyGC_Head *garbage, PyGC_Head *old)
             }
         }
         else {
-            inquiry clear = Py_TYPE(op)->tp_clear;
-            if (clear != NULL) {
-                Py_INCREF(op);
-                (void)clear(op);
-                if (PyErr_Occurred()) {
-                    cg_write_unraisable_msg("in tp_clear of", (PyObject *)Py_TYPE(op));
-                }
-                Py_DECREF(op);
-            }
+            cg_clear_garbage_object(op);
         }
         if (cg_next(garbage) == g) {
             clear_candidate(g);

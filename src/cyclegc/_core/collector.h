@@ -153,6 +153,7 @@ Py_ssize_t cg_freeze_count(CgState *st);
  * `old`.  Returns how many were freed by their callback; *called says
  * whether any callback ran.  Also used on parked garbage (incremental.c). */
 Py_ssize_t cg_handle_weakrefs(PyGC_Head *unreachable, PyGC_Head *old, int *called);
+void cg_clear_garbage_object(PyObject *op);     /* step 10's tp_clear of one object */
 
 /* The layout check (layout.c): proves the compiled-in struct offsets against
  * the running interpreter.  0 and the seconds it took (wall, and CPU time of

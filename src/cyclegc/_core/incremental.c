@@ -673,16 +673,7 @@ clear_parked(CgState *st, double deadline, int all)
             break;
         }
         PyGC_Head *g = cg_next(&inc.parked);
-        PyObject *op = CG_FROM_GC(g);
-        inquiry clear = Py_TYPE(op)->tp_clear;
-        if (clear != NULL) {
-            Py_INCREF(op);
-            (void)clear(op);
-            if (PyErr_Occurred()) {
-                cg_write_unraisable_msg("in tp_clear of", (PyObject *)Py_TYPE(op));
-            }
-            Py_DECREF(op);
-        }
+        cg_clear_garbage_object(CG_FROM_GC(g));
         if (cg_next(&inc.parked) == g) {
             g->_gc_prev &= ~CG_PREV_COLLECTING;
             cg_list_move(g, oldest);
