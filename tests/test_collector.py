@@ -283,14 +283,18 @@ def test_generators_coroutines_frames_and_tracebacks_in_cycles():
 
 
 @pytest.mark.parametrize("n", [50, 3000])
-@pytest.mark.parametrize("min_candidates", [0, 10 ** 9], ids=["ring", "no-ring"])
-def test_young_collections_with_and_without_the_prefetch_ring_agree(n, min_candidates):
+@pytest.mark.parametrize("min_candidates,probe_older", [(0, 0), (0, 10 ** 9), (10 ** 9, 0)],
+                         ids=["ring", "probe-then-no-ring", "no-ring"])
+def test_young_collections_with_and_without_the_prefetch_ring_agree(n, min_candidates, probe_older):
     """Trial deletion parks referents in its prefetch ring only for
     candidate sets of at least _set_ring_min_candidates (small young
-    generations are in cache: the ring costs more than it hides).  Both
-    ways find the same garbage and keep the same objects."""
+    generations are in cache: the ring costs more than it hides), and a
+    young collection only after its probe of the first candidates found
+    enough older referents (_set_ring_probe_older).  Every way finds the
+    same garbage and keeps the same objects."""
     from cyclegc._core import _cyclegc as core
     previous = core._set_ring_min_candidates(min_candidates)
+    previous_probe = core._set_ring_probe_older(probe_older)
     try:
         def build():
             live, refs = [], []
@@ -310,3 +314,29 @@ def test_young_collections_with_and_without_the_prefetch_ring_agree(n, min_candi
         assert all(k.name == f"k{i}" and (i == 0 or k.refs[0] is live[i - 1]) for i, k in enumerate(live))
     finally:
         core._set_ring_min_candidates(previous)
+        core._set_ring_probe_older(previous_probe)
+
+
+def test_the_ring_probe_counts_older_referents_of_young_objects():
+    """A young collection's probe counts, per 64 of its first candidates,
+    the referents that are older containers (not classes): what the
+    prefetch ring would hide misses on.  New objects that each refer to an
+    old one score high; new objects that refer only to each other and to
+    atoms score ~0; the ring is then not taken."""
+    from cyclegc._core import _cyclegc as core
+    old = [[i] for i in range(5000)]
+    cyclegc.collect()
+    previous = core._set_ring_min_candidates(0)
+    try:
+        young = [[o] for o in old]              # each refers to an old list
+        cyclegc.collect(0)
+        to_old = core._last_ring_probe()
+        young = [[i, str(i)] for i in range(5000)]     # atoms only
+        young.append(young)
+        cyclegc.collect(0)
+        to_atoms = core._last_ring_probe()
+    finally:
+        core._set_ring_min_candidates(previous)
+    assert to_old >= 48, to_old
+    assert to_atoms <= 4, to_atoms
+    assert len(young) == 5001 and len(old) == 5000

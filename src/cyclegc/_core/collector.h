@@ -107,6 +107,11 @@ extern int cg_split_walkers;
 /* Trial deletion parks referents in a prefetch ring only for candidate
  * sets of at least this many objects. */
 extern Py_ssize_t cg_ring_min_candidates;
+/* Young collections take the ring only if, over the first candidates,
+ * at least this many per 64 referred to an older container; and what the
+ * last such probe found (-1: none yet).  See subtract_refs. */
+extern Py_ssize_t cg_ring_probe_older;
+extern Py_ssize_t cg_last_ring_probe;
 
 /* An exact tuple (or, if `full`, dict) holding no container: the built-in
  * untracks those among the survivors of a collection. */

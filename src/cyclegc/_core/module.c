@@ -625,6 +625,26 @@ core_set_ring_min_candidates(PyObject *self, PyObject *arg)
     return PyLong_FromSsize_t(previous);
 }
 
+/* _set_ring_probe_older(n) -> previous, and _last_ring_probe(): the
+ * young collections' choice of the prefetch ring (collector.c). */
+static PyObject *
+core_set_ring_probe_older(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t previous = cg_ring_probe_older;
+    cg_ring_probe_older = n;
+    return PyLong_FromSsize_t(previous);
+}
+
+static PyObject *
+core_last_ring_probe(PyObject *self, PyObject *unused)
+{
+    return PyLong_FromSsize_t(cg_last_ring_probe);
+}
+
 static PyMethodDef core_methods[] = {
     {"run_collection", (PyCFunction)(void (*)(void))core_run_collection, METH_FASTCALL,
      "run_collection(gen, reason) -> collected + uncollectable (0 if one is running)"},
@@ -635,6 +655,10 @@ static PyMethodDef core_methods[] = {
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
     {"_set_ring_min_candidates", core_set_ring_min_candidates, METH_O,
      "_set_ring_min_candidates(n) -> previous: trial deletion's prefetch ring only from n candidates."},
+    {"_set_ring_probe_older", core_set_ring_probe_older, METH_O,
+     "_set_ring_probe_older(n) -> previous: young collections take the ring from n older referents per 64 probed."},
+    {"_last_ring_probe", core_last_ring_probe, METH_NOARGS,
+     "older referents per 64 candidates in the last young collection's probe (-1: none)."},
     {"_set_split_walkers", core_set_split_walkers, METH_O,
      "_set_split_walkers(flag) -> previous: split marked/unmarked with many walkers in flight."},
     {"_last_trial_candidates", core_last_trial_candidates, METH_NOARGS,
