@@ -44,7 +44,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=250, help="seeds per pair of children")
     parser.add_argument("--jobs", type=int, default=1, help="batches run at once (2 processes each)")
     parser.add_argument("--tested", default="cyclegc",
-                        choices=("cyclegc", "cyclegc-rounds", "cyclegc-chunks", "cyclegc-overflow", "cyclegc-ff",
+                        choices=("cyclegc", "cyclegc-ring", "cyclegc-rounds", "cyclegc-chunks", "cyclegc-overflow", "cyclegc-ff",
                                  "cyclegc-nomark", "builtin2"))
     parser.add_argument("--strict", action="store_true", help="advisory differences count too")
     parser.add_argument("--show", type=int, default=5, help="mismatches shown in detail")

@@ -312,6 +312,12 @@ def select_collector(name):
         from cyclegc._core import _cyclegc
         _cyclegc._set_marking(False)
         return cyclegc
+    if name == "cyclegc-ring":        # trial deletion's prefetch ring on every candidate set,
+        cyclegc = import_cyclegc()    # young ones after the probe of their first candidates
+        from cyclegc._core import _cyclegc
+        _cyclegc._set_ring_min_candidates(0)
+        _cyclegc._set_ring_probe_older(0)
+        return cyclegc
     if name == "builtin-youngfirst":  # the built-in, a young collection before each full one
         return YoungFirstCollector(gc)
     if name == "cyclegc-rounds":      # full collections as bounded-pause rounds
@@ -436,7 +442,7 @@ def _ensure_hash_seed():
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--collector", choices=("builtin", "cyclegc", "cyclegc-ff", "cyclegc-nomark",
+    parser.add_argument("--collector", choices=("builtin", "cyclegc", "cyclegc-ff", "cyclegc-nomark", "cyclegc-ring",
                                                 "cyclegc-rounds", "cyclegc-chunks", "cyclegc-overflow",
                                                 "builtin-youngfirst", "builtin2"),
                         default="builtin")
