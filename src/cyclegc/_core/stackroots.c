@@ -215,6 +215,45 @@ read_varint(const uint8_t **p, const uint8_t *end, int *out)
     return 0;
 }
 
+/* One entry of a code object's exception table: the units [start, start +
+ * len) are covered by the handler at unit `target`, which cuts the value
+ * stack to `level` and then pushes lasti (if `lasti`) and the exception. */
+typedef struct {
+    int start, len, target, level, lasti;
+} ExcEntry;
+
+/* The exception table's bytes as [*p, *end): empty if the code has none. */
+static void
+exc_table(PyCodeObject *co, const uint8_t **p, const uint8_t **end)
+{
+    PyObject *et = co->co_exceptiontable;
+    if (et != NULL && PyBytes_Check(et)) {
+        *p = (const uint8_t *)PyBytes_AS_STRING(et);
+        *end = *p + PyBytes_GET_SIZE(et);
+    }
+    else {
+        *p = *end = NULL;
+    }
+}
+
+/* Reads the entry at *p into *e: 1 if one was read, 0 at the end of the
+ * table, -1 if it is malformed (the caller then gives up on the code). */
+static int
+next_exc_entry(const uint8_t **p, const uint8_t *end, ExcEntry *e)
+{
+    if (*p >= end) {
+        return 0;
+    }
+    int dl;
+    if (read_varint(p, end, &e->start) < 0 || read_varint(p, end, &e->len) < 0
+        || read_varint(p, end, &e->target) < 0 || read_varint(p, end, &dl) < 0) {
+        return -1;
+    }
+    e->level = dl >> 1;
+    e->lasti = dl & 1;
+    return 1;
+}
+
 /* Sets the depth at instruction `target`; -1 on a conflict or out of range.
  * *changed is set when a backward target got its first depth. */
 static int
@@ -297,22 +336,18 @@ analyse_unwinding(PyCodeObject *co, Depths *out)
         cov[i] = -1;
         any[i] = -1;
     }
-    PyObject *et = co->co_exceptiontable;
-    if (et != NULL && PyBytes_Check(et)) {
-        const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(et);
-        const uint8_t *end = p + PyBytes_GET_SIZE(et);
-        while (p < end) {
-            int start, len, target, dl;
-            if (read_varint(&p, end, &start) < 0 || read_varint(&p, end, &len) < 0
-                || read_varint(&p, end, &target) < 0 || read_varint(&p, end, &dl) < 0) {
-                goto done;
-            }
-            for (Py_ssize_t k = start; k < (Py_ssize_t)start + len && k < n; k++) {
-                int level = dl >> 1;
-                cov[k] = cov[k] < 0 ? level : Py_MIN(cov[k], level);
-                lasti[k] |= (uint8_t)(dl & 1);
-            }
+    const uint8_t *p, *end;
+    ExcEntry e;
+    int got;
+    exc_table(co, &p, &end);
+    while ((got = next_exc_entry(&p, end, &e)) > 0) {
+        for (Py_ssize_t k = e.start; k < (Py_ssize_t)e.start + e.len && k < n; k++) {
+            cov[k] = cov[k] < 0 ? e.level : Py_MIN(cov[k], e.level);
+            lasti[k] |= (uint8_t)e.lasti;
         }
+    }
+    if (got < 0) {
+        goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         if (cov[i] < 0) {
@@ -402,20 +437,17 @@ analyse(PyCodeObject *co, Depths *out)
     depth[0] = 0;
     /* Handlers: the stack is cut to `depth`, then lasti (if flagged) and
      * the exception are pushed. */
-    PyObject *et = co->co_exceptiontable;
-    if (et != NULL && PyBytes_Check(et)) {
-        const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(et);
-        const uint8_t *end = p + PyBytes_GET_SIZE(et);
-        while (p < end) {
-            int start, len, target, dl;
-            if (read_varint(&p, end, &start) < 0 || read_varint(&p, end, &len) < 0
-                || read_varint(&p, end, &target) < 0 || read_varint(&p, end, &dl) < 0) {
-                goto done;
-            }
-            if (record(depth, n, target, (dl >> 1) + (dl & 1) + 1, -1, &changed) < 0) {
-                goto done;
-            }
+    const uint8_t *p, *end;
+    ExcEntry e;
+    int got;
+    exc_table(co, &p, &end);
+    while ((got = next_exc_entry(&p, end, &e)) > 0) {
+        if (record(depth, n, e.target, e.level + e.lasti + 1, -1, &changed) < 0) {
+            goto done;
         }
+    }
+    if (got < 0) {
+        goto done;
     }
     for (int pass = 0; pass < 8; pass++) {
         changed = 0;
