@@ -324,6 +324,8 @@ def select_collector(name):
         return RoundsCollector(import_cyclegc())
     if name == "cyclegc-chunks":      # ... after the young generations in tiny chunks
         return RoundsCollector(import_cyclegc(), young_chunk=3)
+    if name == "cyclegc-oversized":   # rounds whose slices over 4 objects are oversized: parked garbage
+        return RoundsCollector(import_cyclegc(), oversized=4)
     if name == "cyclegc-overflow":    # full collections as overflow collections: parked garbage
         return OverflowCollector(import_cyclegc())
     raise SystemExit(f"unknown collector {name!r}")
@@ -355,11 +357,12 @@ class RoundsCollector:
     deletion.  Returns the total collected.  Callbacks, stats and counts
     describe several stops instead of one: the test compares the rest."""
 
-    def __init__(self, cyclegc, young_chunk=0):
+    def __init__(self, cyclegc, young_chunk=0, oversized=0):
         self._cyclegc = cyclegc
         from cyclegc._core import _cyclegc as core
         self._core = core
         self._young_chunk = young_chunk
+        self._oversized = oversized
 
     def __getattr__(self, name):
         return getattr(self._cyclegc, name)
@@ -389,10 +392,14 @@ class RoundsCollector:
                     total += core.run_increment(1)
                     if not core.incremental_stats()["last_young_chunked"]:
                         break
+            core._force_oversized(self._oversized)
             total += core.run_increment(1, True)
-            while core.incremental_stats()["phase"] != "idle":
+            # the round, then the garbage its oversized slices parked
+            while (core.incremental_stats()["phase"] != "idle"
+                   or core.incremental_stats()["parked_now"]):
                 total += core.run_increment(0)
         finally:
+            core._force_oversized(0)
             core._set_max_pause(0)
             core._set_young_chunk(0)
         return total
@@ -443,7 +450,7 @@ def _ensure_hash_seed():
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--collector", choices=("builtin", "cyclegc", "cyclegc-ff", "cyclegc-nomark", "cyclegc-ring",
-                                                "cyclegc-rounds", "cyclegc-chunks", "cyclegc-overflow",
+                                                "cyclegc-rounds", "cyclegc-chunks", "cyclegc-overflow", "cyclegc-oversized",
                                                 "builtin-youngfirst", "builtin2"),
                         default="builtin")
     group = parser.add_mutually_exclusive_group(required=True)

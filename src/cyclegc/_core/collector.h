@@ -57,6 +57,7 @@ enum { CG_INC_YOUNG = 0, CG_INC_OLD = 1, CG_INC_FULL = 2 };
 int cg_inc_plan(CgState *st);               /* what the next increment does */
 void cg_inc_request_round(void);            /* the next increment starts a round */
 void cg_inc_force_overflow(void);            /* tests: the next increment is an overflow collection */
+void cg_inc_force_oversized(Py_ssize_t hard_cap); /* tests: every round uncapped, slices past hard_cap oversized (0: off) */
 void cg_inc_force_young_chunk(Py_ssize_t n);  /* tests: young chunks of n objects (0: auto, -1: none) */
 int cg_inc_young_generation(CgState *st);   /* 0 or 1: the young part of the next increment */
 void cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out);

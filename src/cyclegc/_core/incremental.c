@@ -64,9 +64,13 @@
  *
  * Limits, stated: a garbage structure whose closure exceeds the slice cap
  * cannot be proven garbage in a bounded stop.  Slices that hit the cap are
- * counted; after two rounds in a row with such slices, the next automatic
- * collection is one complete collection (an "overflow" collection, counted
- * in incremental_stats()), the only stop not bounded by P.  Marking from
+ * counted; after two rounds in a row with such slices, the next round is
+ * uncapped: each seed's closure is taken whole, and a slice past the cap
+ * is an oversized slice (an "overflow" stop, counted in
+ * incremental_stats()), the only stop not bounded by P, proportional to
+ * the structure, not to the heap.  Its garbage is parked and cleared a
+ * slice per stop.  (Until the fourth session the overflow stop was one
+ * complete collection: marking the whole heap.)  Marking from
  * frames and modules misses objects held only by C code; they cost sweep
  * work every round but are never freed (trial deletion sees the reference).
  *
@@ -138,17 +142,20 @@ static struct {
     Py_ssize_t young_catchup, young_catchup_objects;  /* chunks grown to keep up; their excess */
     int last_young_chunked;         /* the last increment's young part was a chunk */
     Py_ssize_t forced_chunk;        /* tests: chunk size (0: from the budget; -1: never chunk) */
+    Py_ssize_t forced_hard_cap;     /* tests: > 0: every round uncapped, slices past it oversized */
     double promo_per_inc;           /* promotions per increment (average) */
     Py_ssize_t last_pending;
     Py_ssize_t round_work_est, round_work_done;
     Py_ssize_t round_start_pending, round_headroom;
     Py_ssize_t round_survivors;
     int round_truncated, truncated_rounds, overflow_due, round_requested;
+    int uncapped, uncap_next;       /* this round's / the next round's slices take whole closures */
     int late_roots_wait;            /* 3.11: increments marking waits for them */
     Py_ssize_t late_roots_requested, late_roots_visited;
     /* figures */
     Py_ssize_t rounds, increments, old_increments, marked, swept;
     Py_ssize_t collected, uncollectable, truncations, overflow_collections, aborted;
+    Py_ssize_t oversized_slices;    /* overflow stops that were slices (the rest: complete collections) */
     Py_ssize_t largest_slice;
     double longest_increment, round_started_at, last_round_seconds;
     StopInfo stop, longest_stop;    /* the current (last) stop; the longest */
@@ -334,6 +341,8 @@ round_start(CgState *st, double now)
     inc.round_headroom = Py_MAX(st->long_lived_total / 40, 10000);
     inc.round_survivors = 0;
     inc.round_truncated = 0;
+    inc.uncapped = inc.uncap_next || inc.forced_hard_cap > 0;
+    inc.uncap_next = 0;
     inc.round_started_at = now;
     inc.round_requested = 0;
     inc.late_roots_wait = 0;
@@ -560,19 +569,41 @@ build_slice(SliceCtx *ctx)
     }
 }
 
+static void park_proven(CgState *st, PyGC_Head *proven);
+
 /* One slice: cut, trial deletion, survivors marked and kept, garbage
- * disposed of.  Returns the slice's size. */
+ * disposed of.  Returns the slice's size.
+ *
+ * In an uncapped round (after two rounds in a row truncated a closure)
+ * the closure of every seed is taken whole, however big: the one way to
+ * prove a structure bigger than a stop garbage without a write barrier is
+ * to examine all of it in one stop.  A slice past `hard_cap` is then an
+ * overflow stop: not bounded by the budget, but proportional to the
+ * structure, not to the heap as the complete collection it replaces was.
+ * Same soundness as any slice (trial deletion over a set examined within
+ * one stop); its garbage is parked, as an overflow collection's is, so
+ * that tp_clear and the freeing are spread over the next stops. */
 static Py_ssize_t
 sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
 {
-    PyGC_Head slice, unreachable;
+    PyGC_Head slice, unreachable, proven;
     cg_list_init(&slice);
-    SliceCtx ctx = {&slice, 0, cap, hard_cap, 0};
+    cg_list_init(&proven);
+    if (inc.forced_hard_cap > 0) {
+        hard_cap = inc.forced_hard_cap;
+    }
+    SliceCtx ctx = {&slice, 0, cap, inc.uncapped ? PY_SSIZE_T_MAX : hard_cap, 0};
     double t0 = cg_now(), c0 = thread_cpu_now();
     build_slice(&ctx);
     if (ctx.truncated) {
         inc.truncations++;
         inc.round_truncated = 1;
+    }
+    int oversized = ctx.n > hard_cap;
+    if (oversized) {
+        inc.overflow_collections++;
+        inc.oversized_slices++;
+        inc.stop.overflow = 1;
     }
     Py_ssize_t n = cg_trial_deletion(st, &slice, &unreachable);
     cg_untrack_atoms(&slice, 1);       /* a round stands for a full collection */
@@ -586,7 +617,14 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
     }
     cg_list_merge(&slice, &inc.visited);
     Py_ssize_t collected = 0, uncollectable = 0;
+    if (oversized) {
+        cg_park_garbage = &proven;
+    }
     cg_dispose_garbage(st, &unreachable, &inc.visited, &collected, &uncollectable);
+    cg_park_garbage = NULL;
+    if (oversized) {
+        park_proven(st, &proven);
+    }
     inc.stop.part_seconds[PART_DISPOSE] += cg_now() - t1;
     inc.stop.part_objects[PART_DISPOSE] += collected + uncollectable;
     st->generation_stats[CG_NUM_GENERATIONS - 1].collected += collected;
@@ -628,8 +666,11 @@ round_finish(CgState *st, double now)
     st->generation_stats[CG_NUM_GENERATIONS - 1].collections++;
     inc.truncated_rounds = inc.round_truncated ? inc.truncated_rounds + 1 : 0;
     if (inc.truncated_rounds >= 2) {
-        inc.overflow_due = 1;
+        /* the next round proves such structures in oversized slices */
+        inc.uncap_next = 1;
+        inc.truncated_rounds = 0;
     }
+    inc.uncapped = 0;
     inc.rounds++;
     inc.last_round_seconds = now - inc.round_started_at;
     inc.phase = IDLE;
@@ -654,6 +695,24 @@ park_clear_new_weakrefs(CgState *st, PyGC_Head *list)
 {
     int called;
     (void)cg_handle_weakrefs(list, cg_gen_head(st, CG_NUM_GENERATIONS - 1), &called);
+}
+
+/* `proven`, garbage an overflow stop proved (cg_park_garbage's list), joins
+ * the parked list.  Invariant before: nothing else is parked (every stop
+ * clears the parked list before doing anything else). */
+static void
+park_proven(CgState *st, PyGC_Head *proven)
+{
+    if (cg_list_is_empty(proven)) {
+        return;
+    }
+    park_clear_new_weakrefs(st, proven);
+    Py_ssize_t np = cg_list_size(proven);
+    inc.parked_total += np;
+    if (np > inc.parked_max) {
+        inc.parked_max = np;
+    }
+    cg_list_merge(proven, &inc.parked);
 }
 
 /* tp_clear on parked objects until the deadline (all of them if `all`), as
@@ -765,6 +824,12 @@ cg_inc_force_overflow(void)
 }
 
 void
+cg_inc_force_oversized(Py_ssize_t hard_cap)
+{
+    inc.forced_hard_cap = hard_cap;
+}
+
+void
 cg_inc_force_young_chunk(Py_ssize_t n)
 {
     inc.forced_chunk = n;
@@ -860,6 +925,9 @@ old_work(CgState *st, double deadline, CgResult *out)
             }
             if (cg_list_is_empty(&inc.to_sweep)) {
                 round_finish(st, cg_now());
+            }
+            if (!cg_list_is_empty(&inc.parked)) {
+                goto done;      /* an oversized slice: nothing more this stop */
             }
             break;
         }
@@ -1100,14 +1168,8 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
         }
         cg_collect_generation(st, CG_NUM_GENERATIONS - 1, out);
         cg_park_garbage = NULL;
-        if (park && !cg_list_is_empty(&proven)) {
-            park_clear_new_weakrefs(st, &proven);
-            Py_ssize_t np = cg_list_size(&proven);
-            inc.parked_total += np;
-            if (np > inc.parked_max) {
-                inc.parked_max = np;
-            }
-            cg_list_merge(&proven, &inc.parked);
+        if (park) {
+            park_proven(st, &proven);
         }
         inc.stop.young_gen = CG_NUM_GENERATIONS - 1;
         inc.stop.part_seconds[PART_FULL] = out->duration;
@@ -1212,6 +1274,7 @@ stop_dict(const StopInfo *s)
     }
     const char *name = s->seconds == 0 ? "none"
                        : (cause == PART_FULL && s->overflow) ? "overflow collection"
+                       : (cause == PART_SWEEP && s->overflow) ? "oversized sweep slice"
                        : part_names[cause];
     return Py_BuildValue("{sdsdsssnsisnsN}",
                          "seconds", s->seconds,
@@ -1233,7 +1296,7 @@ cg_inc_stats(void)
         return NULL;
     }
     return Py_BuildValue(
-        "{sdsssnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsnsnsnsnsnsnsnsnsNsN}",
+        "{sdsssnsnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsnsnsnsnsnsnsnsnsNsN}",
         "max_pause", inc.max_pause,
         "phase", phase_name(inc.phase),
         "rounds", inc.rounds,
@@ -1245,6 +1308,7 @@ cg_inc_stats(void)
         "uncollectable", inc.uncollectable,
         "truncated_slices", inc.truncations,
         "overflow_collections", inc.overflow_collections,
+        "oversized_slices", inc.oversized_slices,
         "aborted_rounds", inc.aborted,
         "largest_slice", inc.largest_slice,
         "longest_increment", inc.longest_increment,

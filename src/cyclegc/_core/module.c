@@ -529,6 +529,20 @@ core_force_overflow(PyObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* _force_oversized(n): tests and the fuzzer; every round takes whole
+ * closures and a slice of more than n objects is an oversized (overflow)
+ * slice whose garbage is parked; 0 turns it off. */
+static PyObject *
+core_force_oversized(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    cg_inc_force_oversized(n);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 core_stack_roots(PyObject *self, PyObject *arg)
 {
@@ -681,6 +695,8 @@ static PyMethodDef core_methods[] = {
     {"_stack_roots", core_stack_roots, METH_O, NULL},
     {"_set_young_chunk", core_set_young_chunk, METH_O, NULL},
     {"_force_overflow", core_force_overflow, METH_NOARGS, NULL},
+    {"_force_oversized", core_force_oversized, METH_O,
+     "_force_oversized(n): every round uncapped, slices past n objects oversized (0: off)."},
     {"incremental_stats", core_incremental_stats, METH_NOARGS,
      "Figures of the bounded-pause mode (rounds, increments, slices...)."},
     {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},
