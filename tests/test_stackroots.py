@@ -392,3 +392,47 @@ def test_automatic_full_collections_load_the_tables_once_opcode_is_imported():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False", "True"]
+
+
+def test_an_analysis_is_freed_with_its_code_object():
+    # The analysis lives in the code object's co_extra slot and on the list
+    # of analyses that exit frees; free_depths takes it off that list.
+    code = compile("x = [i for i in range(3)]", "<analysed>", "exec")
+    before = core._live_depths()
+    assert core._stack_safe_depths(code) is not None
+    assert core._live_depths() == before + 1
+    core._stack_any_depths(code)                # kept, not made again
+    assert core._live_depths() == before + 1
+    del code
+    assert core._live_depths() == before
+
+
+def test_analyses_left_at_exit_are_freed_once():
+    # Analyses of code objects that outlive the interpreter (deep-frozen
+    # runpy and importlib code on 3.11/3.12, module code kept to the end)
+    # are freed by the Py_AtExit function, after the last collection; the
+    # debug allocator (PYTHONMALLOC=debug) aborts on a block freed twice or
+    # written after it was freed.
+    code = textwrap.dedent("""
+        import runpy, importlib._bootstrap as boot, opcode
+        import cyclegc
+        from cyclegc._core import _cyclegc as core
+        cyclegc.install()
+        def main():
+            junk = [[] for _ in range(1000)]
+            for j in junk:
+                j.append(j)
+            return [cyclegc.collect() for _ in range(2)]
+        for c in (runpy._run_module_as_main.__code__, runpy._run_code.__code__,
+                  boot._find_and_load.__code__, main.__code__):
+            core._stack_safe_depths(c)
+        main()
+        assert core._live_depths() >= 4, core._live_depths()
+        print("ok")
+    """)
+    env = dict(os.environ, PYTHONMALLOC="debug")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ok"]
+    assert out.stderr == ""

@@ -80,6 +80,7 @@ int cg_stack_roots_configure(void);
 void cg_stack_roots_adopt(void);    /* loads them if `opcode` is imported */
 void cg_visit_stack_roots(visitproc visit, void *arg);
 PyObject *cg_stack_depths(PyObject *code, int any);  /* test hook */
+Py_ssize_t cg_live_depths(void);    /* analyses not yet freed (test hook) */
 extern int cg_executing_roots;   /* other executing frames' value stacks (on) */
 /* 3.11: roots visited inside an allocation miss the top frame's stack;
  * trigger.c queues a pending call (main thread) that calls

@@ -486,7 +486,8 @@ core_run_increment(PyObject *self, PyObject *args)
 
 /* _stack_safe_depths(code) / _stack_any_depths(code) -> [depth per code
  * unit] or None; _stack_roots(top_safe) -> [objects]: the value-stack
- * analysis and roots (stackroots.c), for tests; _set_executing_roots(on):
+ * analysis and roots (stackroots.c), for tests; _live_depths() -> the
+ * number of analyses not yet freed; _set_executing_roots(on):
  * other executing frames' value stacks as roots (on by default). */
 static PyObject *
 core_stack_safe_depths(PyObject *self, PyObject *code)
@@ -498,6 +499,12 @@ static PyObject *
 core_stack_any_depths(PyObject *self, PyObject *code)
 {
     return cg_stack_depths(code, 1);
+}
+
+static PyObject *
+core_live_depths(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSsize_t(cg_live_depths());
 }
 
 static PyObject *
@@ -691,6 +698,7 @@ static PyMethodDef core_methods[] = {
      "run_increment(young_gen, start_round=False) -> collected: one bounded-pause increment now."},
     {"_stack_safe_depths", core_stack_safe_depths, METH_O, NULL},
     {"_stack_any_depths", core_stack_any_depths, METH_O, NULL},
+    {"_live_depths", core_live_depths, METH_NOARGS, NULL},
     {"_set_executing_roots", core_set_executing_roots, METH_O, NULL},
     {"_stack_roots", core_stack_roots, METH_O, NULL},
     {"_set_young_chunk", core_set_young_chunk, METH_O, NULL},

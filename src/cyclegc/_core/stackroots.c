@@ -77,11 +77,16 @@
  *                      handler, so the list being built is one only at the
  *                      collecting thread's safe point.
  *
- * The analysis of a code object is kept in its co_extra slot (freed with the
- * code object); a code object it cannot analyse (an opcode the tables do not
- * know, instrumented code, inconsistent depths) is remembered as such and
- * gives no roots.  It costs O(code length) once per code object, inside the
- * stop that first needs it. */
+ * The analysis of a code object is kept in its co_extra slot and on the
+ * `analyses` list: freed with the code object (free_depths, which unlinks
+ * it), or at exit (free_all_depths, a Py_AtExit function) if the code object
+ * outlives the interpreter -- deep-frozen code (3.11, 3.12: runpy's, the
+ * importlib bootstrap's) is static: its co_extra array is freed by
+ * finalization without calling the free function, and valgrind found those
+ * analyses definitely lost.  A code object it cannot analyse (an opcode the
+ * tables do not know, instrumented code, inconsistent depths) is remembered
+ * as such and gives no roots.  It costs O(code length) once per code
+ * object, inside the stop that first needs it. */
 #include "collector.h"
 
 #define FWD 1
@@ -104,18 +109,86 @@ PyThreadState *cg_safe_point_tstate = NULL;
  * depth no part of the instruction touches (for a frame at a safe point);
  * `any`, also below every depth an exception unwinding may pop to with
  * the frame's last instruction there (for any other executing frame).
- * `any` points into the same allocation, after `safe`. */
-typedef struct {
+ * `any` points into the same allocation, after `safe`.  `prev`/`next`:
+ * its place on the `analyses` list. */
+typedef struct Depths {
+    struct Depths *prev, *next;
     Py_ssize_t n;
     int failed;
     int16_t *any;
     int16_t safe[1];
 } Depths;
 
+/* Every analysis not yet freed, each exactly once, each in exactly one code
+ * object's co_extra slot (it is linked only once _PyCode_SetExtra stored
+ * it).  The list is touched with the GIL held (depths_of, and free_depths
+ * from a code object's deallocation), except by free_all_depths, which runs
+ * after the interpreter is finalized: no thread runs Python code any more
+ * (daemon threads never get the GIL back).
+ *
+ * `exited`: free_all_depths has run.  From then on there is no analysis:
+ * depths_of gives none (tab.loaded is -1, so cg_stack_roots_configure does
+ * not reload either: no new block, no read of a freed one) and free_depths
+ * frees nothing -- a code object still alive (static or immortal code, a
+ * leaked one) keeps a dangling pointer to its freed analysis in its
+ * co_extra slot; the only reader of that slot is depths_of, and if such a
+ * code object dies later its free_depths must not free the block a second
+ * time.  `atexit`: 1 once free_all_depths is registered, -1 if Py_AtExit
+ * refused it (its table is full): the analyses are then left to the
+ * process's exit, as before. */
+static struct {
+    Depths *head;
+    Py_ssize_t live;
+    int atexit;
+    int exited;
+} analyses;
+
 static void
 free_depths(void *p)
 {
-    PyMem_RawFree(p);
+    if (analyses.exited) {
+        return;
+    }
+    Depths *d = (Depths *)p;
+    if (d->prev != NULL) {
+        d->prev->next = d->next;
+    }
+    else {
+        analyses.head = d->next;
+    }
+    if (d->next != NULL) {
+        d->next->prev = d->prev;
+    }
+    analyses.live--;
+    PyMem_RawFree(d);
+}
+
+/* Py_AtExit runs this at the very end of Py_FinalizeEx, after the last
+ * collection (no collection, hence no depths_of, can follow) and after the
+ * interpreter's code objects are gone or, static ones, had their co_extra
+ * arrays freed without free_depths.  What is still on the list is freed;
+ * see `analyses` for the pointers that dangle afterwards and why nothing
+ * reads or frees them. */
+static void
+free_all_depths(void)
+{
+    analyses.exited = 1;
+    tab.loaded = -1;
+    Depths *d = analyses.head;
+    while (d != NULL) {
+        Depths *next = d->next;
+        PyMem_RawFree(d);
+        d = next;
+    }
+    analyses.head = NULL;
+    analyses.live = 0;
+}
+
+/* Analyses not yet freed (for tests). */
+Py_ssize_t
+cg_live_depths(void)
+{
+    return analyses.live;
 }
 
 int
@@ -573,6 +646,16 @@ depths_of(PyCodeObject *co)
             PyMem_RawFree(d);
             return NULL;
         }
+        if (analyses.atexit == 0) {
+            analyses.atexit = Py_AtExit(free_all_depths) == 0 ? 1 : -1;
+        }
+        d->prev = NULL;
+        d->next = analyses.head;
+        if (d->next != NULL) {
+            d->next->prev = d;
+        }
+        analyses.head = d;
+        analyses.live++;
         extra = d;
     }
     Depths *d = (Depths *)extra;
