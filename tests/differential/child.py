@@ -392,14 +392,16 @@ class RoundsCollector:
                     total += core.run_increment(1)
                     if not core.incremental_stats()["last_young_chunked"]:
                         break
-            core._force_oversized(self._oversized)
+            if self._oversized:
+                core._force_oversized(self._oversized)
             total += core.run_increment(1, True)
             # the round, then the garbage its oversized slices parked
             while (core.incremental_stats()["phase"] != "idle"
                    or core.incremental_stats()["parked_now"]):
                 total += core.run_increment(0)
         finally:
-            core._force_oversized(0)
+            if self._oversized:
+                core._force_oversized(0)
             core._set_max_pause(0)
             core._set_young_chunk(0)
         return total
