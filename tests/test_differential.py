@@ -235,3 +235,10 @@ def test_resurrected_elsewhere_accepts_only_a_generation_move_of_a_resurrected_o
     # another field differs too
     assert not runner.resurrected_elsewhere(
         mismatch(ref, record(["n15"], ["n1"], log=["del:n15"])))
+    # resurrected in a collection that records no list: its finalizer's log
+    # entry on both sides counts (seed 863005), on one side only it does not
+    logged = record([], ["n1", "n15"], resurrected=(), log=["resurrect:n15"])
+    assert runner.resurrected_elsewhere(
+        mismatch(logged, record(["n15"], ["n1"], resurrected=(), log=["resurrect:n15"])))
+    assert not runner.resurrected_elsewhere(
+        mismatch(record([], ["n1", "n15"], resurrected=()), record(["n15"], ["n1"], resurrected=())))
