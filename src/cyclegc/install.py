@@ -217,8 +217,10 @@ def incremental_stats():
     seconds, 0 when off), the current ``phase`` of the old-generation round,
     rounds completed, increments (and how many did old work), objects marked
     and swept, what the slices collected, slices cut short by their cap
-    (``truncated_slices``), complete collections run because of them
-    (``overflow_collections``), rounds ended early by collect()/freeze()
+    (``truncated_slices``), the stops not bounded because of them
+    (``overflow_collections``: slices that took a big structure's closure
+    whole, ``oversized_slices``, or complete collections when forced),
+    rounds ended early by collect()/freeze()
     (``aborted_rounds``), the largest slice, the longest increment and the
     last round's duration (seconds), the pacer's cost and promotion
     estimates, and the scratch memory of the mark set."""

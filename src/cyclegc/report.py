@@ -151,7 +151,7 @@ _KIND_TEXT = {
     "young": "a young collection (increment)",
     "slice": "an increment with a slice of the old generation",
     "truncated slice": "a slice cut short by its cap",
-    "overflow": "an overflow collection (complete, after rounds kept being truncated)",
+    "overflow": "an overflow stop (a structure too big for a stop, proven in one oversized slice or complete collection)",
     "full": "a complete collection standing for a round (fork-friendly)",
     "collect()": "an explicit collect() (complete, not bounded)",
 }
@@ -215,7 +215,7 @@ def text(figures, partial=False):
     bounded = figures.get("bounded")
     if bounded is not None:
         lines.append(f"  {'overflow collections':<24} {bounded['overflow_collections']:,}"
-                     + ("   (complete collections: these stops were not bounded)"
+                     + ("   (oversized slices or complete collections: these stops were not bounded)"
                         if bounded["overflow_collections"] else ""))
         lines.append(f"  {'truncated slices':<24} {bounded['truncated_slices']:,}")
         if bounded["longest_stop"] is not None:

@@ -29,9 +29,10 @@ import time
 #: What each collection was, in bounded-pause mode (index = code; "" when
 #: the mode is off).  young: an increment that collected the young
 #: generation only; slice: one that also did a slice of the old-generation
-#: round; truncated slice: a slice its cap cut short; overflow: the complete
-#: collection run because rounds kept being truncated (the one stop not
-#: bounded); full: a complete collection standing for a round (fork-friendly
+#: round; truncated slice: a slice its cap cut short; overflow: the stop
+#: that proves a structure too big for a stop, after rounds kept being
+#: truncated (an oversized slice, or a complete collection when forced; the
+#: one stop not bounded); full: a complete collection standing for a round (fork-friendly
 #: mode); collect(): an explicit collection (gc.collect(), not an increment).
 KINDS = ("", "young", "slice", "truncated slice", "overflow", "full", "collect()")
 YOUNG, SLICE, TRUNCATED, OVERFLOW, FULL, EXPLICIT = range(1, 7)
