@@ -436,3 +436,37 @@ def test_analyses_left_at_exit_are_freed_once():
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ok"]
     assert out.stderr == ""
+
+
+def test_a_code_object_with_another_extensions_extra_only_is_freed_cleanly():
+    """CPython calls every registered co_extra free function on every slot
+    of a code object's co_extra array, also on slots that hold nothing:
+    when another extension stores an extra in a later slot (as test_capi's
+    code-extra tests do), cyclegc's free function gets NULL.  It crashed
+    there once (CPython's own test_capi on 3.13, at exit); a subprocess
+    reproduces the situation with ctypes and must exit cleanly."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import ctypes, sys, cyclegc
+        cyclegc.install()
+        import opcode                         # cyclegc's tables load at a full collection
+        cyclegc.collect()                     # its co_extra index is taken now
+        api = ctypes.pythonapi
+        if sys.version_info >= (3, 12):
+            request, set_extra = api.PyUnstable_Eval_RequestCodeExtraIndex, api.PyUnstable_Code_SetExtra
+        else:
+            request, set_extra = api._PyEval_RequestCodeExtraIndex, api._PyCode_SetExtra
+        request.restype = ctypes.c_ssize_t
+        request.argtypes = [ctypes.c_void_p]
+        set_extra.restype = ctypes.c_int
+        set_extra.argtypes = [ctypes.py_object, ctypes.c_ssize_t, ctypes.c_void_p]
+        index = request(None)                 # a later index, no free function
+        co = compile("x = 1", "<other>", "exec")
+        assert set_extra(co, index, ctypes.c_void_p(1)) == 0
+        del co                                # cyclegc's slot is NULL here
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", (out.returncode, out.stderr[-2000:])

@@ -143,10 +143,13 @@ static struct {
     int exited;
 } analyses;
 
+/* The co_extra free function.  CPython calls it for every slot of a code
+ * object's co_extra array, set or not: when another extension stored an
+ * extra in a later slot, ours may be NULL (test_capi's code-extra tests). */
 static void
 free_depths(void *p)
 {
-    if (analyses.exited) {
+    if (p == NULL || analyses.exited) {
         return;
     }
     Depths *d = (Depths *)p;
