@@ -646,7 +646,11 @@ def test_chunks_keep_up_when_callbacks_let_other_threads_allocate():
     import json
     doc = json.loads(out.stdout)
     assert doc["catchup"] > 0
-    assert doc["peak"] < 1_100_000, doc
+    # Without catch-up chunks the peak was 1.46-1.49M.  With them it depends
+    # on scheduling: 0.21-0.47M (9 runs, 3.11-3.13, load ~2), 1.15M once on 3.11 while a
+    # regression-suite run shared the two cores (CI, fourth session); the
+    # bound separates the two regimes rather than timing them.
+    assert doc["peak"] < 1_300_000, doc
 
 
 def test_overflow_garbage_is_parked_then_cleared_a_slice_per_stop():
