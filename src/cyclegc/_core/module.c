@@ -632,18 +632,26 @@ core_set_prefetch(PyObject *self, PyObject *args)
     return previous;
 }
 
-/* _set_ring_min_candidates(n) -> previous: trial deletion uses its
- * prefetch ring only for at least n candidates. */
+/* Sets *knob to the int `arg`, returns its previous value: the private
+ * Py_ssize_t tuning setters below are this and nothing else. */
 static PyObject *
-core_set_ring_min_candidates(PyObject *self, PyObject *arg)
+swap_ssize_knob(PyObject *arg, Py_ssize_t *knob)
 {
     Py_ssize_t n = PyLong_AsSsize_t(arg);
     if (n == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    Py_ssize_t previous = cg_ring_min_candidates;
-    cg_ring_min_candidates = n;
+    Py_ssize_t previous = *knob;
+    *knob = n;
     return PyLong_FromSsize_t(previous);
+}
+
+/* _set_ring_min_candidates(n) -> previous: trial deletion uses its
+ * prefetch ring only for at least n candidates. */
+static PyObject *
+core_set_ring_min_candidates(PyObject *self, PyObject *arg)
+{
+    return swap_ssize_knob(arg, &cg_ring_min_candidates);
 }
 
 /* _set_ring_probe_older(n) -> previous, and _last_ring_probe(): the
@@ -651,13 +659,7 @@ core_set_ring_min_candidates(PyObject *self, PyObject *arg)
 static PyObject *
 core_set_ring_probe_older(PyObject *self, PyObject *arg)
 {
-    Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_ssize_t previous = cg_ring_probe_older;
-    cg_ring_probe_older = n;
-    return PyLong_FromSsize_t(previous);
+    return swap_ssize_knob(arg, &cg_ring_probe_older);
 }
 
 static PyObject *
