@@ -298,6 +298,43 @@ def test_a_wide_list_freed_while_parked(bounded):
     assert cyclegc.incremental_stats()["phase"] == "idle"
 
 
+def test_a_structure_a_frame_takes_up_after_marking_is_marked_not_swept(bounded):
+    """A live structure marking could not reach (here held only by C code, a
+    reference ctypes keeps) that a frame takes up once the round sweeps is
+    found by the roots visited again at each sweep stop and marked: no slice
+    has to examine all of it to learn that it is alive (before, such a
+    structure was cut at the slice cap in every round, then examined whole
+    by an oversized slice)."""
+    import ctypes
+    holder = []
+    make_old_cycles(40000, holder)          # sweep work ahead of the structure, once garbage
+    root = Node("root")
+    parent = root
+    for i in range(30000):                  # a deep tree with parent pointers: one component
+        child = Node(i)
+        child.refs.append(parent)
+        parent.refs.append(child)
+        if i % 10 == 0:
+            parent = child
+    cyclegc.collect()                       # old, behind the filler in the oldest generation
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(root))   # held by "C code" only
+    address = id(root)
+    alive = weakref.ref(root)
+    del root, parent, child, holder[:]
+    before = cyclegc.incremental_stats()
+    core.run_increment(0, True)
+    run_until_phase("sweep")                # marked what it could: not the structure
+    taken = ctypes.cast(address, ctypes.py_object).value   # a frame's local now
+    ctypes.pythonapi.Py_DecRef(ctypes.py_object(taken))
+    finish_round(start=False)
+    after = cyclegc.incremental_stats()
+    assert alive() is taken and len(taken.refs) == 1
+    assert after["truncated_slices"] == before["truncated_slices"]
+    assert after["largest_slice"] < 30000
+    assert after["collected"] - before["collected"] >= 80000     # the filler
+    del taken
+
+
 # -- random programs -------------------------------------------------------------
 
 OPS = st.lists(st.tuples(st.sampled_from(["link", "unlink", "drop_root", "new_root", "step", "move"]),

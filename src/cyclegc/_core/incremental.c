@@ -504,6 +504,26 @@ cg_inc_late_stack_roots(void)
     cg_visit_stack_roots(visit_gray, &ctx);
 }
 
+/* ---- roots again, during sweep ------------------------------------------ */
+
+/* The roots as they are now turn gray if they are not marked; returns 1 if
+ * any did.  Marking visited the roots once, when the round started; a
+ * structure a frame took up afterwards (a local assigned, an argument
+ * passed) while its old path was cut before marking reached it is alive and
+ * unmarked, and sweep would examine all of it in one slice to find that out
+ * (Sphinx: doctrees of 10-30k objects held only by a frame, each found
+ * alive by an oversized slice).  Called once per stop of the sweep phase,
+ * before its first slice: a frame walk, a few microseconds.  Like all
+ * marking it decides only which sets sweep examines, never a verdict. */
+static int
+rescan_roots(void)
+{
+    GrayCtx ctx = {0};
+    cg_visit_roots(visit_gray, &ctx);
+    cg_visit_stack_roots(visit_gray, &ctx);
+    return !cg_list_is_empty(&inc.gray);
+}
+
 /* ---- sweep ------------------------------------------------------------- */
 
 /* A slice stops taking seeds at `cap` objects; the closure of the last seed
@@ -873,7 +893,7 @@ static void
 old_work(CgState *st, double deadline, CgResult *out)
 {
     Py_ssize_t quota = pacer_quota(st), work = 0;
-    int first = 1;
+    int first = 1, rescanned = 0;
     while (inc.phase != IDLE && work < quota && (first || cg_now() < deadline)) {
         Py_ssize_t before = work;
         double tm = cg_now();
@@ -908,6 +928,14 @@ old_work(CgState *st, double deadline, CgResult *out)
             inc.stop.part_objects[PART_MARK] += work - before;
             break;
         case SWEEP: {
+            if (!rescanned) {
+                rescanned = 1;
+                if (rescan_roots()) {
+                    inc.phase = MARK;   /* what they reach is marked first */
+                    inc.stop.part_seconds[PART_MARK] += cg_now() - tm;
+                    break;
+                }
+            }
             /* The time left bounds the slice and, doubled, the closure of
              * its last seed; the pacer's quota only stops seeding earlier. */
             double left = deadline - cg_now();
