@@ -800,6 +800,7 @@ subtract_refs(PyGC_Head *young, int ring)
     visitproc visit = ring ? visit_decref : visit_decref_now;
     for (; g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
+        CG_PREFETCH(cg_next(g));    /* its header loads while `op` is traversed */
         Py_TYPE(op)->tp_traverse(op, visit, &a);
     }
     while (a.ring.n > 0) {
@@ -899,6 +900,7 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring)
         while (g != young) {
             if (refs_of(g) > 0) {
                 PyObject *op = CG_FROM_GC(g);
+                CG_PREFETCH(cg_next(g));
                 /* The traversal may append to young, changing g->_gc_next. */
                 Py_TYPE(op)->tp_traverse(op, visit, &args);
                 cg_set_prev(g, prev);
@@ -1301,7 +1303,7 @@ debug_generation_sizes(CgState *st)
 int cg_marking_enabled = 1;
 int cg_split_walkers = 1;
 Py_ssize_t cg_ring_min_candidates = 2048;
-PyGC_Head *cg_park_garbage = NULL;
+CgPark *cg_park_garbage = NULL;
 unsigned cg_ring_depth = 32;
 unsigned cg_ready_depth = 8;
 
@@ -1309,6 +1311,15 @@ Py_ssize_t
 cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable)
 {
     return deduce_unreachable(st, candidates, unreachable, 0);
+}
+
+Py_ssize_t
+cg_trial_deletion_subtracted(PyGC_Head *candidates, Py_ssize_t n, PyGC_Head *unreachable)
+{
+    int ring = n < cg_ring_min_candidates ? 0 : 1;
+    cg_list_init(unreachable);
+    move_unreachable(candidates, unreachable, ring);
+    return n;
 }
 
 Py_ssize_t
@@ -1361,21 +1372,25 @@ cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
         finalized = finalize_garbage(unreachable);
     }
     cg_list_init(&final_unreachable);
+    Py_ssize_t proven;
     if (finalized > 0 || survey.count < 0) {
         handle_resurrected(st, unreachable, &final_unreachable, old);
-        *collected += cg_list_size(&final_unreachable);
+        proven = cg_list_size(&final_unreachable);
     }
     else {
         cg_list_merge(unreachable, &final_unreachable);
-        *collected += survey.count;
+        proven = survey.count;
     }
+    *collected += proven;
     if (cg_park_garbage != NULL && !(st->debug & CG_DEBUG_SAVEALL)
         && cg_list_is_empty(&finalizers)) {
         /* bounded pauses: proven garbage is cleared in later stops.  Not
          * with legacy finalizers: an object with tp_del that the garbage
          * alone holds is freed while the garbage is cleared, before it is
          * reported, and must not be reported uncollectable instead. */
-        cg_list_merge(&final_unreachable, cg_park_garbage);
+        cg_list_merge(&final_unreachable, &cg_park_garbage->list);
+        cg_park_garbage->count += proven;
+        cg_park_garbage->code_ran |= callbacks || finalized > 0;
     }
     else {
         delete_garbage(st, &final_unreachable, old);

@@ -29,6 +29,10 @@ void cg_collect_generation(CgState *st, int gen, CgResult *out);
  * atom containers among survivors, and steps 6-11 on what trial deletion
  * found unreachable (survivors of those steps move to `old`). */
 Py_ssize_t cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable);
+/* The last step of it (move_unreachable) on `n` candidates whose counts
+ * are done: built with cg_list_move_as_candidate, every reference between
+ * them subtracted (cg_subtract_ref), nothing run since. */
+Py_ssize_t cg_trial_deletion_subtracted(PyGC_Head *candidates, Py_ssize_t n, PyGC_Head *unreachable);
 /* How many objects the last full collection left to trial deletion (what
  * marking did not reach; all candidates when it did not mark). */
 extern Py_ssize_t cg_last_trial_candidates;
@@ -97,9 +101,17 @@ Py_ssize_t cg_visit_items_slice(PyObject *op, Py_ssize_t *pos, Py_ssize_t max,
                                 visitproc visit, void *arg, int *done);
 
 /* Where cg_dispose_garbage puts proven garbage instead of clearing it
- * (incremental.c sets it around an overflow collection, then clears the
- * list a slice per stop); NULL: cleared at once, as the built-in does. */
-extern PyGC_Head *cg_park_garbage;
+ * (incremental.c sets it around an overflow stop, then clears the list a
+ * slice per stop); NULL: cleared at once, as the built-in does.  `count`
+ * grows by the objects parked; `code_ran` is set if a finalizer or a
+ * weakref callback ran first (only then can the parked objects have gained
+ * new weakrefs: without it, nothing need look at them again). */
+typedef struct {
+    PyGC_Head list;
+    Py_ssize_t count;
+    int code_ran;
+} CgPark;
+extern CgPark *cg_park_garbage;
 
 /* Whether full collections mark from the roots first (default 1). */
 extern int cg_marking_enabled;

@@ -66,6 +66,34 @@ cg_list_move(PyGC_Head *node, PyGC_Head *list)
     cg_list_append(node, list);
 }
 
+/* Unlink `node` from a normal list and append it to `list` in the state
+ * update_refs leaves a candidate in: gc_refs := refcount, COLLECTING set,
+ * its prev link given up (`list` is then linked by next only, its head's
+ * prev still naming the tail).  A caller that builds its candidate set
+ * this way saves trial deletion a walk of the set (cg_trial_deletion_subtracted). */
+static inline void
+cg_list_move_as_candidate(PyGC_Head *node, PyGC_Head *list)
+{
+    PyGC_Head *prev = cg_prev(node);
+    PyGC_Head *next = cg_next(node);
+    cg_set_next(prev, next);
+    cg_set_prev(next, prev);
+    PyGC_Head *last = (PyGC_Head *)list->_gc_prev;
+    last->_gc_next = (uintptr_t)node;
+    node->_gc_next = (uintptr_t)list;
+    list->_gc_prev = (uintptr_t)node;
+    node->_gc_prev = (node->_gc_prev & CG_PREV_FINALIZED) | CG_PREV_COLLECTING
+                     | ((uintptr_t)Py_REFCNT(CG_FROM_GC(node)) << CG_PREV_SHIFT);
+}
+
+/* A reference to candidate `node` from another candidate: subtract_refs's
+ * step, for a caller that counts while it builds the set. */
+static inline void
+cg_subtract_ref(PyGC_Head *node)
+{
+    node->_gc_prev -= ((uintptr_t)1 << CG_PREV_SHIFT);
+}
+
 /* Unlink `node` and mark it untracked (keeps only the FINALIZED bit). */
 static inline void
 cg_list_untrack(PyGC_Head *node)

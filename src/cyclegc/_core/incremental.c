@@ -49,7 +49,11 @@
  *   sweep        slices S are cut from `to_sweep`: each seed object with
  *                its closure through *unmarked* tracked objects (stopping
  *                at marked ones, which is what keeps S small), capped by
- *                the time left.  Trial deletion on S; its survivors are
+ *                the time left, counted as it is cut (build_slice does
+ *                trial deletion's first two steps).  Before each stop's
+ *                first slice the roots are visited again and what they
+ *                reach unmarked is marked first (rescan_roots: a frame may
+ *                have taken up what marking missed).  Trial deletion on S; its survivors are
  *                marked and move to `visited`; its garbage goes through the
  *                usual finalizer / weakref / tp_clear phases of collector.c.
  *   finish       `visited` becomes the oldest generation again, in front of
@@ -507,14 +511,18 @@ cg_inc_late_stack_roots(void)
 /* ---- roots again, during sweep ------------------------------------------ */
 
 /* The roots as they are now turn gray if they are not marked; returns 1 if
- * any did.  Marking visited the roots once, when the round started; a
+ * any did (the gray list is not empty).  Marking visited the roots once, when the round started; a
  * structure a frame took up afterwards (a local assigned, an argument
  * passed) while its old path was cut before marking reached it is alive and
  * unmarked, and sweep would examine all of it in one slice to find that out
  * (Sphinx: doctrees of 10-30k objects held only by a frame, each found
  * alive by an oversized slice).  Called once per stop of the sweep phase,
- * before its first slice: a frame walk, a few microseconds.  Like all
- * marking it decides only which sets sweep examines, never a verdict. */
+ * before its first slice: a frame walk, a few microseconds; what turned
+ * gray is marked in at most half the stop, the rest of the gray list in
+ * the next stops, and all of it before the round finishes (its objects
+ * must be back in `visited` by then).  Like all marking it decides only
+ * which sets sweep examines, never a verdict: a gray object's unmarked
+ * referents may meanwhile be examined by a slice, and found alive. */
 static int
 rescan_roots(void)
 {
@@ -533,42 +541,73 @@ typedef struct {
     PyGC_Head *slice;
     Py_ssize_t n, cap, hard_cap;
     int truncated;
+    CgSlots ring;           /* referents waiting for their header lines */
 } SliceCtx;
 
+/* A member joins as update_refs would leave it (gc_refs = refcount,
+ * COLLECTING set). */
 static inline void
 add_to_slice(PyGC_Head *g, SliceCtx *ctx)
 {
-    cg_list_move(g, ctx->slice);
-    g->_gc_prev |= CG_PREV_COLLECTING;
+    cg_list_move_as_candidate(g, ctx->slice);
     ctx->n++;
 }
 
-/* Visitor: an unmarked tracked referent joins the slice (COLLECTING marks
- * membership until trial deletion takes the header over). */
+/* Visitor of a member: a referent in S (COLLECTING marks membership) loses
+ * one count, as subtract_refs would; an unmarked tracked referent joins S
+ * and loses one.  Each member is traversed once, when the scan reaches it,
+ * and every referent of it that is ever in S is in S after its visit (a
+ * referent left out then, marked, immortal or past the hard cap, stays
+ * out: once the cap is reached nothing joins), so every reference between
+ * members is subtracted exactly once: building S and subtract_refs are one
+ * walk (for a structure bigger than the caches, a walk is a miss per
+ * object).  Nothing outside S carries COLLECTING: parked garbage, the only
+ * other kind, is cleared at the start of every stop. */
+static void
+pull(PyObject *op, SliceCtx *ctx)
+{
+    if (!cg_is_gc(op)) {
+        return;
+    }
+    PyGC_Head *g = CG_AS_GC(op);
+    if (g->_gc_prev & CG_PREV_COLLECTING) {
+        cg_subtract_ref(g);
+        return;
+    }
+    if (g->_gc_next == 0 || CG_IS_IMMORTAL(op) || addrset_has(&inc.marks, op)) {
+        return;
+    }
+    if (ctx->n >= ctx->hard_cap) {
+        ctx->truncated = 1;
+        return;
+    }
+    add_to_slice(g, ctx);
+    cg_subtract_ref(g);
+}
+
+/* The referent waits in the ring while its header lines load (gclist.h);
+ * deferring is sound because pull() does not depend on when it runs
+ * within the build: the marks do not change, and once the hard cap is
+ * reached nothing joins.  build_slice drains the ring before it ends. */
 static int
 visit_pull(PyObject *op, void *arg)
 {
     SliceCtx *ctx = (SliceCtx *)arg;
-    if (!cg_is_gc(op)) {
-        return 0;
+    if (op != NULL) {
+        PyObject *due = cg_slots_swap(&ctx->ring, op);
+        if (due != NULL) {
+            pull(due, ctx);
+        }
     }
-    PyGC_Head *g = CG_AS_GC(op);
-    if (g->_gc_next == 0 || (g->_gc_prev & CG_PREV_COLLECTING)
-        || CG_IS_IMMORTAL(op) || addrset_has(&inc.marks, op)) {
-        return 0;
-    }
-    if (ctx->n >= ctx->hard_cap) {
-        ctx->truncated = 1;
-        return 0;
-    }
-    add_to_slice(g, ctx);
     return 0;
 }
 
 /* Cuts a slice S off `to_sweep`: seeds in list order, each followed by its
  * closure through unmarked objects, until `cap` objects.  Invariant after:
- * S is a normal list whose members, and only they, carry COLLECTING;
- * nothing was written but list links and that bit. */
+ * S is linked by next only; its members, and only they, carry COLLECTING;
+ * each one's gc_refs counts the references to it from outside S (trial
+ * deletion's steps 2 and 3 are done); nothing else was written but list
+ * links. */
 static void
 build_slice(SliceCtx *ctx)
 {
@@ -581,15 +620,24 @@ build_slice(SliceCtx *ctx)
             continue;
         }
         add_to_slice(seed, ctx);
-        while (cg_next(scanned) != ctx->slice) {
-            scanned = cg_next(scanned);
-            PyObject *member = CG_FROM_GC(scanned);
-            Py_TYPE(member)->tp_traverse(member, visit_pull, ctx);
+        for (;;) {
+            while (cg_next(scanned) != ctx->slice) {
+                scanned = cg_next(scanned);
+                PyObject *member = CG_FROM_GC(scanned);
+                CG_PREFETCH(cg_next(scanned));
+                Py_TYPE(member)->tp_traverse(member, visit_pull, ctx);
+            }
+            if (ctx->ring.n == 0) {
+                break;
+            }
+            while (ctx->ring.n > 0) {
+                pull(cg_slots_pop(&ctx->ring), ctx);
+            }
         }
     }
 }
 
-static void park_proven(CgState *st, PyGC_Head *proven);
+static void park_proven(CgState *st, CgPark *proven);
 
 /* One slice: cut, trial deletion, survivors marked and kept, garbage
  * disposed of.  Returns the slice's size.
@@ -606,13 +654,15 @@ static void park_proven(CgState *st, PyGC_Head *proven);
 static Py_ssize_t
 sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
 {
-    PyGC_Head slice, unreachable, proven;
+    PyGC_Head slice, unreachable;
+    CgPark proven = {.count = 0, .code_ran = 0};
     cg_list_init(&slice);
-    cg_list_init(&proven);
+    cg_list_init(&proven.list);
     if (inc.forced_hard_cap > 0) {
         hard_cap = inc.forced_hard_cap;
     }
     SliceCtx ctx = {&slice, 0, cap, inc.uncapped ? PY_SSIZE_T_MAX : hard_cap, 0};
+    cg_slots_init(&ctx.ring);
     double t0 = cg_now(), c0 = thread_cpu_now();
     build_slice(&ctx);
     if (ctx.truncated) {
@@ -625,7 +675,7 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
         inc.oversized_slices++;
         inc.stop.overflow = 1;
     }
-    Py_ssize_t n = cg_trial_deletion(st, &slice, &unreachable);
+    Py_ssize_t n = cg_trial_deletion_subtracted(&slice, ctx.n, &unreachable);
     cg_untrack_atoms(&slice, 1);       /* a round stands for a full collection */
     double t1 = cg_now();
     inc.stop.part_seconds[PART_SWEEP] += t1 - t0;
@@ -717,22 +767,28 @@ park_clear_new_weakrefs(CgState *st, PyGC_Head *list)
     (void)cg_handle_weakrefs(list, cg_gen_head(st, CG_NUM_GENERATIONS - 1), &called);
 }
 
-/* `proven`, garbage an overflow stop proved (cg_park_garbage's list), joins
- * the parked list.  Invariant before: nothing else is parked (every stop
- * clears the parked list before doing anything else). */
+/* `proven`, garbage an overflow stop proved (cg_park_garbage), joins the
+ * parked list.  Invariant before: nothing else is parked (every stop
+ * clears the parked list before doing anything else).  When no finalizer
+ * or callback ran, no new weakref can exist and the count is exact: the
+ * list is not walked again (for a structure bigger than the caches, each
+ * walk costs a cache miss per object). */
 static void
-park_proven(CgState *st, PyGC_Head *proven)
+park_proven(CgState *st, CgPark *proven)
 {
-    if (cg_list_is_empty(proven)) {
+    if (cg_list_is_empty(&proven->list)) {
         return;
     }
-    park_clear_new_weakrefs(st, proven);
-    Py_ssize_t np = cg_list_size(proven);
+    Py_ssize_t np = proven->count;
+    if (proven->code_ran) {
+        park_clear_new_weakrefs(st, &proven->list);
+        np = cg_list_size(&proven->list);
+    }
     inc.parked_total += np;
     if (np > inc.parked_max) {
         inc.parked_max = np;
     }
-    cg_list_merge(proven, &inc.parked);
+    cg_list_merge(&proven->list, &inc.parked);
 }
 
 /* tp_clear on parked objects until the deadline (all of them if `all`), as
@@ -928,12 +984,25 @@ old_work(CgState *st, double deadline, CgResult *out)
             inc.stop.part_objects[PART_MARK] += work - before;
             break;
         case SWEEP: {
+            if (cg_list_is_empty(&inc.to_sweep)) {
+                if (!cg_list_is_empty(&inc.gray) || inc.nwide > 0) {
+                    inc.phase = MARK;   /* what the roots reached, first */
+                    break;
+                }
+                round_finish(st, cg_now());
+                break;
+            }
             if (!rescanned) {
+                /* At most half of what is left of the stop: frames hold new
+                 * objects at every stop, and marking them must not starve
+                 * the sweep (the round would never end). */
                 rescanned = 1;
                 if (rescan_roots()) {
-                    inc.phase = MARK;   /* what they reach is marked first */
+                    double now = cg_now();
+                    mark_step(now + (deadline - now) / 2, Py_MAX((quota - work) / 2, 1), &work);
                     inc.stop.part_seconds[PART_MARK] += cg_now() - tm;
-                    break;
+                    inc.stop.part_objects[PART_MARK] += work - before;
+                    tm = cg_now();
                 }
             }
             /* The time left bounds the slice and, doubled, the closure of
@@ -950,9 +1019,6 @@ old_work(CgState *st, double deadline, CgResult *out)
             work += sweep_slice(st, cap, 2 * time_cap, out);
             if (inc.phase != SWEEP) {
                 goto done;      /* a finalizer ended the round (freeze...) */
-            }
-            if (cg_list_is_empty(&inc.to_sweep)) {
-                round_finish(st, cg_now());
             }
             if (!cg_list_is_empty(&inc.parked)) {
                 goto done;      /* an oversized slice: nothing more this stop */
@@ -1188,8 +1254,8 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
         else {
             inc.round_requested = 0;    /* fork-friendly: this was the round */
         }
-        PyGC_Head proven;
-        cg_list_init(&proven);
+        CgPark proven = {.count = 0, .code_ran = 0};
+        cg_list_init(&proven.list);
         int park = inc.stop.overflow;
         if (park) {
             cg_park_garbage = &proven;
