@@ -340,3 +340,63 @@ def test_the_ring_probe_counts_older_referents_of_young_objects():
     assert to_old >= 48, to_old
     assert to_atoms <= 4, to_atoms
     assert len(young) == 5001 and len(old) == 5000
+
+
+# -- heavy objects in young collections (collector.c) ------------------------------
+
+@pytest.fixture
+def heavy_types():
+    from cyclegc._core import _cyclegc as core
+    core._forget_heavy_types()
+    yield core
+    core._forget_heavy_types()
+
+
+def _pickler_with_memo(old):
+    import io
+    import pickle
+    p = pickle.Pickler(io.BytesIO())
+    p.dump(old)                 # the C pickler's memo now refers to every item
+    return p
+
+
+def test_a_slow_young_collection_learns_the_type_of_a_huge_traversal(heavy_types):
+    old = [[i] for i in range(300000)]         # pickled natively: nothing new allocated
+    cyclegc.collect()                          # old: each referent a cache miss
+    p = _pickler_with_memo(old)
+    cyclegc.collect(0)
+    assert [t.__name__ for t in heavy_types._heavy_types()] == ["Pickler"]
+    cyclegc.collect(0)                         # the learning does not repeat
+    assert len(heavy_types._heavy_types()) == 1
+    del p, old
+
+
+def test_a_heavy_object_held_from_outside_is_skipped_and_changes_no_verdict(heavy_types):
+    old = [Node(i) for i in range(1000)]
+    cyclegc.collect()
+    heavy_types._add_heavy_type(Node)
+    heavy_types._add_heavy_type(dict)
+    keep = Node("kept")                    # held by this frame: skipped
+    inner = {"x": Node("only-held-by-keep")}
+    keep.refs.append(inner)               # a set-aside dict held only by a skipped object
+    keep.refs.extend(old[:10])
+    dead = [Node(i) for i in range(5)]    # young garbage: a ring of set-aside nodes
+    for a, b in zip(dead, dead[1:] + dead[:1]):
+        a.refs.append(b)
+    watch = [weakref.ref(n) for n in dead]
+    del dead, a, b
+    found = cyclegc.collect(0)
+    assert heavy_types._last_heavy_skipped() >= 1
+    assert all(w() is None for w in watch)
+    assert found >= 5
+    assert keep.refs[0]["x"].name == "only-held-by-keep"    # intact
+    assert keep.refs[1] is old[0]
+
+
+def test_add_heavy_type_checks_its_argument(heavy_types):
+    with pytest.raises(TypeError):
+        heavy_types._add_heavy_type(3)
+    for tp in (int, str, bytes, float, complex, range, slice, bool):
+        heavy_types._add_heavy_type(tp)
+    with pytest.raises(ValueError):
+        heavy_types._add_heavy_type(Node)

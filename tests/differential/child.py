@@ -318,6 +318,12 @@ def select_collector(name):
         _cyclegc._set_ring_min_candidates(0)
         _cyclegc._set_ring_probe_older(0)
         return cyclegc
+    if name == "cyclegc-heavy":       # young collections set aside every node, list, dict and tuple
+        cyclegc = import_cyclegc()    # (up to 16 each): the heavy-object path on every graph
+        from cyclegc._core import _cyclegc
+        for tp in (graphs.Node, graphs.SlotNode, graphs.SlotNodeNoWeak, list, dict, tuple):
+            _cyclegc._add_heavy_type(tp)
+        return cyclegc
     if name == "builtin-youngfirst":  # the built-in, a young collection before each full one
         return YoungFirstCollector(gc)
     if name == "cyclegc-rounds":      # full collections as bounded-pause rounds
@@ -451,7 +457,7 @@ def _ensure_hash_seed():
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--collector", choices=("builtin", "cyclegc", "cyclegc-ff", "cyclegc-nomark", "cyclegc-ring",
+    parser.add_argument("--collector", choices=("builtin", "cyclegc", "cyclegc-ff", "cyclegc-nomark", "cyclegc-ring", "cyclegc-heavy",
                                                 "cyclegc-rounds", "cyclegc-chunks", "cyclegc-overflow", "cyclegc-oversized",
                                                 "builtin-youngfirst", "builtin2"),
                         default="builtin")

@@ -681,11 +681,111 @@ update_refs(CgState *st, PyGC_Head *young)
  * COLLECTING before subtract_refs; move_unreachable only clears it).
  * NULL referents (a tp_traverse may visit NULL) are dropped before the
  * ring: a parked NULL would be counted by CgSlots and then read. */
+/* ---- heavy objects in young collections ----------------------------------
+ *
+ * A young object whose traversal visits tens of thousands of references
+ * makes a young collection of a few thousand objects cost milliseconds:
+ * most of its referents are old, and each one's header is a cache miss.
+ * Sphinx under bounded pauses: the C pickler of pickle.dump, whose memo
+ * holds every object pickled so far (60-80k), sits in generation 0 while
+ * it runs, and young collections of 5-8k objects took 4-5 ms.  When such
+ * an object is referenced from outside the young generation (the C
+ * function running it holds it), trial deletion need not traverse it.
+ *
+ * Objects of a *heavy type* (learned, below) are set aside by subtract_refs
+ * (at most HEAVY_MAX per collection; more are traversed as usual) and
+ * settled after the others: (1) a walk of each one's references compares
+ * them with the set-aside objects only, reading no header, and subtracts
+ * those; each one's gc_refs is then exact: its references from outside
+ * the young generation.  (2) One with gc_refs > 0 is *skipped*: its
+ * references to the other candidates are not subtracted (those to
+ * set-aside objects, subtracted by (1), are given back), and
+ * move_unreachable does not traverse it.  (3) The others are traversed as
+ * usual, minus the set-aside objects (already subtracted).
+ *
+ * Why the verdict is the standard one.  A skipped X has references from
+ * outside, so in the standard algorithm X is a root of move_unreachable
+ * and everything X refers to is reachable.  Leaving X's references
+ * unsubtracted only makes X's referents roots themselves: the reachable
+ * set, the closure of the roots, is the same, and X's own count, on which
+ * the skip was decided, is exact.
+ * Not traversing X in move_unreachable loses nothing, its referents being
+ * roots already.  Only what the collection reads changes.
+ *
+ * Learning.  After a young collection slower than HEAVY_SLOW at more than
+ * HEAVY_NS per candidate, the survivors' references are counted (their
+ * traversals, reading no referent); the type of one with more than
+ * HEAVY_VISITS becomes heavy (HEAVY_TYPES at most; never an exact list,
+ * tuple, dict or set, too common to set aside by type).  A freed type's
+ * address reused by another type only makes that one's instances set
+ * aside: work, never a verdict. */
+#define HEAVY_MAX 16
+#define HEAVY_TYPES 8
+#define HEAVY_VISITS 4096
+#define HEAVY_SLOW 1e-3
+#define HEAVY_NS 300e-9
+
+static PyTypeObject *heavy_types[HEAVY_TYPES];
+static int heavy_ntypes = 0;
+
+typedef struct {
+    PyObject *op[HEAVY_MAX];
+    unsigned char skipped[HEAVY_MAX];
+    int n, nskipped;
+    uint64_t bloom;         /* a bit per address class of the set-aside */
+} Heavy;
+
+static inline int
+is_heavy_type(PyTypeObject *tp)
+{
+    for (int i = 0; i < heavy_ntypes; i++) {
+        if (heavy_types[i] == tp) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static inline uint64_t
+heavy_bit(PyObject *op)
+{
+    return (uint64_t)1 << (((uintptr_t)op >> 4) & 63);
+}
+
+/* Sets `op` aside if it is of a heavy type and there is room. */
+static inline int
+heavy_set_aside(Heavy *h, PyObject *op)
+{
+    if (h == NULL || heavy_ntypes == 0 || h->n >= HEAVY_MAX || !is_heavy_type(Py_TYPE(op))) {
+        return 0;
+    }
+    h->op[h->n] = op;
+    h->skipped[h->n] = 0;
+    h->n++;
+    h->bloom |= heavy_bit(op);
+    return 1;
+}
+
+static inline int
+heavy_index(const Heavy *h, PyObject *op)
+{
+    if (!(h->bloom & heavy_bit(op))) {
+        return -1;
+    }
+    for (int i = 0; i < h->n; i++) {
+        if (h->op[i] == op) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 typedef struct {
     CgSlots ring;
     PyObject *known;        /* a class found not to be a candidate, or NULL */
     PyGC_Head *reachable;   /* move_unreachable's young list */
     Py_ssize_t older;       /* the probe's count (see subtract_refs) */
+    Heavy *heavy;           /* young collections: the set-aside, or NULL */
 } VisitArgs;
 
 static inline void
@@ -779,19 +879,89 @@ Py_ssize_t cg_last_ring_probe = -1;
 /* After: each candidate's gc_refs counts the references to it from outside
  * the candidate set (>= 0 for correct refcounts); the ring is drained.
  * Returns whether it used the ring (`ring`: 0 no, 1 yes, 2 probe first). */
+/* Step (1) of settling the set-aside: a reference to one of them. */
 static int
-subtract_refs(PyGC_Head *young, int ring)
+visit_heavy_among(PyObject *op, void *arg)
+{
+    Heavy *h = (Heavy *)arg;
+    if (op != NULL && heavy_index(h, op) >= 0) {
+        CG_AS_GC(op)->_gc_prev -= ((uintptr_t)1 << CG_PREV_SHIFT);
+    }
+    return 0;
+}
+
+/* Step (3): as visit_decref_now, the set-aside excepted. */
+static int
+visit_decref_not_heavy(PyObject *op, void *arg)
+{
+    VisitArgs *a = (VisitArgs *)arg;
+    if (!is_atom(op) && op != a->known && heavy_index(a->heavy, op) < 0) {
+        decref_candidate(a, op);
+    }
+    return 0;
+}
+
+/* Step (2'): a skipped object's references to set-aside ones are given
+ * back (see settle_heavy). */
+static int
+visit_heavy_give_back(PyObject *op, void *arg)
+{
+    Heavy *h = (Heavy *)arg;
+    if (op != NULL && heavy_index(h, op) >= 0) {
+        CG_AS_GC(op)->_gc_prev += ((uintptr_t)1 << CG_PREV_SHIFT);
+    }
+    return 0;
+}
+
+/* Settles the set-aside objects (see "heavy objects" above).  After: each
+ * one either had its references subtracted as subtract_refs would, or has
+ * gc_refs > 0 and is marked skipped, and every reference a skipped one
+ * holds is unsubtracted.  That last part matters: step (1) subtracted the
+ * references between set-aside objects, and move_unreachable does not
+ * traverse a skipped one, so a set-aside object referenced only by a
+ * skipped one would otherwise be taken for garbage (the fuzzer's
+ * cyclegc-heavy mode found that at once: a reachable dict cleared).  The
+ * skips are decided on the exact counts first; giving back afterwards
+ * adds only references held by skipped objects, which are reachable, so
+ * the reachable set is still the standard one. */
+static void
+settle_heavy(VisitArgs *a)
+{
+    Heavy *h = a->heavy;
+    for (int i = 0; i < h->n; i++) {
+        PyObject *op = h->op[i];
+        Py_TYPE(op)->tp_traverse(op, visit_heavy_among, h);
+    }
+    for (int i = 0; i < h->n; i++) {
+        if (refs_of(CG_AS_GC(h->op[i])) > 0) {
+            h->skipped[i] = 1;
+            h->nskipped++;
+        }
+    }
+    for (int i = 0; i < h->n; i++) {
+        PyObject *op = h->op[i];
+        Py_TYPE(op)->tp_traverse(op, h->skipped[i] ? visit_heavy_give_back : visit_decref_not_heavy,
+                                 h->skipped[i] ? (void *)h : (void *)a);
+    }
+}
+
+static int
+subtract_refs(PyGC_Head *young, int ring, Heavy *heavy)
 {
     VisitArgs a;
     cg_slots_init(&a.ring);
     a.known = NULL;
     a.reachable = NULL;
     a.older = 0;
+    a.heavy = heavy;
     PyGC_Head *g = cg_next(young);
     if (ring == 2) {
         int i = 0;
         for (; i < RING_PROBE && g != young; i++, g = cg_next(g)) {
             PyObject *op = CG_FROM_GC(g);
+            if (heavy_set_aside(heavy, op)) {
+                continue;
+            }
             Py_TYPE(op)->tp_traverse(op, visit_decref_probe, &a);
         }
         cg_last_ring_probe = a.older * 64 / (i > 0 ? i : 1);
@@ -801,10 +971,16 @@ subtract_refs(PyGC_Head *young, int ring)
     for (; g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
         CG_PREFETCH(cg_next(g));    /* its header loads while `op` is traversed */
+        if (heavy_set_aside(heavy, op)) {
+            continue;
+        }
         Py_TYPE(op)->tp_traverse(op, visit, &a);
     }
     while (a.ring.n > 0) {
         decref_candidate(&a, cg_slots_pop(&a.ring));
+    }
+    if (heavy != NULL && heavy->n > 0) {
+        settle_heavy(&a);
     }
     return ring;
 }
@@ -887,12 +1063,14 @@ visit_reachable_now(PyObject *op, void *arg)
 }
 
 static void
-move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring)
+move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring, Heavy *heavy)
 {
     VisitArgs args;
     cg_slots_init(&args.ring);
     args.known = NULL;
     args.reachable = young;
+    args.heavy = heavy;
+    int skips = heavy != NULL && heavy->nskipped > 0;
     visitproc visit = ring ? visit_reachable : visit_reachable_now;
     PyGC_Head *prev = young;
     PyGC_Head *g = cg_next(young);
@@ -901,8 +1079,12 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring)
             if (refs_of(g) > 0) {
                 PyObject *op = CG_FROM_GC(g);
                 CG_PREFETCH(cg_next(g));
-                /* The traversal may append to young, changing g->_gc_next. */
-                Py_TYPE(op)->tp_traverse(op, visit, &args);
+                /* The traversal may append to young, changing g->_gc_next.
+                 * A skipped heavy object's referents are roots already. */
+                int i;
+                if (!skips || (i = heavy_index(heavy, op)) < 0 || !heavy->skipped[i]) {
+                    Py_TYPE(op)->tp_traverse(op, visit, &args);
+                }
                 cg_set_prev(g, prev);
                 clear_candidate(g);
                 prev = g;
@@ -940,9 +1122,14 @@ deduce_unreachable(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable,
 {
     Py_ssize_t n = update_refs(st, candidates);
     int ring = n < cg_ring_min_candidates ? 0 : young ? 2 : 1;
-    ring = subtract_refs(candidates, ring);
+    Heavy heavy;
+    heavy.n = heavy.nskipped = 0;
+    heavy.bloom = 0;
+    Heavy *h = young && heavy_ntypes > 0 ? &heavy : NULL;
+    ring = subtract_refs(candidates, ring, h);
     cg_list_init(unreachable);
-    move_unreachable(candidates, unreachable, ring);
+    move_unreachable(candidates, unreachable, ring, h);
+    cg_last_heavy_skipped = h != NULL ? h->nskipped : 0;
     return n;
 }
 
@@ -1318,7 +1505,7 @@ cg_trial_deletion_subtracted(PyGC_Head *candidates, Py_ssize_t n, PyGC_Head *unr
 {
     int ring = n < cg_ring_min_candidates ? 0 : 1;
     cg_list_init(unreachable);
-    move_unreachable(candidates, unreachable, ring);
+    move_unreachable(candidates, unreachable, ring, NULL);
     return n;
 }
 
@@ -1407,6 +1594,68 @@ cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
 
 Py_ssize_t cg_last_trial_candidates = 0;
 double cg_phase_seconds[CG_NUM_GENERATIONS][CG_PHASES];
+Py_ssize_t cg_last_heavy_skipped = 0;
+
+static int
+visit_count(PyObject *Py_UNUSED(op), void *arg)
+{
+    (*(Py_ssize_t *)arg)++;
+    return 0;
+}
+
+/* A slow young collection's survivors (`young`, a normal list): the type
+ * of one whose traversal visits more than HEAVY_VISITS references becomes
+ * heavy (see "heavy objects").  Reads the survivors' traversals only. */
+static void
+learn_heavy(PyGC_Head *young)
+{
+    for (PyGC_Head *g = cg_next(young); g != young && heavy_ntypes < HEAVY_TYPES; g = cg_next(g)) {
+        PyObject *op = CG_FROM_GC(g);
+        PyTypeObject *tp = Py_TYPE(op);
+        if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type
+            || tp == &PySet_Type || tp == &PyFrozenSet_Type || is_heavy_type(tp)) {
+            continue;
+        }
+        Py_ssize_t visits = 0;
+        tp->tp_traverse(op, visit_count, &visits);
+        if (visits > HEAVY_VISITS) {
+            heavy_types[heavy_ntypes++] = tp;
+        }
+    }
+}
+
+PyObject *
+cg_heavy_types(void)
+{
+    PyObject *list = PyList_New(0);
+    for (int i = 0; list != NULL && i < heavy_ntypes; i++) {
+        if (PyList_Append(list, (PyObject *)heavy_types[i]) < 0) {
+            Py_CLEAR(list);
+        }
+    }
+    return list;
+}
+
+void
+cg_forget_heavy_types(void)
+{
+    heavy_ntypes = 0;
+}
+
+/* Tests and the fuzzer: `tp` is heavy from now on, whatever its instances'
+ * size (exact lists, dicts too).  Returns 0, or -1 if the table is full. */
+int
+cg_add_heavy_type(PyTypeObject *tp)
+{
+    if (is_heavy_type(tp)) {
+        return 0;
+    }
+    if (heavy_ntypes >= HEAVY_TYPES) {
+        return -1;
+    }
+    heavy_types[heavy_ntypes++] = tp;
+    return 0;
+}
 
 void
 cg_collect_generation(CgState *st, int gen, CgResult *out)
@@ -1455,7 +1704,12 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
     }
     else {
         out->candidates = deduce_unreachable(st, young, &unreachable, !full);
-        t1 = cg_now(); ph[CG_PHASE_TRIAL] += t1 - t; t = t1;
+        t1 = cg_now();
+        if (!full && t1 - t > HEAVY_SLOW && (t1 - t) > HEAVY_NS * (double)out->candidates) {
+            learn_heavy(young);
+            t1 = cg_now();
+        }
+        ph[CG_PHASE_TRIAL] += t1 - t; t = t1;
         if (full) {
             cg_last_trial_candidates = out->candidates;
         }

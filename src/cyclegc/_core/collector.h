@@ -42,6 +42,13 @@ extern Py_ssize_t cg_last_trial_candidates;
 enum { CG_PHASE_MARK, CG_PHASE_SPLIT, CG_PHASE_TRIAL, CG_PHASE_UNTRACK,
        CG_PHASE_DISPOSE, CG_PHASE_OTHER, CG_PHASES };
 extern double cg_phase_seconds[CG_NUM_GENERATIONS][CG_PHASES];
+/* Heavy objects in young collections (collector.c): the types learned,
+ * forgetting them (tests), and how many objects the last young
+ * collection skipped. */
+PyObject *cg_heavy_types(void);
+void cg_forget_heavy_types(void);
+int cg_add_heavy_type(PyTypeObject *tp);
+extern Py_ssize_t cg_last_heavy_skipped;
 /* Debug: (tracked, marked, a sample of the unmarked) of marking now. */
 PyObject *cg_unmarked_sample(CgState *st, Py_ssize_t max);
 Py_ssize_t cg_untrack_atoms(PyGC_Head *survivors, int full);

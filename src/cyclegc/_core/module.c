@@ -668,7 +668,50 @@ core_last_ring_probe(PyObject *self, PyObject *unused)
     return PyLong_FromSsize_t(cg_last_ring_probe);
 }
 
+/* _heavy_types() -> [types], _forget_heavy_types(), _last_heavy_skipped():
+ * young collections' heavy objects (collector.c). */
+static PyObject *
+core_heavy_types(PyObject *self, PyObject *unused)
+{
+    return cg_heavy_types();
+}
+
+static PyObject *
+core_forget_heavy_types(PyObject *self, PyObject *unused)
+{
+    cg_forget_heavy_types();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_add_heavy_type(PyObject *self, PyObject *arg)
+{
+    if (!PyType_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "a type is expected");
+        return NULL;
+    }
+    if (cg_add_heavy_type((PyTypeObject *)arg) < 0) {
+        PyErr_SetString(PyExc_ValueError, "too many heavy types");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_last_heavy_skipped(PyObject *self, PyObject *unused)
+{
+    return PyLong_FromSsize_t(cg_last_heavy_skipped);
+}
+
 static PyMethodDef core_methods[] = {
+    {"_heavy_types", core_heavy_types, METH_NOARGS,
+     "_heavy_types() -> the types whose instances young collections set aside (learned)."},
+    {"_add_heavy_type", core_add_heavy_type, METH_O,
+     "_add_heavy_type(tp): tests: young collections set its instances aside."},
+    {"_forget_heavy_types", core_forget_heavy_types, METH_NOARGS,
+     "_forget_heavy_types(): tests: learn them again."},
+    {"_last_heavy_skipped", core_last_heavy_skipped, METH_NOARGS,
+     "objects the last young collection did not traverse (heavy, referenced from outside)."},
     {"run_collection", (PyCFunction)(void (*)(void))core_run_collection, METH_FASTCALL,
      "run_collection(gen, reason) -> collected + uncollectable (0 if one is running)"},
     {"metrics_snapshot", core_metrics_snapshot, METH_NOARGS,
