@@ -766,3 +766,34 @@ def test_overflow_garbage_is_parked_then_cleared_a_slice_per_stop():
     assert a["listed"] == 0               # parked objects are in no generation
     assert doc["left"] == 0 and doc["cleared"] > 0
     assert sorted(doc["log"]) == ["del", "late callback", "outside freed"]
+
+
+def test_a_slice_that_is_garbage_whole_skips_the_unreachable_walk(bounded):
+    """A structure dropped whole is found garbage by the counts build_slice
+    keeps (no member referenced from outside); its finalizers and weakref
+    callbacks still run, and nothing alive next to it is touched."""
+    log = []
+
+    class Fin:
+        def __init__(self, peer=None):
+            self.peer = peer
+
+        def __del__(self):
+            log.append("del")
+
+    keep = [Node(i) for i in range(50)]
+    ring = [Node(i) for i in range(3000)]
+    for a, b in zip(ring, ring[1:] + ring[:1]):
+        a.refs.append(b)
+    ring[7].refs.append(Fin())
+    watched = weakref.ref(ring[5], lambda w: log.append("callback"))
+    holder = [ring]
+    cyclegc.collect()                       # old
+    before = cyclegc.incremental_stats()["whole_garbage_slices"]
+    del ring, a, b
+    holder.clear()
+    finish_round()
+    assert cyclegc.incremental_stats()["whole_garbage_slices"] > before
+    assert watched() is None
+    assert sorted(log) == ["callback", "del"]
+    assert all(n.name == i for i, n in enumerate(keep))

@@ -220,6 +220,8 @@ def incremental_stats():
     (``truncated_slices``), the stops not bounded because of them
     (``overflow_collections``: slices that took a big structure's closure
     whole, ``oversized_slices``, or complete collections when forced),
+    slices found to be garbage whole (``whole_garbage_slices``: no member
+    referenced from outside, disposed of without a further walk),
     rounds ended early by collect()/freeze()
     (``aborted_rounds``), the largest slice, the longest increment and the
     last round's duration (seconds), the pacer's cost and promotion

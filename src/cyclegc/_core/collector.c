@@ -1519,11 +1519,15 @@ cg_untrack_atoms(PyGC_Head *survivors, int full)
  * survives (resurrected objects, legacy finalizers and what they reach,
  * objects whose tp_clear did not free them) ends in `old`.  After:
  * `unreachable` is empty; counts are added to *collected, *uncollectable. */
+static void dispose_surveyed(CgState *st, PyGC_Head *unreachable, PyGC_Head *finalizers,
+                             PyGC_Head *old, GarbageSurvey survey,
+                             Py_ssize_t *collected, Py_ssize_t *uncollectable);
+
 void
 cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
                    Py_ssize_t *collected, Py_ssize_t *uncollectable)
 {
-    PyGC_Head finalizers, final_unreachable;
+    PyGC_Head finalizers;
     GarbageSurvey survey;
 
     cg_list_init(&finalizers);
@@ -1536,6 +1540,29 @@ cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
         survey.count = -1;
         survey.weakrefs = survey.finalizers = 1;
     }
+    dispose_surveyed(st, unreachable, &finalizers, old, survey, collected, uncollectable);
+}
+
+void
+cg_dispose_surveyed_garbage(CgState *st, PyGC_Head *garbage, PyGC_Head *old,
+                            Py_ssize_t count, int weakrefs, int finalizers,
+                            Py_ssize_t *collected, Py_ssize_t *uncollectable)
+{
+    PyGC_Head none;
+    cg_list_init(&none);
+    GarbageSurvey survey = {count, weakrefs, finalizers};
+    dispose_surveyed(st, garbage, &none, old, survey, collected, uncollectable);
+}
+
+/* Steps 6-11 after the survey: `unreachable` a normal list of COLLECTING
+ * objects, `finalizers` the legacy ones set apart (possibly empty). */
+static void
+dispose_surveyed(CgState *st, PyGC_Head *unreachable, PyGC_Head *finalizers_list,
+                 PyGC_Head *old, GarbageSurvey survey,
+                 Py_ssize_t *collected, Py_ssize_t *uncollectable)
+{
+    PyGC_Head final_unreachable;
+    PyGC_Head *finalizers = finalizers_list;
 
     if (st->debug & CG_DEBUG_COLLECTABLE) {
         for (PyGC_Head *g = cg_next(unreachable); g != unreachable; g = cg_next(g)) {
@@ -1570,7 +1597,7 @@ cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
     }
     *collected += proven;
     if (cg_park_garbage != NULL && !(st->debug & CG_DEBUG_SAVEALL)
-        && cg_list_is_empty(&finalizers)) {
+        && cg_list_is_empty(finalizers)) {
         /* bounded pauses: proven garbage is cleared in later stops.  Not
          * with legacy finalizers: an object with tp_del that the garbage
          * alone holds is freed while the garbage is cleared, before it is
@@ -1583,13 +1610,13 @@ cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
         delete_garbage(st, &final_unreachable, old);
     }
 
-    for (PyGC_Head *g = cg_next(&finalizers); g != &finalizers; g = cg_next(g)) {
+    for (PyGC_Head *g = cg_next(finalizers); g != finalizers; g = cg_next(g)) {
         (*uncollectable)++;
         if (st->debug & CG_DEBUG_UNCOLLECTABLE) {
             debug_object("uncollectable", CG_FROM_GC(g));
         }
     }
-    handle_legacy_finalizers(st, &finalizers, old);
+    handle_legacy_finalizers(st, finalizers, old);
 }
 
 Py_ssize_t cg_last_trial_candidates = 0;

@@ -54,6 +54,13 @@ PyObject *cg_unmarked_sample(CgState *st, Py_ssize_t max);
 Py_ssize_t cg_untrack_atoms(PyGC_Head *survivors, int full);
 void cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
                         Py_ssize_t *collected, Py_ssize_t *uncollectable);
+/* The same for a caller that surveyed the garbage itself: `garbage` a
+ * normal list of COLLECTING objects, none with a legacy tp_del, `count` of
+ * them; `weakrefs`: one is a weakref or has weakrefs; `finalizers`: one has
+ * a tp_finalize not yet called. */
+void cg_dispose_surveyed_garbage(CgState *st, PyGC_Head *garbage, PyGC_Head *old,
+                                 Py_ssize_t count, int weakrefs, int finalizers,
+                                 Py_ssize_t *collected, Py_ssize_t *uncollectable);
 
 /* Bounded pauses (incremental.c).  While enabled, automatic collections are
  * increments: a young collection plus a slice of an old-generation round.

@@ -87,11 +87,13 @@ cg_list_move_as_candidate(PyGC_Head *node, PyGC_Head *list)
 }
 
 /* A reference to candidate `node` from another candidate: subtract_refs's
- * step, for a caller that counts while it builds the set. */
-static inline void
+ * step, for a caller that counts while it builds the set.  Returns the
+ * count left. */
+static inline Py_ssize_t
 cg_subtract_ref(PyGC_Head *node)
 {
     node->_gc_prev -= ((uintptr_t)1 << CG_PREV_SHIFT);
+    return (Py_ssize_t)(node->_gc_prev >> CG_PREV_SHIFT);
 }
 
 /* Unlink `node` and mark it untracked (keeps only the FINALIZED bit). */
