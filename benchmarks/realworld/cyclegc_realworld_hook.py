@@ -117,6 +117,7 @@ def _start():
             out["installed_at_exit"] = cyclegc.installed()
             inc = cyclegc.incremental_stats()
             out["incremental"] = {k: v for k, v in inc.items() if isinstance(v, (int, float, str))}
+            out["longest_stop"] = inc.get("longest_stop")     # its cause and parts
             phases = getattr(core, "_phase_seconds", None)
             if phases is not None:
                 # seconds per part of the collections, per generation (a

@@ -31,8 +31,11 @@ void cg_collect_generation(CgState *st, int gen, CgResult *out);
 Py_ssize_t cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable);
 /* The last step of it (move_unreachable) on `n` candidates whose counts
  * are done: built with cg_list_move_as_candidate, every reference between
- * them subtracted (cg_subtract_ref), nothing run since. */
-Py_ssize_t cg_trial_deletion_subtracted(PyGC_Head *candidates, Py_ssize_t n, PyGC_Head *unreachable);
+ * them subtracted (cg_subtract_ref), nothing run since.  `order`, if not
+ * NULL, names the n candidates in list order: the walk prefetches ahead
+ * from it. */
+Py_ssize_t cg_trial_deletion_subtracted(PyGC_Head *candidates, Py_ssize_t n, PyGC_Head *unreachable,
+                                        PyObject *const *order);
 /* How many objects the last full collection left to trial deletion (what
  * marking did not reach; all candidates when it did not mark). */
 extern Py_ssize_t cg_last_trial_candidates;
