@@ -970,7 +970,9 @@ subtract_refs(PyGC_Head *young, int ring, Heavy *heavy)
     visitproc visit = ring ? visit_decref : visit_decref_now;
     for (; g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
-        CG_PREFETCH(cg_next(g));    /* its header loads while `op` is traversed */
+        if (ring) {
+            CG_PREFETCH(cg_next(g));    /* its header loads while `op` is traversed */
+        }
         if (heavy_set_aside(heavy, op)) {
             continue;
         }
@@ -1068,34 +1070,37 @@ visit_reachable_now(PyObject *op, void *arg)
  * objects ahead from it: the walk is otherwise a chain of dependent
  * misses, the whole cost of moving garbage, which is not traversed. */
 #define ORDER_AHEAD 12
-static void
-move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring, Heavy *heavy,
-                 PyObject *const *order, Py_ssize_t norder)
+
+/* The scan itself; `extras` is a constant at each call (see
+ * move_unreachable), so the young collections' version carries none of
+ * the prefetching and skipping, which cost them ~7 instructions per
+ * object (callgrind: move_unreachable +47 %). */
+static inline __attribute__((always_inline)) void
+scan_young(VisitArgs *args, PyGC_Head *young, PyGC_Head *unreachable, visitproc visit,
+           Heavy *heavy, PyObject *const *order, Py_ssize_t norder, const int extras)
 {
     Py_ssize_t step = 0;
-    VisitArgs args;
-    cg_slots_init(&args.ring);
-    args.known = NULL;
-    args.reachable = young;
-    args.heavy = heavy;
-    int skips = heavy != NULL && heavy->nskipped > 0;
-    visitproc visit = ring ? visit_reachable : visit_reachable_now;
+    int skips = extras && heavy != NULL && heavy->nskipped > 0;
     PyGC_Head *prev = young;
     PyGC_Head *g = cg_next(young);
     for (;;) {
         while (g != young) {
-            if (order != NULL && step + ORDER_AHEAD < norder) {
-                cg_prefetch_object(order[step + ORDER_AHEAD], 0);
+            if (extras) {
+                if (order != NULL && step + ORDER_AHEAD < norder) {
+                    cg_prefetch_object(order[step + ORDER_AHEAD], 0);
+                }
+                step++;
             }
-            step++;
             if (refs_of(g) > 0) {
                 PyObject *op = CG_FROM_GC(g);
-                CG_PREFETCH(cg_next(g));
+                int i;
+                if (extras) {
+                    CG_PREFETCH(cg_next(g));
+                }
                 /* The traversal may append to young, changing g->_gc_next.
                  * A skipped heavy object's referents are roots already. */
-                int i;
                 if (!skips || (i = heavy_index(heavy, op)) < 0 || !heavy->skipped[i]) {
-                    Py_TYPE(op)->tp_traverse(op, visit, &args);
+                    Py_TYPE(op)->tp_traverse(op, visit, args);
                 }
                 cg_set_prev(g, prev);
                 clear_candidate(g);
@@ -1114,15 +1119,33 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring, Heavy *heav
             }
             g = cg_next(prev);
         }
-        if (args.ring.n == 0) {
+        if (args->ring.n == 0) {
             break;
         }
-        while (args.ring.n > 0) {
-            reach(&args, cg_slots_pop(&args.ring));
+        while (args->ring.n > 0) {
+            reach(args, cg_slots_pop(&args->ring));
         }
         g = cg_next(prev);
     }
     young->_gc_prev = (uintptr_t)prev;
+}
+
+static void
+move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring, Heavy *heavy,
+                 PyObject *const *order, Py_ssize_t norder)
+{
+    VisitArgs args;
+    cg_slots_init(&args.ring);
+    args.known = NULL;
+    args.reachable = young;
+    args.heavy = heavy;
+    visitproc visit = ring ? visit_reachable : visit_reachable_now;
+    if (ring || order != NULL || (heavy != NULL && heavy->nskipped > 0)) {
+        scan_young(&args, young, unreachable, visit, heavy, order, norder, 1);
+    }
+    else {
+        scan_young(&args, young, unreachable, visit, NULL, NULL, 0, 0);
+    }
     unreachable->_gc_next &= ~CG_NEXT_UNREACHABLE;
 }
 
