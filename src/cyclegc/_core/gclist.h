@@ -74,14 +74,7 @@ cg_list_move(PyGC_Head *node, PyGC_Head *list)
 static inline void
 cg_list_move_as_candidate(PyGC_Head *node, PyGC_Head *list)
 {
-    PyGC_Head *prev = cg_prev(node);
-    PyGC_Head *next = cg_next(node);
-    cg_set_next(prev, next);
-    cg_set_prev(next, prev);
-    PyGC_Head *last = (PyGC_Head *)list->_gc_prev;
-    last->_gc_next = (uintptr_t)node;
-    node->_gc_next = (uintptr_t)list;
-    list->_gc_prev = (uintptr_t)node;
+    cg_list_move(node, list);      /* its prev link is then overwritten */
     node->_gc_prev = (node->_gc_prev & CG_PREV_FINALIZED) | CG_PREV_COLLECTING
                      | ((uintptr_t)Py_REFCNT(CG_FROM_GC(node)) << CG_PREV_SHIFT);
 }
