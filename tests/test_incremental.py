@@ -797,3 +797,53 @@ def test_a_slice_that_is_garbage_whole_skips_the_unreachable_walk(bounded):
     assert watched() is None
     assert sorted(log) == ["callback", "del"]
     assert all(n.name == i for i, n in enumerate(keep))
+
+
+def test_an_oversized_slice_is_the_first_slice_of_its_stop(bounded):
+    """In an uncapped round a closure past the hard cap met after other
+    slices of the stop is put back (deferred_slices) and taken whole by the
+    next stop's first slice: the stop holds the oversized slice and little
+    else.  A pessimistic cost estimate leaves room for several slices per
+    stop; wherever the ring falls among small cycles, it is collected, and
+    every stop with an oversized slice ran no slice before it."""
+    deferred = 0
+    for k in range(0, 2001, 250):
+        holder = []
+        make_old_cycles(k, holder)
+        ring = [Node(i) for i in range(600)]
+        for a, b in zip(ring, ring[1:] + ring[:1]):
+            a.refs.append(b)
+        watched = weakref.ref(ring[3])
+        make_old_cycles(200, holder)
+        cyclegc.collect()                   # all of it old, in that order
+        del ring, a, b
+        before = cyclegc.incremental_stats()
+        core._force_oversized(100)
+        core._set_sweep_cost(1000)
+        try:
+            core.run_increment(0, True)
+            for _ in range(MAX_STEPS):
+                s = cyclegc.incremental_stats()
+                if s["rounds"] > before["rounds"]:
+                    break
+                over = s["oversized_slices"]
+                core.run_increment(0)
+                s = cyclegc.incremental_stats()
+                if s["oversized_slices"] > over:
+                    assert s["last_stop"]["slices"] == 1, (k, s["last_stop"])
+        finally:
+            core._force_oversized(0)
+        s = cyclegc.incremental_stats()
+        assert watched() is None, k
+        deferred += s["deferred_slices"] - before["deferred_slices"]
+        holder.clear()
+        cyclegc.collect()
+    assert deferred > 0
+
+
+def test_set_sweep_cost_rejects_what_is_not_a_positive_number():
+    with pytest.raises(TypeError):
+        core._set_sweep_cost("1")
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="positive"):
+            core._set_sweep_cost(bad)

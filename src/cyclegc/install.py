@@ -221,7 +221,9 @@ def incremental_stats():
     (``overflow_collections``: slices that took a big structure's closure
     whole, ``oversized_slices``, or complete collections when forced),
     slices found to be garbage whole (``whole_garbage_slices``: no member
-    referenced from outside, disposed of without a further walk),
+    referenced from outside, disposed of without a further walk), closures
+    too big for the rest of a stop put back to start the next one
+    (``deferred_slices``),
     rounds ended early by collect()/freeze()
     (``aborted_rounds``), the largest slice, the longest increment and the
     last round's duration (seconds), the pacer's cost and promotion

@@ -79,6 +79,7 @@ int cg_inc_plan(CgState *st);               /* what the next increment does */
 void cg_inc_request_round(void);            /* the next increment starts a round */
 void cg_inc_force_overflow(void);            /* tests: the next increment is an overflow collection */
 void cg_inc_force_oversized(Py_ssize_t hard_cap); /* tests: every round uncapped, slices past hard_cap oversized (0: off) */
+double cg_inc_set_sweep_cost(double seconds);       /* tests: the pacer's cost per object; returns the previous */
 void cg_inc_force_young_chunk(Py_ssize_t n);  /* tests: young chunks of n objects (0: auto, -1: none) */
 int cg_inc_young_generation(CgState *st);   /* 0 or 1: the young part of the next increment */
 void cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out);

@@ -124,6 +124,7 @@ typedef struct {
     Py_ssize_t slices;
     int young_gen;
     int overflow;
+    int deferred;                   /* a slice was put back for the next stop */
 } StopInfo;
 
 static struct {
@@ -161,6 +162,7 @@ static struct {
     Py_ssize_t collected, uncollectable, truncations, overflow_collections, aborted;
     Py_ssize_t oversized_slices;    /* overflow stops that were slices (the rest: complete collections) */
     Py_ssize_t whole_garbage_slices; /* slices found garbage whole (all_garbage) */
+    Py_ssize_t deferred_slices;     /* oversized closures put back for a stop of their own */
     Py_ssize_t largest_slice;
     double longest_increment, round_started_at, last_round_seconds;
     StopInfo stop, longest_stop;    /* the current (last) stop; the longest */
@@ -676,6 +678,25 @@ build_slice(SliceCtx *ctx)
 
 static void park_proven(CgState *st, CgPark *proven);
 
+/* Puts a slice back at the head of `to_sweep`, as if build_slice had
+ * never cut it: prev links given back (FINALIZED kept, COLLECTING and the
+ * counts dropped).  Nothing was decided about its members, so nothing is
+ * undone but list links; the same seed starts the next slice.  Members
+ * pulled from elsewhere (a young generation) stay in `to_sweep`, as a
+ * slice's survivors would have joined `visited`. */
+static void
+abandon_slice(PyGC_Head *slice)
+{
+    PyGC_Head *prev = slice;
+    for (PyGC_Head *g = cg_next(slice); g != slice; g = cg_next(g)) {
+        g->_gc_prev = (uintptr_t)prev | (g->_gc_prev & CG_PREV_FINALIZED);
+        prev = g;
+    }
+    slice->_gc_prev = (uintptr_t)prev;
+    cg_list_merge(&inc.to_sweep, slice);    /* slice, then the rest */
+    cg_list_merge(slice, &inc.to_sweep);
+}
+
 /* A slice no member of which is referenced from outside it (ctx->positive
  * is 0: every gc_refs is 0) is garbage whole: move_unreachable would move
  * every member to `unreachable` without traversing one.  This does what it
@@ -735,7 +756,7 @@ all_garbage(PyGC_Head *slice, Py_ssize_t n, int *weakrefs, int *finalizers)
  * one stop); its garbage is parked, as an overflow collection's is, so
  * that tp_clear and the freeing are spread over the next stops. */
 static Py_ssize_t
-sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
+sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResult *out)
 {
     PyGC_Head slice, unreachable;
     CgPark proven = {.count = 0, .code_ran = 0};
@@ -744,12 +765,22 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, CgResult *out)
     if (inc.forced_hard_cap > 0) {
         hard_cap = inc.forced_hard_cap;
     }
-    SliceCtx ctx = {&slice, 0, cap, inc.uncapped ? PY_SSIZE_T_MAX : hard_cap, 0};
+    SliceCtx ctx = {&slice, 0, cap, inc.uncapped && !defer ? PY_SSIZE_T_MAX : hard_cap, 0};
     cg_slots_init(&ctx.ring);
     ctx.positive = 0;
     ctx.listed = 1;
     double t0 = cg_now(), c0 = thread_cpu_now();
     build_slice(&ctx);
+    if (defer && ctx.truncated) {
+        /* An oversized closure after other work of the stop would add to
+         * it: it goes back and starts the next stop instead. */
+        abandon_slice(&slice);
+        inc.deferred_slices++;
+        inc.stop.deferred = 1;
+        inc.stop.part_seconds[PART_SWEEP] += cg_now() - t0;
+        inc.stop.part_objects[PART_SWEEP] += ctx.n;
+        return ctx.n;
+    }
     if (ctx.truncated) {
         inc.truncations++;
         inc.round_truncated = 1;
@@ -1018,6 +1049,14 @@ cg_inc_force_oversized(Py_ssize_t hard_cap)
     inc.forced_hard_cap = hard_cap;
 }
 
+double
+cg_inc_set_sweep_cost(double seconds)
+{
+    double previous = inc.sweep_cost;
+    inc.sweep_cost = seconds;
+    return previous;
+}
+
 void
 cg_inc_force_young_chunk(Py_ssize_t n)
 {
@@ -1129,9 +1168,12 @@ old_work(CgState *st, double deadline, CgResult *out)
                 time_cap = MIN_SLICE;
             }
             Py_ssize_t cap = Py_MAX(Py_MIN(time_cap, quota - work), MIN_SLICE);
-            work += sweep_slice(st, cap, 2 * time_cap, out);
-            if (inc.phase != SWEEP) {
-                goto done;      /* a finalizer ended the round (freeze...) */
+            /* In an uncapped round an oversized slice is the stop's first:
+             * a later one is cut at the usual cap and put back. */
+            work += sweep_slice(st, cap, 2 * time_cap, inc.stop.slices > 0, out);
+            if (inc.phase != SWEEP || inc.stop.deferred) {
+                goto done;      /* a finalizer ended the round (freeze...),
+                                 * or a closure waits for the next stop */
             }
             if (!cg_list_is_empty(&inc.parked)) {
                 goto done;      /* an oversized slice: nothing more this stop */
@@ -1503,7 +1545,7 @@ cg_inc_stats(void)
         return NULL;
     }
     return Py_BuildValue(
-        "{sdsssnsnsnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsnsnsnsnsnsnsnsnsNsN}",
+        "{sdsssnsnsnsnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsnsnsnsnsnsnsnsnsNsN}",
         "max_pause", inc.max_pause,
         "phase", phase_name(inc.phase),
         "rounds", inc.rounds,
@@ -1517,6 +1559,7 @@ cg_inc_stats(void)
         "overflow_collections", inc.overflow_collections,
         "oversized_slices", inc.oversized_slices,
         "whole_garbage_slices", inc.whole_garbage_slices,
+        "deferred_slices", inc.deferred_slices,
         "aborted_rounds", inc.aborted,
         "largest_slice", inc.largest_slice,
         "longest_increment", inc.longest_increment,

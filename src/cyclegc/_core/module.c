@@ -550,6 +550,22 @@ core_force_oversized(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* _set_sweep_cost(ns) -> previous: the pacer's sweep cost per object
+ * (tests: slices that run faster than it leave room for more in a stop). */
+static PyObject *
+core_set_sweep_cost(PyObject *self, PyObject *arg)
+{
+    double ns = PyFloat_AsDouble(arg);
+    if (ns == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!(ns > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "_set_sweep_cost: ns must be positive");
+        return NULL;
+    }
+    return PyFloat_FromDouble(cg_inc_set_sweep_cost(ns * 1e-9) * 1e9);
+}
+
 static PyObject *
 core_stack_roots(PyObject *self, PyObject *arg)
 {
@@ -748,6 +764,8 @@ static PyMethodDef core_methods[] = {
     {"_stack_roots", core_stack_roots, METH_O, NULL},
     {"_set_young_chunk", core_set_young_chunk, METH_O, NULL},
     {"_force_overflow", core_force_overflow, METH_NOARGS, NULL},
+    {"_set_sweep_cost", core_set_sweep_cost, METH_O,
+     "_set_sweep_cost(ns) -> previous: the pacer's sweep cost per object (tests)."},
     {"_force_oversized", core_force_oversized, METH_O,
      "_force_oversized(n): every round uncapped, slices past n objects oversized (0: off)."},
     {"incremental_stats", core_incremental_stats, METH_NOARGS,
