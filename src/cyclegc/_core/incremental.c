@@ -678,6 +678,31 @@ build_slice(SliceCtx *ctx)
 
 static void park_proven(CgState *st, CgPark *proven);
 
+/* The survivors of a slice (`slice`, a normal list), in one walk: tuples
+ * and dicts holding only atoms are untracked, as a full collection would
+ * (a round stands for one), and the rest are marked, so that later slices
+ * of the round stop at them.  Returns how many stay. */
+static Py_ssize_t
+keep_survivors(PyGC_Head *slice)
+{
+    Py_ssize_t kept = 0;
+    PyGC_Head *g = cg_next(slice);
+    while (g != slice) {
+        PyGC_Head *next = cg_next(g);
+        PyObject *op = CG_FROM_GC(g);
+        PyTypeObject *tp = Py_TYPE(op);
+        if ((tp == &PyTuple_Type || tp == &PyDict_Type) && cg_is_atom_container(op, 1)) {
+            cg_list_untrack(g);
+        }
+        else {
+            (void)addrset_add(&inc.marks, op);
+            kept++;
+        }
+        g = next;
+    }
+    return kept;
+}
+
 /* Puts a slice back at the head of `to_sweep`, as if build_slice had
  * never cut it: prev links given back (FINALIZED kept, COLLECTING and the
  * counts dropped).  Nothing was decided about its members, so nothing is
@@ -803,7 +828,6 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
     else {
         (void)cg_trial_deletion_subtracted(&slice, n, &unreachable,
                                            ctx.listed ? members : NULL);
-        cg_untrack_atoms(&slice, 1);       /* a round stands for a full collection */
     }
     if (members_cap > MEMBERS_KEPT) {
         PyMem_RawFree(members);
@@ -814,10 +838,7 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
     inc.stop.part_seconds[PART_SWEEP] += t1 - t0;
     inc.stop.part_objects[PART_SWEEP] += n;
     inc.stop.slices++;
-    for (PyGC_Head *g = cg_next(&slice); g != &slice; g = cg_next(g)) {
-        (void)addrset_add(&inc.marks, CG_FROM_GC(g));
-        inc.round_survivors++;
-    }
+    inc.round_survivors += keep_survivors(&slice);
     cg_list_merge(&slice, &inc.visited);
     Py_ssize_t collected = 0, uncollectable = 0;
     if (oversized) {
