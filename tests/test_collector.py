@@ -317,29 +317,58 @@ def test_young_collections_with_and_without_the_prefetch_ring_agree(n, min_candi
         core._set_ring_probe_older(previous_probe)
 
 
-def test_the_ring_probe_counts_older_referents_of_young_objects():
+def test_the_ring_probe_counts_older_referents_on_young_pages():
     """A young collection's probe counts, per 64 of its first candidates,
-    the referents that are older containers (not classes): what the
-    prefetch ring would hide misses on.  New objects that each refer to an
-    old one score high; new objects that refer only to each other and to
-    atoms score ~0; the ring is then not taken."""
+    the referents that are older containers (not classes) on a page that
+    also holds a candidate: what the prefetch ring would hide misses on.
+    Older containers on other pages are dropped by the young-pages filter
+    unread and do not count; new objects that refer only to each other and
+    to atoms score ~0; the ring is then not taken."""
     from cyclegc._core import _cyclegc as core
-    old = [[i] for i in range(5000)]
+    old = [[i] for i in range(8000)]
     cyclegc.collect()
     previous = core._set_ring_min_candidates(0)
     try:
-        young = [[o] for o in old]              # each refers to an old list
+        young = [[o] for o in old[:4000]]       # old lists, on older pages
         cyclegc.collect(0)
-        to_old = core._last_ring_probe()
-        young = [[i, str(i)] for i in range(5000)]     # atoms only
+        apart = core._last_ring_probe()
+        del young
+        del old[::2]                            # holes in the old lists' pages...
+        young = [[o] for o in old]              # ...which the new lists fill
+        cyclegc.collect(0)
+        mixed = core._last_ring_probe()
+        young = [[i, str(i)] for i in range(4000)]     # atoms only
         young.append(young)
         cyclegc.collect(0)
         to_atoms = core._last_ring_probe()
     finally:
         core._set_ring_min_candidates(previous)
-    assert to_old >= 48, to_old
+    assert apart <= 8, apart
+    assert mixed >= 32, mixed
     assert to_atoms <= 4, to_atoms
-    assert len(young) == 5001 and len(old) == 5000
+    assert len(young) == 4001 and len(old) == 4000
+
+
+def test_young_collections_find_garbage_next_to_old_objects_on_shared_pages():
+    """The young-pages filter drops a referent whose page holds no
+    candidate; a young object on an old object's page (a hole the program
+    freed) is still a candidate, and young garbage cycles there are found
+    while the old objects beside them survive."""
+    import weakref
+    old = [Node(i) for i in range(6000)]
+    cyclegc.collect()
+    del old[::2]                                # holes among old nodes
+    dead = []
+    for o in old[:1500]:
+        a, b = Node("a"), Node("b")             # fill the holes
+        a.refs += [b, o]
+        b.refs.append(a)
+        dead.append(weakref.ref(a))
+        o.refs.append(Node("kept"))             # young, held by an old node
+    del a, b
+    assert cyclegc.collect(0) >= 3000
+    assert all(w() is None for w in dead)
+    assert all(o.refs[0].name == "kept" for o in old[:1500])
 
 
 # -- heavy objects in young collections (collector.c) ------------------------------

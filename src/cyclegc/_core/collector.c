@@ -638,15 +638,60 @@ split_walkers(PyGC_Head *young, PyGC_Head *rest, CgEntries *entries)
     return kept;
 }
 
+/* ---- young pages -----------------------------------------------------------
+ *
+ * In a young collection most references its candidates hold point out of
+ * the candidate set: to classes, interned strings, small ints, and above
+ * all older containers, whose headers the visitors of subtract_refs and
+ * move_unreachable read only to learn that they are not candidates.  On a
+ * big heap each such read is a cache miss, paid twice (one per pass).
+ * update_refs records the 4 KiB page of every candidate in a small bitmap
+ * (hashed, 8192 bits: it stays in L1); a referent whose page has no bit is
+ * not a candidate, and the visitors drop it without reading a byte of it.
+ * A set bit proves nothing (another object of the page, or a hash
+ * collision), and the referent then takes the usual test.  Exact because
+ * every candidate's page is recorded before the first visit and the
+ * candidate set only shrinks afterwards.  Used when the set is small
+ * enough for the bitmap to stay sparse (YOUNG_PAGES_MAX candidates). */
+#define PAGE_FILTER_BITS 13
+#define YOUNG_PAGES_MAX 8192
+static uint64_t young_pages[(1 << PAGE_FILTER_BITS) / 64];
+
+static inline uintptr_t
+page_slot(const void *op)
+{
+    return (uintptr_t)(((uint64_t)((uintptr_t)op >> 12) * 0x9E3779B97F4A7C15ull)
+                       >> (64 - PAGE_FILTER_BITS));
+}
+
+static inline void
+young_page_add(const void *op)
+{
+    uintptr_t h = page_slot(op);
+    young_pages[h >> 6] |= (uint64_t)1 << (h & 63);
+}
+
+/* 0: `op` is certainly not a candidate; 1: it may be. */
+static inline int
+young_page_has(const void *op)
+{
+    uintptr_t h = page_slot(op);
+    return (int)((young_pages[h >> 6] >> (h & 63)) & 1);
+}
+
 /* ---- 2. update_refs ---------------------------------------------------- */
 
 /* For each object in `young`: gc_refs := refcount, COLLECTING set.
  * Immortal objects (3.12+) are set aside as the interpreter would.
- * After: the list is singly linked (prev holds gc_refs); returns its size. */
+ * After: the list is singly linked (prev holds gc_refs); returns its size;
+ * with `pages`, young_pages holds the page of every object in it. */
 static Py_ssize_t
-update_refs(CgState *st, PyGC_Head *young)
+update_refs(CgState *st, PyGC_Head *young, int pages)
 {
     Py_ssize_t n = 0;
+    if (pages) {
+        memset(young_pages, 0, sizeof(young_pages));
+    }
     PyGC_Head *g = cg_next(young);
     while (g != young) {
         PyGC_Head *next = cg_next(g);
@@ -664,6 +709,9 @@ update_refs(CgState *st, PyGC_Head *young)
         g->_gc_prev = (g->_gc_prev & CG_PREV_FINALIZED)
                       | CG_PREV_COLLECTING
                       | ((uintptr_t)Py_REFCNT(op) << CG_PREV_SHIFT);
+        if (pages) {
+            young_page_add(op);
+        }
         n++;
         g = next;
     }
@@ -786,6 +834,7 @@ typedef struct {
     PyGC_Head *reachable;   /* move_unreachable's young list */
     Py_ssize_t older;       /* the probe's count (see subtract_refs) */
     Heavy *heavy;           /* young collections: the set-aside, or NULL */
+    int pages;              /* young_pages holds every candidate's page */
 } VisitArgs;
 
 static inline void
@@ -810,6 +859,9 @@ static int
 visit_decref_probe(PyObject *op, void *arg)
 {
     VisitArgs *a = (VisitArgs *)arg;
+    if (a->pages && !young_page_has(op)) {
+        return 0;       /* not a candidate, and not read: no miss to hide */
+    }
     if (op != a->known && op != NULL) {
         if (cg_is_gc(op) && !is_candidate(CG_AS_GC(op)) && !PyType_Check(op)) {
             a->older++;
@@ -854,6 +906,18 @@ visit_decref_now(PyObject *op, void *arg)
 {
     VisitArgs *a = (VisitArgs *)arg;
     if (!is_atom(op) && op != a->known) {
+        decref_candidate(a, op);
+    }
+    return 0;
+}
+
+/* visit_decref_now behind the young-pages filter: a referent on a page
+ * with no candidate is not read at all. */
+static int
+visit_decref_young(PyObject *op, void *arg)
+{
+    VisitArgs *a = (VisitArgs *)arg;
+    if (young_page_has(op) && !is_atom(op) && op != a->known) {
         decref_candidate(a, op);
     }
     return 0;
@@ -946,7 +1010,7 @@ settle_heavy(VisitArgs *a)
 }
 
 static int
-subtract_refs(PyGC_Head *young, int ring, Heavy *heavy)
+subtract_refs(PyGC_Head *young, int ring, Heavy *heavy, int pages)
 {
     VisitArgs a;
     cg_slots_init(&a.ring);
@@ -954,6 +1018,7 @@ subtract_refs(PyGC_Head *young, int ring, Heavy *heavy)
     a.reachable = NULL;
     a.older = 0;
     a.heavy = heavy;
+    a.pages = pages;
     PyGC_Head *g = cg_next(young);
     if (ring == 2) {
         int i = 0;
@@ -967,7 +1032,7 @@ subtract_refs(PyGC_Head *young, int ring, Heavy *heavy)
         cg_last_ring_probe = a.older * 64 / (i > 0 ? i : 1);
         ring = a.older * 64 >= cg_ring_probe_older * i;
     }
-    visitproc visit = ring ? visit_decref : visit_decref_now;
+    visitproc visit = ring ? visit_decref : pages ? visit_decref_young : visit_decref_now;
     for (; g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
         if (ring) {
@@ -1064,6 +1129,17 @@ visit_reachable_now(PyObject *op, void *arg)
     return 0;
 }
 
+/* The same behind the young-pages filter. */
+static int
+visit_reachable_young(PyObject *op, void *arg)
+{
+    VisitArgs *a = (VisitArgs *)arg;
+    if (young_page_has(op) && !is_atom(op) && op != a->known) {
+        reach(a, op);
+    }
+    return 0;
+}
+
 /* `order` (may be NULL): the first `norder` objects of `young` in list
  * order; the scan's first pass follows it exactly (moves only touch what is
  * behind the scan or append at the tail), so it prefetches ORDER_AHEAD
@@ -1132,14 +1208,15 @@ scan_young(VisitArgs *args, PyGC_Head *young, PyGC_Head *unreachable, visitproc 
 
 static void
 move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring, Heavy *heavy,
-                 PyObject *const *order, Py_ssize_t norder)
+                 PyObject *const *order, Py_ssize_t norder, int pages)
 {
     VisitArgs args;
     cg_slots_init(&args.ring);
     args.known = NULL;
     args.reachable = young;
     args.heavy = heavy;
-    visitproc visit = ring ? visit_reachable : visit_reachable_now;
+    args.pages = pages;
+    visitproc visit = ring ? visit_reachable : pages ? visit_reachable_young : visit_reachable_now;
     if (ring || order != NULL || (heavy != NULL && heavy->nskipped > 0)) {
         scan_young(&args, young, unreachable, visit, heavy, order, norder, 1);
     }
@@ -1155,15 +1232,16 @@ static Py_ssize_t
 deduce_unreachable(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable,
                    int young)
 {
-    Py_ssize_t n = update_refs(st, candidates);
+    Py_ssize_t n = update_refs(st, candidates, young);
+    int pages = young && n <= YOUNG_PAGES_MAX;
     int ring = n < cg_ring_min_candidates ? 0 : young ? 2 : 1;
     Heavy heavy;
     heavy.n = heavy.nskipped = 0;
     heavy.bloom = 0;
     Heavy *h = young && heavy_ntypes > 0 ? &heavy : NULL;
-    ring = subtract_refs(candidates, ring, h);
+    ring = subtract_refs(candidates, ring, h, pages);
     cg_list_init(unreachable);
-    move_unreachable(candidates, unreachable, ring, h, NULL, 0);
+    move_unreachable(candidates, unreachable, ring, h, NULL, 0, pages);
     cg_last_heavy_skipped = h != NULL ? h->nskipped : 0;
     return n;
 }
@@ -1541,7 +1619,7 @@ cg_trial_deletion_subtracted(PyGC_Head *candidates, Py_ssize_t n, PyGC_Head *unr
 {
     int ring = n < cg_ring_min_candidates ? 0 : 1;
     cg_list_init(unreachable);
-    move_unreachable(candidates, unreachable, ring, NULL, order, n);
+    move_unreachable(candidates, unreachable, ring, NULL, order, n, 0);
     return n;
 }
 
