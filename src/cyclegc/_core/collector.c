@@ -638,24 +638,26 @@ split_walkers(PyGC_Head *young, PyGC_Head *rest, CgEntries *entries)
     return kept;
 }
 
-/* ---- young pages -----------------------------------------------------------
+/* ---- candidate pages -------------------------------------------------------
  *
- * In a young collection most references its candidates hold point out of
- * the candidate set: to classes, interned strings, small ints, and above
- * all older containers, whose headers the visitors of subtract_refs and
- * move_unreachable read only to learn that they are not candidates.  On a
- * big heap each such read is a cache miss, paid twice (one per pass).
- * update_refs records the 4 KiB page of every candidate in a small bitmap
- * (hashed, 8192 bits: it stays in L1); a referent whose page has no bit is
- * not a candidate, and the visitors drop it without reading a byte of it.
- * A set bit proves nothing (another object of the page, or a hash
- * collision), and the referent then takes the usual test.  Exact because
- * every candidate's page is recorded before the first visit and the
- * candidate set only shrinks afterwards.  Used when the set is small
- * enough for the bitmap to stay sparse (YOUNG_PAGES_MAX candidates). */
+ * Most references a small candidate set holds point out of it: a young
+ * generation's to classes, interned strings, small ints and above all
+ * older containers; a full collection's unmarked rest (mostly garbage) to
+ * the marked heap; a bounded-mode slice's survivors to marked objects.
+ * The visitors of subtract_refs and move_unreachable read each such
+ * referent's header only to learn that it is not a candidate, and on a big
+ * heap each read is a cache miss.  The page (4 KiB) of every candidate is
+ * recorded in a small bitmap (hashed, 8192 bits: it stays in L1) before
+ * the first visit; a referent whose page has no bit is not a candidate,
+ * and the visitors drop it without reading a byte of it.  A set bit proves
+ * nothing (another object of the page, or a hash collision), and the
+ * referent then takes the usual test.  Exact because every candidate's
+ * page is recorded before the first visit and a candidate set only
+ * shrinks afterwards.  Used when the set is small enough for the bitmap
+ * to stay sparse (PAGES_MAX candidates). */
 #define PAGE_FILTER_BITS 13
-#define YOUNG_PAGES_MAX 8192
-static uint64_t young_pages[(1 << PAGE_FILTER_BITS) / 64];
+#define PAGES_MAX 8192
+static uint64_t cand_pages[(1 << PAGE_FILTER_BITS) / 64];
 
 static inline uintptr_t
 page_slot(const void *op)
@@ -665,18 +667,18 @@ page_slot(const void *op)
 }
 
 static inline void
-young_page_add(const void *op)
+cand_page_add(const void *op)
 {
     uintptr_t h = page_slot(op);
-    young_pages[h >> 6] |= (uint64_t)1 << (h & 63);
+    cand_pages[h >> 6] |= (uint64_t)1 << (h & 63);
 }
 
 /* 0: `op` is certainly not a candidate; 1: it may be. */
 static inline int
-young_page_has(const void *op)
+cand_page_has(const void *op)
 {
     uintptr_t h = page_slot(op);
-    return (int)((young_pages[h >> 6] >> (h & 63)) & 1);
+    return (int)((cand_pages[h >> 6] >> (h & 63)) & 1);
 }
 
 /* ---- 2. update_refs ---------------------------------------------------- */
@@ -684,14 +686,12 @@ young_page_has(const void *op)
 /* For each object in `young`: gc_refs := refcount, COLLECTING set.
  * Immortal objects (3.12+) are set aside as the interpreter would.
  * After: the list is singly linked (prev holds gc_refs); returns its size;
- * with `pages`, young_pages holds the page of every object in it. */
+ * cand_pages holds the page of every object in it. */
 static Py_ssize_t
-update_refs(CgState *st, PyGC_Head *young, int pages)
+update_refs(CgState *st, PyGC_Head *young)
 {
     Py_ssize_t n = 0;
-    if (pages) {
-        memset(young_pages, 0, sizeof(young_pages));
-    }
+    memset(cand_pages, 0, sizeof(cand_pages));
     PyGC_Head *g = cg_next(young);
     while (g != young) {
         PyGC_Head *next = cg_next(g);
@@ -709,9 +709,7 @@ update_refs(CgState *st, PyGC_Head *young, int pages)
         g->_gc_prev = (g->_gc_prev & CG_PREV_FINALIZED)
                       | CG_PREV_COLLECTING
                       | ((uintptr_t)Py_REFCNT(op) << CG_PREV_SHIFT);
-        if (pages) {
-            young_page_add(op);
-        }
+        cand_page_add(op);
         n++;
         g = next;
     }
@@ -834,7 +832,7 @@ typedef struct {
     PyGC_Head *reachable;   /* move_unreachable's young list */
     Py_ssize_t older;       /* the probe's count (see subtract_refs) */
     Heavy *heavy;           /* young collections: the set-aside, or NULL */
-    int pages;              /* young_pages holds every candidate's page */
+    int pages;              /* cand_pages holds every candidate's page */
 } VisitArgs;
 
 static inline void
@@ -859,7 +857,7 @@ static int
 visit_decref_probe(PyObject *op, void *arg)
 {
     VisitArgs *a = (VisitArgs *)arg;
-    if (a->pages && !young_page_has(op)) {
+    if (a->pages && !cand_page_has(op)) {
         return 0;       /* not a candidate, and not read: no miss to hide */
     }
     if (op != a->known && op != NULL) {
@@ -911,13 +909,13 @@ visit_decref_now(PyObject *op, void *arg)
     return 0;
 }
 
-/* visit_decref_now behind the young-pages filter: a referent on a page
+/* visit_decref_now behind the candidate-pages filter: a referent on a page
  * with no candidate is not read at all. */
 static int
-visit_decref_young(PyObject *op, void *arg)
+visit_decref_paged(PyObject *op, void *arg)
 {
     VisitArgs *a = (VisitArgs *)arg;
-    if (young_page_has(op) && !is_atom(op) && op != a->known) {
+    if (cand_page_has(op) && !is_atom(op) && op != a->known) {
         decref_candidate(a, op);
     }
     return 0;
@@ -1032,7 +1030,7 @@ subtract_refs(PyGC_Head *young, int ring, Heavy *heavy, int pages)
         cg_last_ring_probe = a.older * 64 / (i > 0 ? i : 1);
         ring = a.older * 64 >= cg_ring_probe_older * i;
     }
-    visitproc visit = ring ? visit_decref : pages ? visit_decref_young : visit_decref_now;
+    visitproc visit = ring ? visit_decref : pages ? visit_decref_paged : visit_decref_now;
     for (; g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
         if (ring) {
@@ -1129,12 +1127,12 @@ visit_reachable_now(PyObject *op, void *arg)
     return 0;
 }
 
-/* The same behind the young-pages filter. */
+/* The same behind the candidate-pages filter. */
 static int
-visit_reachable_young(PyObject *op, void *arg)
+visit_reachable_paged(PyObject *op, void *arg)
 {
     VisitArgs *a = (VisitArgs *)arg;
-    if (young_page_has(op) && !is_atom(op) && op != a->known) {
+    if (cand_page_has(op) && !is_atom(op) && op != a->known) {
         reach(a, op);
     }
     return 0;
@@ -1216,7 +1214,7 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring, Heavy *heav
     args.reachable = young;
     args.heavy = heavy;
     args.pages = pages;
-    visitproc visit = ring ? visit_reachable : pages ? visit_reachable_young : visit_reachable_now;
+    visitproc visit = ring ? visit_reachable : pages ? visit_reachable_paged : visit_reachable_now;
     if (ring || order != NULL || (heavy != NULL && heavy->nskipped > 0)) {
         scan_young(&args, young, unreachable, visit, heavy, order, norder, 1);
     }
@@ -1232,8 +1230,8 @@ static Py_ssize_t
 deduce_unreachable(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable,
                    int young)
 {
-    Py_ssize_t n = update_refs(st, candidates, young);
-    int pages = young && n <= YOUNG_PAGES_MAX;
+    Py_ssize_t n = update_refs(st, candidates);
+    int pages = n <= PAGES_MAX;
     int ring = n < cg_ring_min_candidates ? 0 : young ? 2 : 1;
     Heavy heavy;
     heavy.n = heavy.nskipped = 0;
@@ -1618,8 +1616,15 @@ cg_trial_deletion_subtracted(PyGC_Head *candidates, Py_ssize_t n, PyGC_Head *unr
                              PyObject *const *order)
 {
     int ring = n < cg_ring_min_candidates ? 0 : 1;
+    int pages = order != NULL && n <= PAGES_MAX;
+    if (pages) {
+        memset(cand_pages, 0, sizeof(cand_pages));
+        for (Py_ssize_t i = 0; i < n; i++) {
+            cand_page_add(order[i]);        /* addresses only: nothing is read */
+        }
+    }
     cg_list_init(unreachable);
-    move_unreachable(candidates, unreachable, ring, NULL, order, n, 0);
+    move_unreachable(candidates, unreachable, ring, NULL, order, n, pages);
     return n;
 }
 
