@@ -584,7 +584,7 @@ def test_stats_name_each_stop_and_its_cause(bounded):
         n.refs.append(n)
     finish_round()
     s = cyclegc.incremental_stats()
-    for key in ("last_stop", "longest_stop"):
+    for key in ("last_stop", "longest_stop", "busiest_stop"):
         stop = s[key]
         assert set(stop) >= {"seconds", "cpu_seconds", "cause", "cause_objects", "parts", "slices"}
         assert stop["seconds"] >= 0 and stop["cpu_seconds"] >= 0
@@ -595,6 +595,8 @@ def test_stats_name_each_stop_and_its_cause(bounded):
             assert part["seconds"] >= 0 and part["objects"] >= 0
     longest = s["longest_stop"]
     assert longest["seconds"] == pytest.approx(s["longest_increment"])
+    assert s["busiest_stop"]["cpu_seconds"] >= longest["cpu_seconds"]
+    assert s["busiest_stop"]["cpu_seconds"] >= s["last_stop"]["cpu_seconds"]
     assert "young collection" in s["last_stop"]["parts"]     # every increment starts with one
     del keep
 

@@ -227,5 +227,9 @@ def incremental_stats():
     rounds ended early by collect()/freeze()
     (``aborted_rounds``), the largest slice, the longest increment and the
     last round's duration (seconds), the pacer's cost and promotion
-    estimates, and the scratch memory of the mark set."""
+    estimates, the scratch memory of the mark set, and three stops with
+    what each was spent on: the last (``last_stop``), the longest on the
+    clock (``longest_stop``) and the one with the most thread CPU time
+    (``busiest_stop``: on a busy machine the longest on the clock is often
+    one that was preempted)."""
     return _core.incremental_stats()

@@ -166,6 +166,7 @@ static struct {
     Py_ssize_t largest_slice;
     double longest_increment, round_started_at, last_round_seconds;
     StopInfo stop, longest_stop;    /* the current (last) stop; the longest */
+    StopInfo busiest_stop;          /* the one with the most thread CPU time */
     /* proven garbage of an overflow collection, cleared a slice per stop */
     PyGC_Head parked;
     Py_ssize_t parked_total, parked_cleared, parked_max;
@@ -1410,6 +1411,11 @@ end_stop(double t0)
         inc.longest_increment = inc.stop.seconds;
         inc.longest_stop = inc.stop;
     }
+    /* On a busy machine the longest stop on the clock is often one that
+     * was preempted; the busiest is the longest the collector made. */
+    if (inc.stop.cpu_seconds > inc.busiest_stop.cpu_seconds) {
+        inc.busiest_stop = inc.stop;
+    }
 }
 
 void
@@ -1561,12 +1567,14 @@ cg_inc_stats(void)
 {
     PyObject *last = stop_dict(&inc.stop);
     PyObject *longest = last == NULL ? NULL : stop_dict(&inc.longest_stop);
-    if (longest == NULL) {
+    PyObject *busiest = longest == NULL ? NULL : stop_dict(&inc.busiest_stop);
+    if (busiest == NULL) {
         Py_XDECREF(last);
+        Py_XDECREF(longest);
         return NULL;
     }
     return Py_BuildValue(
-        "{sdsssnsnsnsnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsnsnsnsnsnsnsnsnsNsN}",
+        "{sdsssnsnsnsnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsnsnsnsnsnsnsnsnsNsNsN}",
         "max_pause", inc.max_pause,
         "phase", phase_name(inc.phase),
         "rounds", inc.rounds,
@@ -1601,5 +1609,6 @@ cg_inc_stats(void)
         "young_catchup_objects", inc.young_catchup_objects,
         "last_young_chunked", (Py_ssize_t)inc.last_young_chunked,
         "last_stop", last,
-        "longest_stop", longest);
+        "longest_stop", longest,
+        "busiest_stop", busiest);
 }
