@@ -653,10 +653,10 @@ split_walkers(PyGC_Head *young, PyGC_Head *rest, CgEntries *entries)
  * nothing (another object of the page, or a hash collision), and the
  * referent then takes the usual test.  Exact because every candidate's
  * page is recorded before the first visit and a candidate set only
- * shrinks afterwards.  Used when the set is small enough for the bitmap
- * to stay sparse (PAGES_MAX candidates). */
+ * shrinks afterwards.  Used when the bitmap stays sparse: candidates on at
+ * most ~2,048 distinct pages (a young generation is dense: 20k objects of
+ * 3.13's generation-1 collections fit in a few hundred pages). */
 #define PAGE_FILTER_BITS 13
-#define PAGES_MAX 8192
 static uint64_t cand_pages[(1 << PAGE_FILTER_BITS) / 64];
 
 static inline uintptr_t
@@ -666,11 +666,33 @@ page_slot(const void *op)
                        >> (64 - PAGE_FILTER_BITS));
 }
 
+static Py_ssize_t cand_pages_set;     /* bits set since the last clearing */
+
+static inline void
+cand_pages_clear(void)
+{
+    memset(cand_pages, 0, sizeof(cand_pages));
+    cand_pages_set = 0;
+}
+
 static inline void
 cand_page_add(const void *op)
 {
     uintptr_t h = page_slot(op);
-    cand_pages[h >> 6] |= (uint64_t)1 << (h & 63);
+    uint64_t bit = (uint64_t)1 << (h & 63);
+    cand_pages_set += (cand_pages[h >> 6] & bit) == 0;
+    cand_pages[h >> 6] |= bit;
+}
+
+/* Whether the bitmap is sparse enough to pay: at most a quarter of its
+ * bits set (a referent on a page with no candidate is then dropped at
+ * least 3 times in 4). */
+#define PAGES_USEFUL ((1 << PAGE_FILTER_BITS) / 4)
+
+static inline int
+cand_pages_useful(void)
+{
+    return cand_pages_set <= PAGES_USEFUL;
 }
 
 /* 0: `op` is certainly not a candidate; 1: it may be. */
@@ -686,12 +708,14 @@ cand_page_has(const void *op)
 /* For each object in `young`: gc_refs := refcount, COLLECTING set.
  * Immortal objects (3.12+) are set aside as the interpreter would.
  * After: the list is singly linked (prev holds gc_refs); returns its size;
- * cand_pages holds the page of every object in it. */
+ * cand_pages holds the page of every object in it, unless it filled
+ * past use (cand_pages_useful() then says so). */
 static Py_ssize_t
 update_refs(CgState *st, PyGC_Head *young)
 {
     Py_ssize_t n = 0;
-    memset(cand_pages, 0, sizeof(cand_pages));
+    int record = 1;         /* until the bitmap is too full to be used */
+    cand_pages_clear();
     PyGC_Head *g = cg_next(young);
     while (g != young) {
         PyGC_Head *next = cg_next(g);
@@ -709,7 +733,10 @@ update_refs(CgState *st, PyGC_Head *young)
         g->_gc_prev = (g->_gc_prev & CG_PREV_FINALIZED)
                       | CG_PREV_COLLECTING
                       | ((uintptr_t)Py_REFCNT(op) << CG_PREV_SHIFT);
-        cand_page_add(op);
+        if (record) {
+            cand_page_add(op);
+            record = cand_pages_useful();
+        }
         n++;
         g = next;
     }
@@ -1231,7 +1258,7 @@ deduce_unreachable(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable,
                    int young)
 {
     Py_ssize_t n = update_refs(st, candidates);
-    int pages = n <= PAGES_MAX;
+    int pages = cand_pages_useful();
     int ring = n < cg_ring_min_candidates ? 0 : young ? 2 : 1;
     Heavy heavy;
     heavy.n = heavy.nskipped = 0;
@@ -1616,12 +1643,13 @@ cg_trial_deletion_subtracted(PyGC_Head *candidates, Py_ssize_t n, PyGC_Head *unr
                              PyObject *const *order)
 {
     int ring = n < cg_ring_min_candidates ? 0 : 1;
-    int pages = order != NULL && n <= PAGES_MAX;
-    if (pages) {
-        memset(cand_pages, 0, sizeof(cand_pages));
-        for (Py_ssize_t i = 0; i < n; i++) {
+    int pages = 0;
+    if (order != NULL) {
+        cand_pages_clear();
+        for (Py_ssize_t i = 0; i < n && cand_pages_useful(); i++) {
             cand_page_add(order[i]);        /* addresses only: nothing is read */
         }
+        pages = cand_pages_useful();
     }
     cg_list_init(unreachable);
     move_unreachable(candidates, unreachable, ring, NULL, order, n, pages);
