@@ -44,7 +44,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=250, help="seeds per pair of children")
     parser.add_argument("--jobs", type=int, default=1, help="batches run at once (2 processes each)")
     parser.add_argument("--tested", default="cyclegc",
-                        choices=("cyclegc", "cyclegc-ring", "cyclegc-heavy", "cyclegc-rounds", "cyclegc-chunks", "cyclegc-overflow", "cyclegc-oversized",
+                        choices=("cyclegc", "cyclegc-ring", "cyclegc-heavy", "cyclegc-rounds", "cyclegc-chunks", "cyclegc-heavy-chunks", "cyclegc-overflow", "cyclegc-oversized",
                                  "cyclegc-ff",
                                  "cyclegc-nomark", "builtin2"))
     parser.add_argument("--strict", action="store_true", help="advisory differences count too")
@@ -82,6 +82,7 @@ def expected_apart(args, failing):
     rule = {"cyclegc-ff": runner.fork_friendly_extra_find,
             "cyclegc-rounds": runner.resurrected_elsewhere,
             "cyclegc-chunks": runner.resurrected_elsewhere,
+            "cyclegc-heavy-chunks": runner.resurrected_elsewhere,
             "cyclegc-oversized": runner.resurrected_elsewhere}.get(args.tested)
     if rule is None or args.strict:
         return failing, []

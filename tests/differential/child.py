@@ -330,6 +330,12 @@ def select_collector(name):
         return RoundsCollector(import_cyclegc())
     if name == "cyclegc-chunks":      # ... after the young generations in tiny chunks
         return RoundsCollector(import_cyclegc(), young_chunk=3)
+    if name == "cyclegc-heavy-chunks":  # ... whose chunks set heavy objects aside as young
+        cyclegc = import_cyclegc()      # collections do (every node, list, dict, tuple)
+        from cyclegc._core import _cyclegc
+        for tp in (graphs.Node, graphs.SlotNode, graphs.SlotNodeNoWeak, list, dict, tuple):
+            _cyclegc._add_heavy_type(tp)
+        return RoundsCollector(cyclegc, young_chunk=3)
     if name == "cyclegc-oversized":   # rounds whose slices over 4 objects are oversized: parked garbage
         return RoundsCollector(import_cyclegc(), oversized=4)
     if name == "cyclegc-overflow":    # full collections as overflow collections: parked garbage
@@ -458,7 +464,7 @@ def _ensure_hash_seed():
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--collector", choices=("builtin", "cyclegc", "cyclegc-ff", "cyclegc-nomark", "cyclegc-ring", "cyclegc-heavy",
-                                                "cyclegc-rounds", "cyclegc-chunks", "cyclegc-overflow", "cyclegc-oversized",
+                                                "cyclegc-rounds", "cyclegc-chunks", "cyclegc-heavy-chunks", "cyclegc-overflow", "cyclegc-oversized",
                                                 "builtin-youngfirst", "builtin2"),
                         default="builtin")
     group = parser.add_mutually_exclusive_group(required=True)

@@ -127,11 +127,13 @@ ADVISORY = ("c1.count_after", "c2.count_after")
 # drop references that a single full collection would still have seen, so
 # objects die one collection earlier in both.
 REFERENCE = {"cyclegc-rounds": "builtin-youngfirst", "cyclegc-chunks": "builtin-youngfirst",
+             "cyclegc-heavy-chunks": "builtin-youngfirst",
              "cyclegc-oversized": "builtin-youngfirst"}
 
 NOT_COMPARABLE = {
     "cyclegc-rounds": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
     "cyclegc-chunks": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
+    "cyclegc-heavy-chunks": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
     "cyclegc-overflow": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
     "cyclegc-oversized": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
 }

@@ -24,8 +24,8 @@ typedef struct {
  * Finalizers and callbacks run inside; they may release the GIL. */
 void cg_collect_generation(CgState *st, int gen, CgResult *out);
 
-/* The phases collector.c lends to incremental.c: trial deletion of any
- * candidate list (survivors stay in it; returns its size), untracking of
+/* The phases collector.c lends to incremental.c: trial deletion of a young
+ * chunk, as a young collection's (survivors stay in it; returns its size), untracking of
  * atom containers among survivors, and steps 6-11 on what trial deletion
  * found unreachable (survivors of those steps move to `old`). */
 Py_ssize_t cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable);
