@@ -965,16 +965,23 @@ visit_decref_paged(PyObject *op, void *arg)
 Py_ssize_t cg_ring_probe_older = 24;     /* per 64 candidates */
 Py_ssize_t cg_last_ring_probe = -1;
 
-/* After: each candidate's gc_refs counts the references to it from outside
- * the candidate set (>= 0 for correct refcounts); the ring is drained.
- * Returns whether it used the ring (`ring`: 0 no, 1 yes, 2 probe first). */
+/* Settling the set-aside (below): which one is being walked, and how many
+ * references each holds to each. */
+typedef struct {
+    Heavy *h;
+    int from;
+    Py_ssize_t among[HEAVY_MAX][HEAVY_MAX];
+} Among;
+
 /* Step (1) of settling the set-aside: a reference to one of them. */
 static int
 visit_heavy_among(PyObject *op, void *arg)
 {
-    Heavy *h = (Heavy *)arg;
-    if (op != NULL && heavy_index(h, op) >= 0) {
+    Among *m = (Among *)arg;
+    int j;
+    if (op != NULL && (j = heavy_index(m->h, op)) >= 0) {
         CG_AS_GC(op)->_gc_prev -= ((uintptr_t)1 << CG_PREV_SHIFT);
+        m->among[m->from][j]++;
     }
     return 0;
 }
@@ -990,18 +997,6 @@ visit_decref_not_heavy(PyObject *op, void *arg)
     return 0;
 }
 
-/* Step (2'): a skipped object's references to set-aside ones are given
- * back (see settle_heavy). */
-static int
-visit_heavy_give_back(PyObject *op, void *arg)
-{
-    Heavy *h = (Heavy *)arg;
-    if (op != NULL && heavy_index(h, op) >= 0) {
-        CG_AS_GC(op)->_gc_prev += ((uintptr_t)1 << CG_PREV_SHIFT);
-    }
-    return 0;
-}
-
 /* Settles the set-aside objects (see "heavy objects" above).  After: each
  * one either had its references subtracted as subtract_refs would, or has
  * gc_refs > 0 and is marked skipped, and every reference a skipped one
@@ -1012,14 +1007,23 @@ visit_heavy_give_back(PyObject *op, void *arg)
  * cyclegc-heavy mode found that at once: a reachable dict cleared).  The
  * skips are decided on the exact counts first; giving back afterwards
  * adds only references held by skipped objects, which are reachable, so
- * the reachable set is still the standard one. */
+ * the reachable set is still the standard one.  Step (1) counts what each
+ * set-aside object holds to each other one, so that giving back needs no
+ * second walk: a skipped object (the C pickler, whose memo is its whole
+ * traversal) is walked once. */
 static void
 settle_heavy(VisitArgs *a)
 {
     Heavy *h = a->heavy;
+    Among m;
+    m.h = h;
+    for (int i = 0; i < h->n; i++) {
+        memset(m.among[i], 0, (size_t)h->n * sizeof(Py_ssize_t));
+    }
     for (int i = 0; i < h->n; i++) {
         PyObject *op = h->op[i];
-        Py_TYPE(op)->tp_traverse(op, visit_heavy_among, h);
+        m.from = i;
+        Py_TYPE(op)->tp_traverse(op, visit_heavy_among, &m);
     }
     for (int i = 0; i < h->n; i++) {
         if (refs_of(CG_AS_GC(h->op[i])) > 0) {
@@ -1029,11 +1033,20 @@ settle_heavy(VisitArgs *a)
     }
     for (int i = 0; i < h->n; i++) {
         PyObject *op = h->op[i];
-        Py_TYPE(op)->tp_traverse(op, h->skipped[i] ? visit_heavy_give_back : visit_decref_not_heavy,
-                                 h->skipped[i] ? (void *)h : (void *)a);
+        if (h->skipped[i]) {
+            for (int j = 0; j < h->n; j++) {
+                CG_AS_GC(h->op[j])->_gc_prev += (uintptr_t)m.among[i][j] << CG_PREV_SHIFT;
+            }
+        }
+        else {
+            Py_TYPE(op)->tp_traverse(op, visit_decref_not_heavy, a);
+        }
     }
 }
 
+/* After: each candidate's gc_refs counts the references to it from outside
+ * the candidate set (>= 0 for correct refcounts); the ring is drained.
+ * Returns whether it used the ring (`ring`: 0 no, 1 yes, 2 probe first). */
 static int
 subtract_refs(PyGC_Head *young, int ring, Heavy *heavy, int pages)
 {
