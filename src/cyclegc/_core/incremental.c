@@ -835,12 +835,12 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
         members = NULL;
         members_cap = 0;
     }
-    double t1 = cg_now();
+    inc.round_survivors += keep_survivors(&slice);
+    cg_list_merge(&slice, &inc.visited);
+    double t1 = cg_now();       /* the survivors' marking is the sweep's */
     inc.stop.part_seconds[PART_SWEEP] += t1 - t0;
     inc.stop.part_objects[PART_SWEEP] += n;
     inc.stop.slices++;
-    inc.round_survivors += keep_survivors(&slice);
-    cg_list_merge(&slice, &inc.visited);
     Py_ssize_t collected = 0, uncollectable = 0;
     if (oversized) {
         cg_park_garbage = &proven;
