@@ -388,7 +388,9 @@ def test_the_ring_probe_counts_older_referents_on_young_pages():
     cyclegc.collect()
     previous = core._set_ring_min_candidates(0)
     try:
-        young = [[o] for o in old[:4000]]       # old lists, on older pages
+        young = [[o] for o in old[:4000]]       # old lists, mostly on older pages
+        pages = {id(y) >> 12 for y in young} | {id(young) >> 12}
+        shared = sum((id(o) >> 12) in pages for o in old[:512]) / 512
         cyclegc.collect(0)
         apart = core._last_ring_probe()
         del young
@@ -402,7 +404,9 @@ def test_the_ring_probe_counts_older_referents_on_young_pages():
         to_atoms = core._last_ring_probe()
     finally:
         core._set_ring_min_candidates(previous)
-    assert apart <= 8, apart
+    # only the old lists on a page shared with a candidate count (a test
+    # suite's heap has holes the new lists fill), plus hash collisions
+    assert apart <= 64 * shared + 8, (apart, shared)
     assert mixed >= 32, mixed
     assert to_atoms <= 4, to_atoms
     assert len(young) == 4001 and len(old) == 4000
