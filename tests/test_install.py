@@ -721,3 +721,33 @@ def test_child_forked_from_a_thread_exits():
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["child", "parent", "done"]
+
+
+def test_fork_from_a_raw_thread_leaves_no_dummy_thread():
+    """The before-fork hook tells the main thread by its ident: calling
+    threading.current_thread() in a thread started with _thread made a
+    _DummyThread that stayed in threading._dangling (CPython's test_thread
+    test_forkinthread reported a changed environment on 3.11/3.12)."""
+    code = textwrap.dedent("""
+        import cyclegc; cyclegc.install()
+        import _thread, os, threading, time
+        done = []
+        def func():
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+            done.append(1)
+        _thread.start_new_thread(func, ())
+        for _ in range(500):
+            if done:
+                break
+            time.sleep(0.01)
+        time.sleep(0.05)
+        print(done, sorted(type(t).__name__ for t in threading._dangling))
+    """)
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "[1]" in out.stdout
+    assert "_DummyThread" not in out.stdout, out.stdout

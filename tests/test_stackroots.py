@@ -470,3 +470,42 @@ def test_a_code_object_with_another_extensions_extra_only_is_freed_cleanly():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", (out.returncode, out.stderr[-2000:])
+
+
+def test_analyses_never_make_cpython_call_another_extensions_co_extra_free_function():
+    """code_dealloc calls the free function of every co_extra slot below a
+    code object's size, with NULL for unset ones, and the first store sizes
+    the array for every slot registered so far.  Once another extension has
+    a slot, an analysis stored in a fresh code object would make its death
+    call that extension's free function, which the built-in never does
+    (CPython's test_code: its ctypes callback, destroyed before the last
+    collection, was called at exit and crashed).  Analyses are then not
+    stored; the other extension's function is never called."""
+    code = textwrap.dedent("""
+        import ctypes, sys, cyclegc
+        cyclegc.install()
+        import opcode                       # the tables load at the next full collection
+        cyclegc.collect()
+        calls = []
+        FREEFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+        @FREEFUNC
+        def other_free(p):
+            calls.append(p)
+        name = ("PyUnstable_Eval_RequestCodeExtraIndex" if sys.version_info >= (3, 12)
+                else "_PyEval_RequestCodeExtraIndex")
+        request = getattr(ctypes.pythonapi, name)
+        request.restype = ctypes.c_ssize_t
+        request.argtypes = [FREEFUNC]
+        index = request(other_free)
+        ns = {"cyclegc": cyclegc}
+        exec("def f():\\n    x = [1]\\n    return len([cyclegc.collect() for _ in x])\\n", ns)
+        ns["f"]()                           # its frame is marked while it runs
+        del ns                              # f's code object dies
+        cyclegc.collect()
+        print(index, len(calls))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    index, calls = map(int, out.stdout.split())
+    assert index >= 1           # cyclegc took its slot first
+    assert calls == 0

@@ -79,7 +79,10 @@ def _before_fork():
     global _forking_from_main
     threading = sys.modules.get("threading")
     if threading is not None:
-        _forking_from_main = threading.current_thread() is threading.main_thread()
+        # not threading.current_thread(): in a thread started with _thread
+        # it creates a _DummyThread that stays in threading._dangling
+        # (CPython's test_thread test_forkinthread: "env changed", 3.11/3.12)
+        _forking_from_main = _thread.get_ident() == threading.main_thread().ident
     else:
         _forking_from_main = _thread.get_ident() == _IMPORTING_THREAD
 

@@ -100,6 +100,7 @@ Py_ssize_t cg_run_increment(int young_gen);
 extern PyThreadState *cg_safe_point_tstate;
 int cg_stack_roots_configure(void);
 void cg_stack_roots_adopt(void);    /* loads them if `opcode` is imported */
+void cg_stack_roots_reserve(void);  /* takes our co_extra slot (at import) */
 void cg_visit_stack_roots(visitproc visit, void *arg);
 PyObject *cg_stack_depths(PyObject *code, int any);  /* test hook */
 Py_ssize_t cg_live_depths(void);    /* analyses not yet freed (test hook) */

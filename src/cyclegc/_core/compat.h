@@ -318,6 +318,19 @@ cg_clear_freelists(void)
 #ifndef CO_FAST_HIDDEN
 #  define CO_FAST_HIDDEN 0            /* 3.11 has no hidden (inlined comprehension) locals */
 #endif
+/* How many co_extra slots a code object's extra array covers (0 without
+ * one).  The array's type is private to Objects/codeobject.c; its layout,
+ * a Py_ssize_t ce_size followed by the slots, is the same in 3.11-3.13.
+ * The slot count registered so far is the interpreter's
+ * co_extra_user_count (struct _is). */
+typedef struct {
+    Py_ssize_t ce_size;
+    void *ce_extras[1];
+} CgCodeExtra;
+#define CG_CODE_EXTRA_SIZE(co) \
+    ((co)->co_extra == NULL ? 0 : ((CgCodeExtra *)(co)->co_extra)->ce_size)
+#define CG_CODE_EXTRA_USERS() (_PyInterpreterState_GET()->co_extra_user_count)
+
 /* A plain local variable (not a cell, free or hidden one): its localsplus
  * slot holds what PyFrame_GetLocals() reports under its name. */
 #define CG_FAST_PLAIN_LOCAL(kind) \

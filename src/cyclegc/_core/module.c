@@ -845,6 +845,7 @@ module_exec(PyObject *module)
     if (check_runtime_version() < 0 || cg_layout_check(&layout_seconds, &layout_cpu_seconds) < 0) {
         return -1;
     }
+    cg_stack_roots_reserve();
     PyObject *groups = cg_layout_groups();
     PyObject *seconds = PyFloat_FromDouble(layout_seconds);
     PyObject *cpu_seconds = PyFloat_FromDouble(layout_cpu_seconds);

@@ -101,7 +101,7 @@ static struct {
     int loaded;                 /* 1: tables usable; -1: unusable */
     Py_ssize_t extra_index;
     uint8_t deopt[256], caches[256], flags[256], pushed[256];
-} tab;
+} tab = {.extra_index = -1};
 
 PyThreadState *cg_safe_point_tstate = NULL;
 
@@ -139,6 +139,7 @@ typedef struct Depths {
 static struct {
     Depths *head;
     Py_ssize_t live;
+    Py_ssize_t refused;         /* not stored: see may_store_analysis */
     int atexit;
     int exited;
 } analyses;
@@ -226,13 +227,29 @@ cg_stack_roots_configure(void)
         memcpy(dst[i], PyBytes_AS_STRING(b), 256);
     }
     Py_DECREF(t);
-    tab.extra_index = _PyEval_RequestCodeExtraIndex(free_depths);
     if (tab.extra_index < 0) {
-        PyErr_Clear();      /* no slot left: no value-stack roots of running frames */
-        return 0;
+        return 0;           /* no co_extra slot: no value-stack roots of running frames */
     }
     tab.loaded = 1;
     return 0;
+}
+
+/* Our co_extra slot, taken when the extension is imported (module_exec),
+ * not when the tables load: taken first, it is slot 0, and while no other
+ * extension has a slot every analysis may be stored (may_store_analysis);
+ * taken after another extension's, none could be. */
+void
+cg_stack_roots_reserve(void)
+{
+    static int done = 0;
+    if (done) {
+        return;
+    }
+    done = 1;
+    tab.extra_index = _PyEval_RequestCodeExtraIndex(free_depths);
+    if (tab.extra_index < 0) {
+        PyErr_Clear();      /* no slot left: configure leaves the tables unusable */
+    }
 }
 
 /* Full collections call this before they start (protocol.c), with the
@@ -623,6 +640,31 @@ done:
     return rc;
 }
 
+/* Whether an analysis may be stored in `co`'s co_extra without changing
+ * which free functions CPython calls.  code_dealloc calls the free
+ * function of every slot below the code object's ce_size, with NULL for
+ * unset ones, and the first _PyCode_SetExtra on a code object sizes it for
+ * every slot registered so far.  So storing ours in a code object that
+ * has no co_extra would make its death call every other extension's free
+ * function, which the built-in never does for an object that extension did
+ * not touch; CPython's test_code registers a ctypes callback destroyed
+ * before the interpreter's last collection, and code objects we had
+ * analysed called it at exit (a crash on 3.11-3.13 in every mode, found by
+ * the whole regression list).  Allowed: our slot is the only one (taken at
+ * import, cg_stack_roots_reserve), or the code object's co_extra already
+ * covers every slot (another extension stored in it: its free functions
+ * are called anyway).  Otherwise the frame has no value-stack roots, which
+ * only marking loses (roots choose sets, never verdicts). */
+static int
+may_store_analysis(PyCodeObject *co)
+{
+    Py_ssize_t users = CG_CODE_EXTRA_USERS();
+    if (tab.extra_index == 0 && users == 1) {
+        return 1;
+    }
+    return CG_CODE_EXTRA_SIZE(co) >= users;
+}
+
 /* The analysis of `co`, computed now if needed; NULL if unusable. */
 static Depths *
 depths_of(PyCodeObject *co)
@@ -636,6 +678,10 @@ depths_of(PyCodeObject *co)
         return NULL;
     }
     if (extra == NULL) {
+        if (!may_store_analysis(co)) {
+            analyses.refused++;
+            return NULL;
+        }
         Py_ssize_t n = Py_SIZE(co);
         Depths *d = PyMem_RawMalloc(sizeof(Depths) + sizeof(int16_t) * (size_t)(2 * (n > 0 ? n : 1)));
         if (d == NULL) {
