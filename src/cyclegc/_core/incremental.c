@@ -125,6 +125,7 @@ typedef struct {
     int young_gen;
     int overflow;
     int deferred;                   /* a slice was put back for the next stop */
+    Py_ssize_t oversized_at;        /* slices before the first oversized one; -1: none */
 } StopInfo;
 
 static struct {
@@ -816,6 +817,9 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
         inc.overflow_collections++;
         inc.oversized_slices++;
         inc.stop.overflow = 1;
+        if (inc.stop.oversized_at < 0) {
+            inc.stop.oversized_at = inc.stop.slices;
+        }
     }
     Py_ssize_t n = ctx.n;
     int weakrefs = 1, finalizers = 1;
@@ -1424,6 +1428,7 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
     double t0 = cg_now();
     inc.increments++;
     memset(&inc.stop, 0, sizeof(inc.stop));
+    inc.stop.oversized_at = -1;
     inc.stop.cpu_start = thread_cpu_now();
     inc.stop.young_gen = young_gen;
     if (plan == CG_INC_FULL) {
@@ -1552,13 +1557,14 @@ stop_dict(const StopInfo *s)
                        : (cause == PART_FULL && s->overflow) ? "overflow collection"
                        : (cause == PART_SWEEP && s->overflow) ? "oversized sweep slice"
                        : part_names[cause];
-    return Py_BuildValue("{sdsdsssnsisnsN}",
+    return Py_BuildValue("{sdsdsssnsisnsnsN}",
                          "seconds", s->seconds,
                          "cpu_seconds", s->cpu_seconds,
                          "cause", name,
                          "cause_objects", s->part_objects[cause],
                          "young_generation", s->young_gen,
                          "slices", s->slices,
+                         "oversized_slice_at", s->overflow ? s->oversized_at : (Py_ssize_t)-1,
                          "parts", parts);
 }
 
