@@ -278,7 +278,10 @@ def check_installed(run: dict) -> tuple[int, list[dict]]:
 # ---- comparison -----------------------------------------------------------------
 
 BAD = ("failed", "error")
-BAD_MODULE_KINDS = ("failed_again", "crashed", "timed_out")
+# A module that leaves the environment altered (a thread, a file, a changed
+# sys attribute: regrtest's "env changed") passed its tests but is a
+# difference all the same: the sixth session's test_thread finding was one.
+BAD_MODULE_KINDS = ("failed_again", "crashed", "timed_out", "env_changed")
 
 
 def module_outcomes(run: dict) -> dict[str, str]:
@@ -358,7 +361,7 @@ def main(argv=None) -> int:
     base = runs[0]
     bb = sorted(t for t, c in base["cases"].items() if c["status"] in BAD)
     base_bad_modules = {k: v for k, v in base["summary"].items()
-                        if k in ("failed_again", "crashed", "timed_out")}
+                        if k in BAD_MODULE_KINDS}
     log()
     log(f"== Python {version}: {len(modules)} modules, {len(base['cases'])} test cases "
         f"with the built-in ({base['wall']:.0f} s)")
@@ -387,7 +390,8 @@ def main(argv=None) -> int:
                 for line in d["traceback"].strip().splitlines()[-12:]:
                     log(f"         {line}")
         else:
-            log("   no test that passes with the built-in fails, errors, crashes or times out")
+            log("   no test that passes with the built-in fails, errors, crashes, times out "
+                "or alters the environment")
         if cmp["flaky"]:
             log(f"   flaky in this run only (failed, then passed on regrtest's re-run): "
                 f"{', '.join(cmp['flaky'])}")

@@ -81,6 +81,16 @@ def test_compare_reports_only_new_failures():
     assert cmp["modules"] == [{"module": "test_z", "builtin": "passed", "plain": "crashed"}]
 
 
+def test_env_changed_is_a_difference_unless_the_builtin_had_it_too():
+    base = {"mode": "builtin", "cases": {},
+            "summary": {"env_changed": ["test_both"], "failed": ["test_x"]}}
+    other = {"mode": "fork", "cases": {},
+             "summary": {"env_changed": ["test_both", "test_thread", "test_x"]}}
+    cmp = rc.compare(base, other)
+    assert cmp["modules"] == [{"module": "test_thread", "builtin": "passed", "fork": "env_changed"},
+                              {"module": "test_x", "builtin": "failed", "fork": "env_changed"}]
+
+
 def test_installed_check_needs_every_worker():
     run = {"processes": [
         {"pid": 1, "worker": True, "installed_at_start": True},
