@@ -492,3 +492,28 @@ def test_add_heavy_type_checks_its_argument(heavy_types):
         heavy_types._add_heavy_type(tp)
     with pytest.raises(ValueError):
         heavy_types._add_heavy_type(Node)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="immortal objects exist from 3.12 on")
+@pytest.mark.parametrize("position", range(7))
+def test_an_immortal_object_anywhere_in_the_young_generation_is_set_aside(position):
+    # update_refs walks the young list from both ends; setting an immortal
+    # object aside unlinks it, and its successor may already hold its
+    # gc_refs.  A clobbered count would keep a garbage cycle alive.
+    import ctypes
+    cyclegc.collect()
+    made = []
+    for i in range(7):
+        if i == position:
+            imm = []
+            ctypes.c_ssize_t.from_address(id(imm)).value = 0xFFFFFFFF
+            made.append(imm)
+        else:
+            g = []
+            g.append(g)
+            del g
+    live = [["kept"]]
+    assert cyclegc.collect(0) == 6
+    assert not any(o is imm for o in cyclegc.get_objects())
+    assert live == [["kept"]]
+    assert cyclegc.collect() == 0

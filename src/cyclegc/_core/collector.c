@@ -705,40 +705,91 @@ cand_page_has(const void *op)
 
 /* ---- 2. update_refs ---------------------------------------------------- */
 
+/* One object of update_refs: gc_refs := refcount, COLLECTING set; an
+ * immortal object (3.12+) is set aside as the interpreter would.  Returns
+ * whether `g` stays a candidate.  Setting aside unlinks `g`, which writes
+ * its successor's prev; when the successor is already done (the walk from
+ * the tail did it) that word holds its gc_refs, and is given back. */
+static inline int
+update_one(CgState *st, PyGC_Head *g)
+{
+    PyObject *op = CG_FROM_GC(g);
+    if (CG_IMMORTAL_ACTION != CG_IMMORTAL_NONE && CG_IS_IMMORTAL(op)) {
+        PyGC_Head *succ = cg_next(g);
+        uintptr_t kept = succ->_gc_prev;
+        if (CG_IMMORTAL_ACTION == CG_IMMORTAL_FREEZE) {
+            cg_list_move(g, cg_permanent_head(st));
+        }
+        else {
+            cg_list_untrack(g);
+        }
+        if (kept & CG_PREV_COLLECTING) {
+            succ->_gc_prev = kept;
+        }
+        return 0;
+    }
+    g->_gc_prev = (g->_gc_prev & CG_PREV_FINALIZED)
+                  | CG_PREV_COLLECTING
+                  | ((uintptr_t)Py_REFCNT(op) << CG_PREV_SHIFT);
+    return 1;
+}
+
 /* For each object in `young`: gc_refs := refcount, COLLECTING set.
  * Immortal objects (3.12+) are set aside as the interpreter would.
  * After: the list is singly linked (prev holds gc_refs); returns its size;
  * cand_pages holds the page of every object in it, unless it filled
- * past use (cand_pages_useful() then says so). */
+ * past use (cand_pages_useful() then says so).
+ *
+ * The list is walked from both ends at once, forward by next links and
+ * backward by prev links, until the walks meet: each step is a cache miss
+ * on an object's header that depends on the previous one's, and two
+ * independent chains keep two misses in flight (this walk is the first to
+ * touch a young generation after the program ran, most of a young
+ * collection's misses).  The backward walk reads a node's prev before
+ * update_one overwrites it; next links are never written here except by
+ * the unlinking of an immortal object, which reads only the node's own
+ * links.  Every node is done exactly once: the walks stop when they meet
+ * on a node (done once) or become adjacent. */
 static Py_ssize_t
 update_refs(CgState *st, PyGC_Head *young)
 {
     Py_ssize_t n = 0;
     int record = 1;         /* until the bitmap is too full to be used */
     cand_pages_clear();
-    PyGC_Head *g = cg_next(young);
-    while (g != young) {
-        PyGC_Head *next = cg_next(g);
-        PyObject *op = CG_FROM_GC(g);
-        if (CG_IMMORTAL_ACTION != CG_IMMORTAL_NONE && CG_IS_IMMORTAL(op)) {
-            if (CG_IMMORTAL_ACTION == CG_IMMORTAL_FREEZE) {
-                cg_list_move(g, cg_permanent_head(st));
+    PyGC_Head *f = cg_next(young);
+    PyGC_Head *b = cg_prev(young);
+    if (f == young) {
+        return 0;
+    }
+    for (;;) {
+        if (f == b) {
+            if (update_one(st, f)) {
+                n++;
+                if (record) {
+                    cand_page_add(CG_FROM_GC(f));
+                }
             }
-            else {
-                cg_list_untrack(g);
-            }
-            g = next;
-            continue;
+            break;
         }
-        g->_gc_prev = (g->_gc_prev & CG_PREV_FINALIZED)
-                      | CG_PREV_COLLECTING
-                      | ((uintptr_t)Py_REFCNT(op) << CG_PREV_SHIFT);
+        PyGC_Head *fn = cg_next(f);
+        PyGC_Head *bp = cg_prev(b);
+        int kf = update_one(st, f);
+        int kb = update_one(st, b);
+        n += kf + kb;
         if (record) {
-            cand_page_add(op);
+            if (kf) {
+                cand_page_add(CG_FROM_GC(f));
+            }
+            if (kb) {
+                cand_page_add(CG_FROM_GC(b));
+            }
             record = cand_pages_useful();
         }
-        n++;
-        g = next;
+        if (fn == b) {
+            break;
+        }
+        f = fn;
+        b = bp;
     }
     return n;
 }
