@@ -692,6 +692,65 @@ def test_chunks_keep_up_when_callbacks_let_other_threads_allocate():
     assert doc["peak"] < 1_300_000, doc
 
 
+EXTRA_STOPS_PROGRAM = """
+import gc, json, sys, cyclegc
+from cyclegc._core import _cyclegc as core
+cyclegc.install(max_pause_ms=2)
+core._set_extra_stops(sys.argv[1] == "on")
+threshold0 = gc.get_threshold()[0]
+stops = []
+def cb(phase, info):
+    if phase == "start":
+        stops.append([info["generation"], gc.get_count()[0], len(gc.get_objects(0))])
+    else:
+        stops[-1].append(len(gc.get_objects(0)))
+class C: pass
+heap = [[C() for _ in range(10)] for _ in range(100_000)]
+cyclegc.collect()
+before = cyclegc.incremental_stats()["extra_stops"]
+core.run_increment(0, True)      # a round over the 1.1M-object heap begins
+gc.callbacks.append(cb)
+kept = []
+for i in range(200_000):         # every object survives: promotions come fast
+    c = C(); c.self = c; c.i = i
+    kept.append(c)
+    del c
+gc.callbacks.remove(cb)
+s = cyclegc.incremental_stats()
+extra = [st for st in stops if st[1] <= threshold0]
+alive = all(k.self is k and k.i == n for n, k in enumerate(kept))
+print(json.dumps({"extra": s["extra_stops"] - before, "total_extra": s["extra_stops"],
+                  "trigger_extra": core.trigger_stats()["extra_stops"],
+                  "rounds": s["rounds"], "between": extra, "alive": alive}))
+"""
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_a_round_behind_its_pacer_gets_extra_stops_between_young_ones(on):
+    """Stops come with young collections, one per threshold0 allocations;
+    a round over a big heap while the program promotes fast falls behind
+    its pacer (Sphinx on 3.13 carried 2-3x the built-in's old garbage).
+    Then an extra stop, old work only, runs halfway to the next young
+    collection: it leaves generation 0 alone (its objects are still
+    there when it ends) and reports generation 2."""
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", EXTRA_STOPS_PROGRAM, "on" if on else "off"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["alive"] and doc["rounds"] >= 1
+    if not on:
+        assert doc["extra"] == 0 and doc["between"] == []
+        return
+    assert doc["extra"] > 0 and doc["trigger_extra"] == doc["total_extra"]
+    assert len(doc["between"]) == doc["extra"]
+    for gen, count0, young_before, young_after in doc["between"]:
+        assert gen == 2
+        assert young_before > 0 and young_after >= young_before * 0.9
+
+
 def test_overflow_garbage_is_parked_then_cleared_a_slice_per_stop():
     """A structure bigger than a stop truncates two rounds' slices; the
     next round takes its closure whole in one oversized slice, which proves

@@ -74,7 +74,7 @@ void cg_dispose_surveyed_garbage(CgState *st, PyGC_Head *garbage, PyGC_Head *old
  * metrics) around cg_inc_step. */
 int cg_inc_enabled(void);
 int cg_inc_configure(double max_pause);     /* seconds; 0 disables */
-enum { CG_INC_YOUNG = 0, CG_INC_OLD = 1, CG_INC_FULL = 2 };
+enum { CG_INC_YOUNG = 0, CG_INC_OLD = 1, CG_INC_FULL = 2, CG_INC_EXTRA = 3 };
 int cg_inc_plan(CgState *st);               /* what the next increment does */
 void cg_inc_request_round(void);            /* the next increment starts a round */
 void cg_inc_force_overflow(void);            /* tests: the next increment is an overflow collection */
@@ -82,13 +82,15 @@ void cg_inc_force_oversized(Py_ssize_t hard_cap); /* tests: every round uncapped
 double cg_inc_set_sweep_cost(double seconds);       /* tests: the pacer's cost per object; returns the previous */
 void cg_inc_force_young_chunk(Py_ssize_t n);  /* tests: young chunks of n objects (0: auto, -1: none) */
 int cg_inc_young_generation(CgState *st);   /* 0 or 1: the young part of the next increment */
+int cg_inc_wants_extra_stop(CgState *st);   /* a round is behind: old work between young stops */
+int cg_inc_set_extra_stops(int on);          /* tests: returns the previous setting */
 void cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out);
 void cg_inc_abort(CgState *st);
 int cg_inc_lists(PyGC_Head **heads, int max);
 int cg_inc_parked(void);                    /* parked garbage waits to be cleared */
 int cg_inc_cursor_linked(void);             /* the marker walks the permanent list */
 PyObject *cg_inc_stats(void);
-Py_ssize_t cg_run_increment(int young_gen);
+Py_ssize_t cg_run_increment(int young_gen);   /* young_gen -1: an extra stop, old work only */
 
 /* Frames' value stacks as marking roots (stackroots.c): every frame whose
  * stack the interpreter keeps (stacktop >= 0), and the top frame of the

@@ -530,6 +530,16 @@ core_set_young_chunk(PyObject *self, PyObject *arg)
 }
 
 static PyObject *
+core_set_extra_stops(PyObject *self, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(cg_inc_set_extra_stops(on));
+}
+
+static PyObject *
 core_force_overflow(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     cg_inc_force_overflow();
@@ -764,6 +774,8 @@ static PyMethodDef core_methods[] = {
     {"_stack_roots", core_stack_roots, METH_O, NULL},
     {"_set_young_chunk", core_set_young_chunk, METH_O, NULL},
     {"_force_overflow", core_force_overflow, METH_NOARGS, NULL},
+    {"_set_extra_stops", core_set_extra_stops, METH_O,
+     "_set_extra_stops(on) -> previous: old-work stops between young ones when a round is behind."},
     {"_set_sweep_cost", core_set_sweep_cost, METH_O,
      "_set_sweep_cost(ns) -> previous: the pacer's sweep cost per object (tests)."},
     {"_force_oversized", core_force_oversized, METH_O,

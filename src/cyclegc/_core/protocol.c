@@ -76,7 +76,8 @@ cg_run_collection(int gen, int reason)
 }
 
 /* An increment of the bounded-pause mode (incremental.c), with the same
- * protocol.  Callbacks and metrics see generation 2 when the increment does
+ * protocol; young_gen -1 is an extra stop (old work only, no young part).
+ * Callbacks and metrics see generation 2 when the increment does
  * old-generation work (its stop is what users of max_pause_ms watch), the
  * young generation otherwise. */
 Py_ssize_t
@@ -87,9 +88,9 @@ cg_run_increment(int young_gen)
         return 0;
     }
     st->collecting = 1;
-    int plan = cg_inc_plan(st);
+    int plan = young_gen < 0 ? CG_INC_EXTRA : cg_inc_plan(st);
     int gen = plan == CG_INC_YOUNG ? young_gen : CG_NUM_GENERATIONS - 1;
-    int reason = plan == CG_INC_OLD ? CG_REASON_INCREMENT : CG_REASON_AUTO;
+    int reason = plan == CG_INC_OLD || plan == CG_INC_EXTRA ? CG_REASON_INCREMENT : CG_REASON_AUTO;
     invoke_callbacks(st, "start", gen, NULL);
     CgResult r = {0, 0, 0, 0.0};
     cg_inc_step(st, young_gen, plan, &r);

@@ -84,6 +84,8 @@ typedef struct {
                                  * (while the interpreter's `enabled` is 1) */
     Py_ssize_t threshold0;      /* threshold0 while installed (the
                                  * interpreter's field is 0 meanwhile) */
+    Py_ssize_t extra_at;        /* bounded mode: count0 at which an extra stop
+                                 * (old work only) is due; 0: none wanted */
     int pending_queued;         /* our pending call is queued, not yet run */
     int calibrating;            /* calibrate() is calling the entry points */
     void *prev_ra;              /* the last malloc near the threshold: its site */
@@ -116,6 +118,7 @@ typedef struct {
     Py_ssize_t n_deferred;      /* collections deferred to the next safe point */
     Py_ssize_t n_learned;       /* GC allocation sites learned after install */
     Py_ssize_t n_wrong_guesses; /* pending calls that found nothing due */
+    Py_ssize_t n_extra;         /* extra stops run (bounded mode) */
 } Trigger;
 
 static Trigger trig;
@@ -162,6 +165,19 @@ run_due_collection(void)
         return;
     }
     if (st->generations[0].count <= trig.threshold0) {
+        if (trig.extra_at > 0 && st->generations[0].count >= trig.extra_at
+            && cg_inc_wants_extra_stop(st)) {
+            /* bounded mode, a round behind: old work halfway between two
+             * young collections (cg_inc_wants_extra_stop); the young
+             * generation is left alone */
+            trig.extra_at = 0;
+            trig.n_extra++;
+            cg_run_increment(-1);
+            if (PyErr_Occurred()) {
+                cg_write_unraisable_msg("in automatic garbage collection", NULL);
+            }
+            return;
+        }
         trig.n_wrong_guesses++;   /* that malloc was not a GC object's after all */
         return;
     }
@@ -178,6 +194,7 @@ run_due_collection(void)
         /* Bounded pauses: the young part by the same rules, the old
          * generation a slice per increment (incremental.c). */
         cg_run_increment(cg_inc_young_generation(st));
+        trig.extra_at = cg_inc_wants_extra_stop(st) ? Py_MAX(trig.threshold0 / 2, 1) : 0;
     }
     else {
         /* The one path every collection takes (api.run_collection(gen,
@@ -548,6 +565,15 @@ near_threshold(void *ra)
     }
     CgState *st = trig.st;
     Py_ssize_t c = st->generations[0].count, t = trig.threshold0;
+    if (c < t - 8) {
+        /* below the usual window: here only for an extra stop (bounded
+         * mode), which is not the built-in's and needs no site; nothing
+         * is learned, as without it */
+        if (trig.extra_at > 0 && c >= trig.extra_at && !st->collecting && !PyErr_Occurred()) {
+            defer_collection(ts);
+        }
+        return;
+    }
 
     /* Learning: count0 rose by exactly one since the previous malloc seen
      * here, so that malloc was a GC object's.  If its site was unknown and
@@ -561,6 +587,9 @@ near_threshold(void *ra)
     trig.prev_ra = ra;
     trig.prev_count = c;
     if (c < t) {
+        if (trig.extra_at > 0 && c >= trig.extra_at && !st->collecting && !PyErr_Occurred()) {
+            defer_collection(ts);
+        }
         return;
     }
     const Site *site = site_find(ra);
@@ -625,7 +654,7 @@ check_allocation(void *ra)
         if (st->generations[0].threshold != 0) {
             adopt_threshold0();
         }
-        Py_ssize_t threshold = trig.threshold0;
+        Py_ssize_t threshold = trig.extra_at > 0 ? trig.extra_at : trig.threshold0;
         /* A window below the threshold, so that sites are learned before
          * they matter. */
         if (st->generations[0].count >= threshold - 8 && threshold > 0 && st->enabled) {
@@ -875,6 +904,7 @@ cg_trigger_install(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
     trig.st = st;
     trig.pending_queued = 0;
     trig.threshold0 = st->generations[0].threshold;
+    trig.extra_at = 0;
     st->generations[0].threshold = 0;   /* the built-in never collects by itself */
     cg_cancel_builtin_gc_request(interp);
     trig.installed = 1;
@@ -895,6 +925,7 @@ cg_trigger_uninstall(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
     }
     trig.live = 0;
     trig.installed = 0;
+    trig.extra_at = 0;
     trig.st->generations[0].threshold = (int)trig.threshold0;
     unwrap_allocator();
     helper_stop();
@@ -958,11 +989,12 @@ cg_trigger_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
         n_generic += sites[i].ra != NULL && sites[i].kind == SITE_GENERIC;
         n_learned_sites += sites[i].ra != NULL && sites[i].kind == SITE_LEARNED;
     }
-    PyObject *more = Py_BuildValue("{snsnsnsnsisisisOsi}",
+    PyObject *more = Py_BuildValue("{snsnsnsnsnsisisisOsi}",
                                    "in_allocation", trig.n_in_allocation,
                                    "deferred", trig.n_deferred,
                                    "learned", trig.n_learned,
                                    "wrong_guesses", trig.n_wrong_guesses,
+                                   "extra_stops", trig.n_extra,
                                    "gc_sites", n_gc,
                                    "generic_sites", n_generic,
                                    "learned_sites", n_learned_sites,
