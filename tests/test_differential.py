@@ -211,6 +211,16 @@ def test_seeds_match_when_collected_in_bounded_pause_rounds(cyclegc_importable):
     assert not failing, _report(failing)
 
 
+def test_seeds_match_when_big_closures_are_put_back_and_taken_whole(cyclegc_importable):
+    """Capped rounds in which a closure past 4 objects is put back and the
+    next stop takes it whole as an oversized slice (its garbage parked):
+    the path a structure too big for a stop takes since the seventh
+    session, on every seed's graph."""
+    mismatches, _, _ = runner.run_seeds(3500, MODE_SEEDS, tested="cyclegc-takewhole")
+    failing = [m for m in runner.failing(mismatches) if not runner.resurrected_elsewhere(m)]
+    assert not failing, _report(failing)
+
+
 def test_resurrected_elsewhere_accepts_only_a_generation_move_of_a_resurrected_object():
     """The soak's by-design rule for rounds and chunks (seed 20995): the
     same objects alive, a resurrected one in another generation; nothing

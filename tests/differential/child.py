@@ -338,6 +338,8 @@ def select_collector(name):
         return RoundsCollector(cyclegc, young_chunk=3)
     if name == "cyclegc-oversized":   # rounds whose slices over 4 objects are oversized: parked garbage
         return RoundsCollector(import_cyclegc(), oversized=4)
+    if name == "cyclegc-takewhole":   # capped rounds, closures over 4 objects put back, then
+        return RoundsCollector(import_cyclegc(), oversized=-4)   # taken whole by the next stop
     if name == "cyclegc-overflow":    # full collections as overflow collections: parked garbage
         return OverflowCollector(import_cyclegc())
     raise SystemExit(f"unknown collector {name!r}")
@@ -464,7 +466,7 @@ def _ensure_hash_seed():
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--collector", choices=("builtin", "cyclegc", "cyclegc-ff", "cyclegc-nomark", "cyclegc-ring", "cyclegc-heavy",
-                                                "cyclegc-rounds", "cyclegc-chunks", "cyclegc-heavy-chunks", "cyclegc-overflow", "cyclegc-oversized",
+                                                "cyclegc-rounds", "cyclegc-chunks", "cyclegc-heavy-chunks", "cyclegc-overflow", "cyclegc-oversized", "cyclegc-takewhole",
                                                 "builtin-youngfirst", "builtin2"),
                         default="builtin")
     group = parser.add_mutually_exclusive_group(required=True)

@@ -128,7 +128,8 @@ ADVISORY = ("c1.count_after", "c2.count_after")
 # objects die one collection earlier in both.
 REFERENCE = {"cyclegc-rounds": "builtin-youngfirst", "cyclegc-chunks": "builtin-youngfirst",
              "cyclegc-heavy-chunks": "builtin-youngfirst",
-             "cyclegc-oversized": "builtin-youngfirst"}
+             "cyclegc-oversized": "builtin-youngfirst",
+             "cyclegc-takewhole": "builtin-youngfirst"}
 
 NOT_COMPARABLE = {
     "cyclegc-rounds": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
@@ -136,6 +137,7 @@ NOT_COMPARABLE = {
     "cyclegc-heavy-chunks": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
     "cyclegc-overflow": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
     "cyclegc-oversized": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
+    "cyclegc-takewhole": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
 }
 
 

@@ -148,7 +148,8 @@ static struct {
     Py_ssize_t young_catchup, young_catchup_objects;  /* chunks grown to keep up; their excess */
     int last_young_chunked;         /* the last increment's young part was a chunk */
     Py_ssize_t forced_chunk;        /* tests: chunk size (0: from the budget; -1: never chunk) */
-    Py_ssize_t forced_hard_cap;     /* tests: > 0: every round uncapped, slices past it oversized */
+    Py_ssize_t forced_hard_cap;     /* tests: > 0: every round uncapped, slices past it oversized;
+                                     * < 0: rounds capped, closures past -n put back, taken whole */
     int extra_stops_off;            /* tests, experiments: no extra stops */
     double promo_per_inc;           /* promotions per increment (average) */
     Py_ssize_t last_pending;
@@ -157,6 +158,9 @@ static struct {
     Py_ssize_t round_survivors;
     int round_truncated, truncated_rounds, overflow_due, round_requested;
     int uncapped, uncap_next;       /* this round's / the next round's slices take whole closures */
+    int take_whole;                 /* the next stop's first slice takes its closure whole */
+    int whole_off_rounds;           /* rounds left before a truncation may do that again */
+    int alive_whole_streak;         /* oversized slices in a row found mostly alive */
     int late_roots_wait;            /* 3.11: increments marking waits for them */
     Py_ssize_t late_roots_requested, late_roots_visited;
     /* figures */
@@ -791,10 +795,15 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
     CgPark proven = {.count = 0, .code_ran = 0};
     cg_list_init(&slice);
     cg_list_init(&proven.list);
-    if (inc.forced_hard_cap > 0) {
-        hard_cap = inc.forced_hard_cap;
+    if (inc.forced_hard_cap != 0) {
+        hard_cap = Py_ABS(inc.forced_hard_cap);
     }
-    SliceCtx ctx = {&slice, 0, cap, inc.uncapped && !defer ? PY_SSIZE_T_MAX : hard_cap, 0};
+    int taken_whole = inc.take_whole && !defer;
+    if (taken_whole) {
+        inc.take_whole = 0;
+    }
+    SliceCtx ctx = {&slice, 0, cap,
+                    (inc.uncapped || taken_whole) && !defer ? PY_SSIZE_T_MAX : hard_cap, 0};
     cg_slots_init(&ctx.ring);
     ctx.positive = 0;
     ctx.listed = 1;
@@ -812,7 +821,22 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
     }
     if (ctx.truncated) {
         inc.truncations++;
-        inc.round_truncated = 1;
+        if (inc.whole_off_rounds == 0 && !inc.uncapped) {
+            /* A structure too big for this stop, in a capped round: trial
+             * deletion over part of it would only find it alive and leave
+             * it to the rounds after.  It goes back, and the next stop
+             * takes it whole as its first slice (an oversized slice), in
+             * this round, not two rounds later: large garbage (Sphinx's
+             * doctrees) waited three rounds, and piled up. */
+            abandon_slice(&slice);
+            inc.take_whole = 1;
+            inc.deferred_slices++;
+            inc.stop.deferred = 1;
+            inc.stop.part_seconds[PART_SWEEP] += cg_now() - t0;
+            inc.stop.part_objects[PART_SWEEP] += ctx.n;
+            return ctx.n;
+        }
+        inc.round_truncated = 1;    /* counts toward an uncapped round */
     }
     int oversized = ctx.n > hard_cap;
     if (oversized) {
@@ -841,7 +865,22 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
         members = NULL;
         members_cap = 0;
     }
-    inc.round_survivors += keep_survivors(&slice);
+    Py_ssize_t kept = keep_survivors(&slice);
+    inc.round_survivors += kept;
+    if (oversized && inc.forced_hard_cap == 0) {
+        /* Alive twice in a row: a structure held where marking does not
+         * look (C code), which taking whole at every truncation would
+         * cost an oversized stop each round; for the next two rounds
+         * truncations wait for the rule of two truncated rounds, as
+         * before.  Once is not enough: garbage referenced from other
+         * garbage its closure does not reach (swept later) is found alive
+         * once, then garbage in the next round. */
+        inc.alive_whole_streak = kept > n / 2 ? inc.alive_whole_streak + 1 : 0;
+        if (inc.alive_whole_streak >= 2) {
+            inc.alive_whole_streak = 0;
+            inc.whole_off_rounds = 3;
+        }
+    }
     cg_list_merge(&slice, &inc.visited);
     double t1 = cg_now();       /* the survivors' marking is the sweep's */
     inc.stop.part_seconds[PART_SWEEP] += t1 - t0;
@@ -906,6 +945,10 @@ round_finish(CgState *st, double now)
     st->long_lived_total = inc.round_survivors;
     st->long_lived_pending = Py_MAX(promoted, 0);
     st->generation_stats[CG_NUM_GENERATIONS - 1].collections++;
+    if (inc.whole_off_rounds > 0) {
+        inc.whole_off_rounds--;
+    }
+    inc.take_whole = 0;
     inc.truncated_rounds = inc.round_truncated ? inc.truncated_rounds + 1 : 0;
     if (inc.truncated_rounds >= 2) {
         /* the next round proves such structures in oversized slices */
@@ -1032,6 +1075,7 @@ cg_inc_abort(CgState *st)
      * (the usual caller) has just done; freeze() leaves nothing to sweep. */
     inc.overflow_due = 0;
     inc.truncated_rounds = 0;
+    inc.take_whole = 0;
 }
 
 int

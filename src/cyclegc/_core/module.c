@@ -779,7 +779,8 @@ static PyMethodDef core_methods[] = {
     {"_set_sweep_cost", core_set_sweep_cost, METH_O,
      "_set_sweep_cost(ns) -> previous: the pacer's sweep cost per object (tests)."},
     {"_force_oversized", core_force_oversized, METH_O,
-     "_force_oversized(n): every round uncapped, slices past n objects oversized (0: off)."},
+     "_force_oversized(n): every round uncapped, slices past n objects oversized (0: off);"
+     " n < 0: rounds capped, a closure past -n put back and taken whole by the next stop."},
     {"incremental_stats", core_incremental_stats, METH_NOARGS,
      "Figures of the bounded-pause mode (rounds, increments, slices...)."},
     {"long_lived", core_long_lived, METH_NOARGS, "(long_lived_total, long_lived_pending)"},
