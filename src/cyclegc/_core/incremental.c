@@ -68,11 +68,14 @@
  *
  * Limits, stated: a garbage structure whose closure exceeds the slice cap
  * cannot be proven garbage in a bounded stop.  Slices that hit the cap are
- * counted; after two rounds in a row with such slices, the next round is
- * uncapped: each seed's closure is taken whole, and a slice past the cap
- * is an oversized slice (an "overflow" stop, counted in
- * incremental_stats()), the only stop not bounded by P, proportional to
- * the structure, not to the heap.  Its garbage is parked and cleared a
+ * counted and put back, and the next stop takes that closure whole as its
+ * first slice (after two such slices in a row found alive, for two rounds
+ * only rounds after two truncated ones are uncapped: each seed's closure
+ * taken whole).  A slice past the cap is an oversized slice (an
+ * "overflow" stop, counted in incremental_stats()), the only stop not
+ * bounded by P, proportional to the structure, not to the heap.  When a
+ * round falls behind its pacer, extra stops (old work only) come halfway
+ * between young collections.  Its garbage is parked and cleared a
  * slice per stop.  (Until the fourth session the overflow stop was one
  * complete collection: marking the whole heap.)  Marking from
  * frames and modules misses objects held only by C code; they cost sweep
