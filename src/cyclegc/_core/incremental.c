@@ -812,33 +812,27 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
     ctx.listed = 1;
     double t0 = cg_now(), c0 = thread_cpu_now();
     build_slice(&ctx);
-    if (defer && ctx.truncated) {
-        /* An oversized closure after other work of the stop would add to
-         * it: it goes back and starts the next stop instead. */
-        abandon_slice(&slice);
-        inc.deferred_slices++;
-        inc.stop.deferred = 1;
-        inc.stop.part_seconds[PART_SWEEP] += cg_now() - t0;
-        inc.stop.part_objects[PART_SWEEP] += ctx.n;
-        return ctx.n;
-    }
     if (ctx.truncated) {
-        inc.truncations++;
-        if (inc.whole_off_rounds == 0 && !inc.uncapped) {
-            /* A structure too big for this stop, in a capped round: trial
-             * deletion over part of it would only find it alive and leave
-             * it to the rounds after.  It goes back, and the next stop
-             * takes it whole as its first slice (an oversized slice), in
-             * this round, not two rounds later: large garbage (Sphinx's
-             * doctrees) waited three rounds, and piled up. */
+        /* In a capped round a structure too big for this stop would only
+         * be found alive in part by trial deletion, and left to the rounds
+         * after (large garbage, Sphinx's doctrees, waited three rounds
+         * and piled up): the next stop takes it whole as its first slice
+         * (an oversized slice), in this round, unless alive ones turned
+         * up lately (whole_off_rounds).  And an oversized closure after
+         * other work of the stop would add to it.  Either way it goes
+         * back and starts the next stop. */
+        int whole_next = !inc.uncapped && inc.whole_off_rounds == 0;
+        if (defer || whole_next) {
             abandon_slice(&slice);
-            inc.take_whole = 1;
+            inc.take_whole |= whole_next;
+            inc.truncations += !defer;
             inc.deferred_slices++;
             inc.stop.deferred = 1;
             inc.stop.part_seconds[PART_SWEEP] += cg_now() - t0;
             inc.stop.part_objects[PART_SWEEP] += ctx.n;
             return ctx.n;
         }
+        inc.truncations++;
         inc.round_truncated = 1;    /* counts toward an uncapped round */
     }
     int oversized = ctx.n > hard_cap;
