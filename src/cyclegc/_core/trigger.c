@@ -165,18 +165,22 @@ run_due_collection(void)
         return;
     }
     if (st->generations[0].count <= trig.threshold0) {
-        if (trig.extra_at > 0 && st->generations[0].count >= trig.extra_at
-            && cg_inc_wants_extra_stop(st)) {
+        if (trig.extra_at > 0 && st->generations[0].count >= trig.extra_at) {
             /* bounded mode, a round behind: old work halfway between two
              * young collections (cg_inc_wants_extra_stop); the young
-             * generation is left alone */
+             * generation is left alone.  At most one per young period,
+             * and none if the round ended meanwhile (a collect()): either
+             * way no allocation schedules another until the next young
+             * collection decides again. */
             trig.extra_at = 0;
-            trig.n_extra++;
-            cg_run_increment(-1);
-            if (PyErr_Occurred()) {
-                cg_write_unraisable_msg("in automatic garbage collection", NULL);
+            if (cg_inc_wants_extra_stop(st)) {
+                trig.n_extra++;
+                cg_run_increment(-1);
+                if (PyErr_Occurred()) {
+                    cg_write_unraisable_msg("in automatic garbage collection", NULL);
+                }
+                return;
             }
-            return;
         }
         trig.n_wrong_guesses++;   /* that malloc was not a GC object's after all */
         return;
