@@ -962,3 +962,39 @@ def test_a_live_structure_marking_cannot_reach_is_not_taken_whole_every_round():
     assert doc["rounds"] >= 12 and doc["parked"] == 0 and doc["objects"] == 60_000, doc
     # two oversized stops, two rounds without: 6 or 7 in 12 rounds, not 12
     assert 1 <= doc["oversized"] <= 8, doc
+
+
+def test_an_extra_stop_asked_for_before_a_collect_is_dropped():
+    """A young collection asks for an extra stop at the halfway mark; if a
+    collect() ends the round first, the mark must not make every later
+    allocation queue a collection that finds nothing to do."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import gc, json, cyclegc
+        from cyclegc._core import _cyclegc as core
+        cyclegc.install(max_pause_ms=2)
+        class C: pass
+        heap = [[C() for _ in range(10)] for _ in range(100_000)]
+        cyclegc.collect()
+        core.run_increment(0, True)
+        kept = []
+        for i in range(400_000):
+            kept.append(C())
+            if core.trigger_stats()["extra_stop_at"] > 0:
+                break
+        asked = core.trigger_stats()["extra_stop_at"]
+        cyclegc.collect()                  # ends the round
+        wrong = core.trigger_stats()["wrong_guesses"]
+        junk = [C() for _ in range(5 * gc.get_threshold()[0])]
+        print(json.dumps({"asked": asked, "wrong": core.trigger_stats()["wrong_guesses"] - wrong,
+                          "mark": core.trigger_stats()["extra_stop_at"]}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    import json
+    doc = json.loads(out.stdout)
+    assert doc["asked"] > 0, doc
+    assert doc["wrong"] <= 2, doc

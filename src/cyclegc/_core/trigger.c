@@ -993,12 +993,13 @@ cg_trigger_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
         n_generic += sites[i].ra != NULL && sites[i].kind == SITE_GENERIC;
         n_learned_sites += sites[i].ra != NULL && sites[i].kind == SITE_LEARNED;
     }
-    PyObject *more = Py_BuildValue("{snsnsnsnsnsisisisOsi}",
+    PyObject *more = Py_BuildValue("{snsnsnsnsnsnsisisisOsi}",
                                    "in_allocation", trig.n_in_allocation,
                                    "deferred", trig.n_deferred,
                                    "learned", trig.n_learned,
                                    "wrong_guesses", trig.n_wrong_guesses,
                                    "extra_stops", trig.n_extra,
+                                   "extra_stop_at", trig.extra_at,
                                    "gc_sites", n_gc,
                                    "generic_sites", n_generic,
                                    "learned_sites", n_learned_sites,
