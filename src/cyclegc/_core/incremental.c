@@ -806,7 +806,7 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
         inc.take_whole = 0;
     }
     SliceCtx ctx = {&slice, 0, cap,
-                    (inc.uncapped || taken_whole) && !defer ? PY_SSIZE_T_MAX : hard_cap, 0};
+                    (inc.uncapped && !defer) || taken_whole ? PY_SSIZE_T_MAX : hard_cap, 0};
     cg_slots_init(&ctx.ring);
     ctx.positive = 0;
     ctx.listed = 1;

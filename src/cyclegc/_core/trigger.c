@@ -518,6 +518,16 @@ collect_in_allocation(void)
 }
 #endif
 
+/* Bounded mode: count0 passed the extra stop's mark.  An extra stop is not
+ * the built-in's point and needs no allocation site: any safe point. */
+static inline void
+schedule_extra_stop(PyThreadState *ts, CgState *st, Py_ssize_t c)
+{
+    if (trig.extra_at > 0 && c >= trig.extra_at && !st->collecting && !PyErr_Occurred()) {
+        defer_collection(ts);
+    }
+}
+
 /* Calibration (install): record the first malloc's return address of each
  * entry point called, and where in this frame the marker type lies. */
 #define CG_SCAN_ABOVE 96          /* words above near_threshold's frame */
@@ -571,11 +581,8 @@ near_threshold(void *ra)
     Py_ssize_t c = st->generations[0].count, t = trig.threshold0;
     if (c < t - 8) {
         /* below the usual window: here only for an extra stop (bounded
-         * mode), which is not the built-in's and needs no site; nothing
-         * is learned, as without it */
-        if (trig.extra_at > 0 && c >= trig.extra_at && !st->collecting && !PyErr_Occurred()) {
-            defer_collection(ts);
-        }
+         * mode); nothing is learned, as without it */
+        schedule_extra_stop(ts, st, c);
         return;
     }
 
@@ -591,9 +598,7 @@ near_threshold(void *ra)
     trig.prev_ra = ra;
     trig.prev_count = c;
     if (c < t) {
-        if (trig.extra_at > 0 && c >= trig.extra_at && !st->collecting && !PyErr_Occurred()) {
-            defer_collection(ts);
-        }
+        schedule_extra_stop(ts, st, c);
         return;
     }
     const Site *site = site_find(ra);
