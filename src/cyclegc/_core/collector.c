@@ -95,7 +95,7 @@ start_generation(CgState *st, int gen)
  * bits 0-2 of a list pointer are always free; bit 0 is CG_NEXT_UNREACHABLE):
  *   NEXT_ALIVE      reached from a root
  *   NEXT_UNTRACK    ...and an exact tuple or dict holding no container, to be
- *                   untracked as the built-in would (see untrack_atom_containers) */
+ *                   untracked as the built-in would (see "untracking in the scan") */
 #define NEXT_ALIVE   ((uintptr_t)2)
 #define NEXT_UNTRACK ((uintptr_t)4)
 #define NEXT_FLAGS   (NEXT_ALIVE | NEXT_UNTRACK)
@@ -703,6 +703,55 @@ cand_page_has(const void *op)
     return (int)((cand_pages[h >> 6] >> (h & 63)) & 1);
 }
 
+/* ---- the candidates in list order ------------------------------------------
+ *
+ * Every walk of trial deletion goes down the candidate list, one dependent
+ * miss per object once the list is out of cache.  On a real program it is:
+ * aiohttp's young collections of ~4,000 objects traverse referents in a
+ * 200k-row catalogue, whose lines evict the candidates' own between one
+ * walk and the next, and move_unreachable spent two thirds of its samples
+ * on the load of each next header.  update_refs, which walks the list
+ * anyway, writes the candidates' addresses in list order into a buffer;
+ * subtract_refs and move_unreachable prefetch from it ORDER_AHEAD objects
+ * ahead.  Only a hint: a prefetch reads nothing, and nothing is freed or
+ * reordered between update_refs and the first pass of move_unreachable
+ * (objects set aside stay in the list; moves happen behind the scan or
+ * at the tail), so the buffer names the list as those walks find it.
+ * Taken from cg_order_min candidates (below that the list stays in cache and
+ * the prefetching costs ~7 instructions per object for nothing); the buffer
+ * grows to the largest candidate set seen, up to ORDER_MAX (a full
+ * collection's whole heap goes without). */
+Py_ssize_t cg_order_min = 2048;     /* _set_order_min(): a knob for measurements */
+#define ORDER_AHEAD 12
+#define ORDER_START ((Py_ssize_t)1 << 14)
+#define ORDER_MAX ((Py_ssize_t)1 << 18)
+
+static PyObject **order_buf;
+static Py_ssize_t order_cap;        /* entries order_buf holds */
+static Py_ssize_t order_wanted;     /* candidates of the last walk it could not hold */
+
+/* The buffer, allocated at first use and grown (up to ORDER_MAX entries,
+ * 2 MiB) after a walk it could not hold; *cap is set to its size, 0 if
+ * there is none (an allocation failed: no hint, nothing else changes). */
+static PyObject **
+order_buffer(Py_ssize_t *cap)
+{
+    if (order_buf == NULL || (order_wanted > order_cap && order_cap < ORDER_MAX)) {
+        Py_ssize_t want = order_cap > 0 ? order_cap : ORDER_START;
+        while (want < order_wanted && want < ORDER_MAX) {
+            want *= 2;
+        }
+        PyObject **grown = (PyObject **)PyMem_RawRealloc(order_buf, (size_t)want * sizeof(PyObject *));
+        if (grown != NULL) {
+            order_buf = grown;
+            order_cap = want;
+        }
+        order_wanted = 0;
+    }
+    *cap = order_buf != NULL ? order_cap : 0;
+    return order_buf;
+}
+
 /* ---- 2. update_refs ---------------------------------------------------- */
 
 /* One object of update_refs: gc_refs := refcount, COLLECTING set; an
@@ -751,11 +800,17 @@ update_one(CgState *st, PyGC_Head *g)
  * links.  Every node is done exactly once: the walks stop when they meet
  * on a node (done once) or become adjacent. */
 static Py_ssize_t
-update_refs(CgState *st, PyGC_Head *young)
+update_refs(CgState *st, PyGC_Head *young, PyObject ***order_out)
 {
     Py_ssize_t n = 0;
     int record = 1;         /* until the bitmap is too full to be used */
     cand_pages_clear();
+    /* The order (see "the candidates in list order" below): the forward
+     * walk fills it from the front, the backward walk from the back. */
+    Py_ssize_t cap;
+    PyObject **order = order_buffer(&cap);
+    Py_ssize_t front = 0, back = cap;
+    *order_out = NULL;
     PyGC_Head *f = cg_next(young);
     PyGC_Head *b = cg_prev(young);
     if (f == young) {
@@ -767,6 +822,12 @@ update_refs(CgState *st, PyGC_Head *young)
                 n++;
                 if (record) {
                     cand_page_add(CG_FROM_GC(f));
+                }
+                if (order != NULL && front < back) {
+                    order[front++] = CG_FROM_GC(f);
+                }
+                else {
+                    order = NULL;
                 }
             }
             break;
@@ -785,11 +846,33 @@ update_refs(CgState *st, PyGC_Head *young)
             }
             record = cand_pages_useful();
         }
+        if (order != NULL) {
+            if (back - front < 2) {
+                order = NULL;       /* more candidates than it holds */
+            }
+            else {
+                if (kf) {
+                    order[front++] = CG_FROM_GC(f);
+                }
+                if (kb) {
+                    order[--back] = CG_FROM_GC(b);
+                }
+            }
+        }
         if (fn == b) {
             break;
         }
         f = fn;
         b = bp;
+    }
+    if (order != NULL) {
+        /* the back part is already in list order (its last entry, the
+         * tail, was written first, at the end) */
+        memmove(order + front, order + back, (size_t)(cap - back) * sizeof(PyObject *));
+        *order_out = order;
+    }
+    else if (n > cap) {
+        order_wanted = n;
     }
     return n;
 }
@@ -842,12 +925,17 @@ update_refs(CgState *st, PyGC_Head *young)
  * HEAVY_VISITS becomes heavy (HEAVY_TYPES at most; never an exact list,
  * tuple, dict or set, too common to set aside by type).  A freed type's
  * address reused by another type only makes that one's instances set
- * aside: work, never a verdict. */
+ * aside: work, never a verdict.  A walk that finds no new heavy type makes
+ * the next ones wait: 1, 3, 7 ... up to HEAVY_BACKOFF slow collections go
+ * by unlearned (aiohttp's young collections of ~4,000 objects run at
+ * ~300 ns per object, all misses on old rows, with no heavy object; the walk
+ * after each was 5 % of their time).  Finding one starts over at once. */
 #define HEAVY_MAX 16
 #define HEAVY_TYPES 8
 #define HEAVY_VISITS 4096
 #define HEAVY_SLOW 1e-3
 #define HEAVY_NS 300e-9
+#define HEAVY_BACKOFF 63
 
 static PyTypeObject *heavy_types[HEAVY_TYPES];
 static int heavy_ntypes = 0;
@@ -1099,8 +1187,10 @@ settle_heavy(VisitArgs *a)
  * the candidate set (>= 0 for correct refcounts); the ring is drained.
  * Returns whether it used the ring (`ring`: 0 no, 1 yes, 2 probe first). */
 static int
-subtract_refs(PyGC_Head *young, int ring, Heavy *heavy, int pages)
+subtract_refs(PyGC_Head *young, int ring, Heavy *heavy, int pages,
+              PyObject *const *order, Py_ssize_t norder)
 {
+    Py_ssize_t step = 0;
     VisitArgs a;
     cg_slots_init(&a.ring);
     a.known = NULL;
@@ -1113,6 +1203,10 @@ subtract_refs(PyGC_Head *young, int ring, Heavy *heavy, int pages)
         int i = 0;
         for (; i < RING_PROBE && g != young; i++, g = cg_next(g)) {
             PyObject *op = CG_FROM_GC(g);
+            if (order != NULL && step + ORDER_AHEAD < norder) {
+                cg_prefetch_object(order[step + ORDER_AHEAD], 0);
+            }
+            step++;
             if (heavy_set_aside(heavy, op)) {
                 continue;
             }
@@ -1124,7 +1218,13 @@ subtract_refs(PyGC_Head *young, int ring, Heavy *heavy, int pages)
     visitproc visit = ring ? visit_decref : pages ? visit_decref_paged : visit_decref_now;
     for (; g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
-        if (ring) {
+        if (order != NULL) {
+            if (step + ORDER_AHEAD < norder) {
+                cg_prefetch_object(order[step + ORDER_AHEAD], 0);
+            }
+            step++;
+        }
+        else if (ring) {
             CG_PREFETCH(cg_next(g));    /* its header loads while `op` is traversed */
         }
         if (heavy_set_aside(heavy, op)) {
@@ -1182,7 +1282,18 @@ reach(VisitArgs *a, PyObject *op)
  * sound: whenever it runs, an object ahead of the scan gets gc_refs 1 (the
  * scan keeps it), one the scan has moved to `unreachable` moves back to
  * the tail (the scan visits it again), one already scanned is left alone;
- * and move_unreachable drains the ring before it may end. */
+ * and move_unreachable drains the ring before it may end.
+ *
+ * It also leaves the survivors in the built-in's order, which decides
+ * which tuples are untracked ("untracking in the scan") and the order of
+ * the older generation afterwards.  Two rules see to it: (1) the scan,
+ * meeting an object with gc_refs 0, looks for it among the parked pointers
+ * (compares only), and keeps it in place if it is there, as the built-in,
+ * whose reach would already have run, does; (2) the ring is drained oldest
+ * first, so objects move back to the tail in the order they were visited,
+ * as the built-in moves them.  Without them, a young collection taking the
+ * ring left tuples tracked that the built-in untracks (a test compares the
+ * two on nested tuples). */
 static int
 visit_reachable(PyObject *op, void *arg)
 {
@@ -1229,22 +1340,54 @@ visit_reachable_paged(PyObject *op, void *arg)
     return 0;
 }
 
+/* Untracking in the scan.  Survivors that can never be part of a cycle stop
+ * being tracked, as the built-in does after its move_unreachable: exact
+ * tuples of atoms on every collection, exact dicts of atoms on full ones
+ * only (a dict re-tracks itself when it gets a container: checking young
+ * dicts would be quadratic) (cg_is_atom_container).  The built-in does it in a second walk of the
+ * survivors; the scan below does it where it keeps each one, having just
+ * read its type to traverse it, so the walk and its cache misses go (on
+ * aiohttp's young collections that walk was a tenth of their time).
+ *
+ * Why the same objects end untracked.  Whether a tuple or dict can be
+ * untracked depends on which tuples it holds are still tracked.  The
+ * survivors list the scan leaves is in the order the scan kept them (kept
+ * objects are appended in turn; one moved back from `unreachable` goes to
+ * the tail and is kept when the scan reaches it), and the built-in's walk
+ * goes down that list.  So when the scan looks at X, the tuples untracked
+ * so far are exactly those the walk would have untracked before reaching
+ * X: the survivors before X.  A tuple X holds that is ahead of the scan, in
+ * `unreachable` or parked in the ring is after X in the final list and
+ * still tracked in both (a list node in `unreachable` keeps a non-zero
+ * _gc_next).  Only the deduce_unreachable of a collection untracks; that of
+ * resurrection and the bounded-mode slices pass UNTRACK_NONE. */
+enum { UNTRACK_NONE, UNTRACK_TUPLES, UNTRACK_TUPLES_DICTS };
+
+static inline int
+atom_container_now(PyObject *op, int untrack)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    return (tp == &PyTuple_Type || (untrack == UNTRACK_TUPLES_DICTS && tp == &PyDict_Type))
+        && cg_is_atom_container(op, untrack == UNTRACK_TUPLES_DICTS);
+}
+
 /* `order` (may be NULL): the first `norder` objects of `young` in list
  * order; the scan's first pass follows it exactly (moves only touch what is
  * behind the scan or append at the tail), so it prefetches ORDER_AHEAD
  * objects ahead from it: the walk is otherwise a chain of dependent
  * misses, the whole cost of moving garbage, which is not traversed. */
-#define ORDER_AHEAD 12
 
 /* The scan itself; `extras` is a constant at each call (see
  * move_unreachable), so the young collections' version carries none of
  * the prefetching and skipping, which cost them ~7 instructions per
  * object (callgrind: move_unreachable +47 %). */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) Py_ssize_t
 scan_young(VisitArgs *args, PyGC_Head *young, PyGC_Head *unreachable, visitproc visit,
-           Heavy *heavy, PyObject *const *order, Py_ssize_t norder, const int extras)
+           Heavy *heavy, PyObject *const *order, Py_ssize_t norder, const int extras,
+           int untrack)
 {
     Py_ssize_t step = 0;
+    Py_ssize_t kept = 0;
     int skips = extras && heavy != NULL && heavy->nskipped > 0;
     PyGC_Head *prev = young;
     PyGC_Head *g = cg_next(young);
@@ -1256,7 +1399,8 @@ scan_young(VisitArgs *args, PyGC_Head *young, PyGC_Head *unreachable, visitproc 
                 }
                 step++;
             }
-            if (refs_of(g) > 0) {
+            if (refs_of(g) > 0
+                || (args->ring.n > 0 && cg_slots_holds(&args->ring, CG_FROM_GC(g)))) {
                 PyObject *op = CG_FROM_GC(g);
                 int i;
                 if (extras) {
@@ -1267,9 +1411,23 @@ scan_young(VisitArgs *args, PyGC_Head *young, PyGC_Head *unreachable, visitproc 
                 if (!skips || (i = heavy_index(heavy, op)) < 0 || !heavy->skipped[i]) {
                     Py_TYPE(op)->tp_traverse(op, visit, args);
                 }
-                cg_set_prev(g, prev);
-                clear_candidate(g);
-                prev = g;
+                if (untrack && atom_container_now(op, untrack)) {
+                    /* untracked where it stands (see "untracking in the
+                     * scan" above): unlinked as a move to `unreachable`
+                     * would, then its header cleared as untracking does */
+                    prev->_gc_next = g->_gc_next;
+                    if (young->_gc_prev == (uintptr_t)g) {
+                        young->_gc_prev = (uintptr_t)prev;
+                    }
+                    g->_gc_next = 0;
+                    g->_gc_prev &= CG_PREV_FINALIZED;
+                }
+                else {
+                    cg_set_prev(g, prev);
+                    clear_candidate(g);
+                    prev = g;
+                    kept++;
+                }
             }
             else {
                 prev->_gc_next = g->_gc_next;
@@ -1288,17 +1446,19 @@ scan_young(VisitArgs *args, PyGC_Head *young, PyGC_Head *unreachable, visitproc 
             break;
         }
         while (args->ring.n > 0) {
-            reach(args, cg_slots_pop(&args->ring));
+            reach(args, cg_slots_pop_oldest(&args->ring));
         }
         g = cg_next(prev);
     }
     young->_gc_prev = (uintptr_t)prev;
+    return kept;
 }
 
-static void
+static Py_ssize_t
 move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring, Heavy *heavy,
-                 PyObject *const *order, Py_ssize_t norder, int pages)
+                 PyObject *const *order, Py_ssize_t norder, int pages, int untrack)
 {
+    Py_ssize_t kept;
     VisitArgs args;
     cg_slots_init(&args.ring);
     args.known = NULL;
@@ -1307,30 +1467,39 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring, Heavy *heav
     args.pages = pages;
     visitproc visit = ring ? visit_reachable : pages ? visit_reachable_paged : visit_reachable_now;
     if (ring || order != NULL || (heavy != NULL && heavy->nskipped > 0)) {
-        scan_young(&args, young, unreachable, visit, heavy, order, norder, 1);
+        kept = scan_young(&args, young, unreachable, visit, heavy, order, norder, 1, untrack);
     }
     else {
-        scan_young(&args, young, unreachable, visit, NULL, NULL, 0, 0);
+        kept = scan_young(&args, young, unreachable, visit, NULL, NULL, 0, 0, untrack);
     }
     unreachable->_gc_next &= ~CG_NEXT_UNREACHABLE;
+    return kept;
 }
 
 /* Steps 2-4 on `candidates`, a normal list.  No object outside it may carry
  * the COLLECTING bit, or it would be mistaken for a candidate. */
 static Py_ssize_t
 deduce_unreachable(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable,
-                   int young)
+                   int young, int untrack, Py_ssize_t *survivors)
 {
-    Py_ssize_t n = update_refs(st, candidates);
+    PyObject **order;
+    Py_ssize_t n = update_refs(st, candidates, &order);
+    if (n < cg_order_min) {
+        order = NULL;
+    }
     int pages = cand_pages_useful();
     int ring = n < cg_ring_min_candidates ? 0 : young ? 2 : 1;
     Heavy heavy;
     heavy.n = heavy.nskipped = 0;
     heavy.bloom = 0;
     Heavy *h = young && heavy_ntypes > 0 ? &heavy : NULL;
-    ring = subtract_refs(candidates, ring, h, pages);
+    ring = subtract_refs(candidates, ring, h, pages, order, n);
     cg_list_init(unreachable);
-    move_unreachable(candidates, unreachable, ring, h, NULL, 0, pages);
+    Py_ssize_t kept = move_unreachable(candidates, unreachable, ring, h, order,
+                                       order != NULL ? n : 0, pages, untrack);
+    if (survivors != NULL) {
+        *survivors = kept;
+    }
     cg_last_heavy_skipped = h != NULL ? h->nskipped : 0;
     return n;
 }
@@ -1395,34 +1564,6 @@ cg_is_atom_container(PyObject *op, int full)
     PyTypeObject *tp = Py_TYPE(op);
     return (tp == &PyTuple_Type && tuple_holds_only_atoms(op))
         || (full && tp == &PyDict_Type && dict_holds_only_atoms(op));
-}
-
-/* Survivors that can never be part of a cycle stop being tracked, as the
- * built-in does: exact tuples of atoms on every collection, exact dicts of
- * atoms (keys and values) on full ones only, to avoid quadratic re-checks
- * (a dict re-tracks itself when it gets a container).  One pass; `list` is a
- * normal list and keeps the same objects less those untracked; returns how
- * many it keeps. */
-static Py_ssize_t
-untrack_atom_containers(PyGC_Head *list, int full)
-{
-    Py_ssize_t kept = 0;
-    PyGC_Head *g = cg_next(list);
-    while (g != list) {
-        PyGC_Head *next = cg_next(g);
-        PyTypeObject *tp = Py_TYPE(CG_FROM_GC(g));
-        /* the type test inline: most survivors are neither (and a young
-         * collection's dicts are never candidates) */
-        if ((tp == &PyTuple_Type || (full && tp == &PyDict_Type))
-            && cg_is_atom_container(CG_FROM_GC(g), full)) {
-            cg_list_untrack(g);
-        }
-        else {
-            kept++;
-        }
-        g = next;
-    }
-    return kept;
 }
 
 /* ---- 6. legacy finalizers ------------------------------------------------ */
@@ -1609,7 +1750,7 @@ static void
 handle_resurrected(CgState *st, PyGC_Head *garbage, PyGC_Head *still_unreachable,
                    PyGC_Head *old)
 {
-    deduce_unreachable(st, garbage, still_unreachable, 0);
+    deduce_unreachable(st, garbage, still_unreachable, 0, UNTRACK_NONE, NULL);
     clear_unreachable_bits(still_unreachable);
     cg_list_merge(garbage, old);
 }
@@ -1696,7 +1837,7 @@ CgPark *cg_park_garbage = NULL;
 unsigned cg_ring_depth = 32;
 unsigned cg_ready_depth = 8;
 
-static void learn_heavy(PyGC_Head *young);
+static void maybe_learn_heavy(PyGC_Head *young);
 
 /* A young chunk is examined as a young collection is: heavy objects set
  * aside, the ring probed, the candidates' pages filtered, and a slow
@@ -1704,13 +1845,14 @@ static void learn_heavy(PyGC_Head *young);
  * outgrew the stop in chunks, and a chunk holding the C pickler of
  * pickle.dump traversed its whole memo: 4-4.5 ms stops, Sphinx on 3.13). */
 Py_ssize_t
-cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable)
+cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable,
+                  Py_ssize_t *survivors)
 {
     double t = cg_now();
-    Py_ssize_t n = deduce_unreachable(st, candidates, unreachable, 1);
+    Py_ssize_t n = deduce_unreachable(st, candidates, unreachable, 1, UNTRACK_TUPLES, survivors);
     double dt = cg_now() - t;
     if (dt > HEAVY_SLOW && dt > HEAVY_NS * (double)n) {
-        learn_heavy(candidates);
+        maybe_learn_heavy(candidates);
     }
     return n;
 }
@@ -1729,14 +1871,8 @@ cg_trial_deletion_subtracted(PyGC_Head *candidates, Py_ssize_t n, PyGC_Head *unr
         pages = cand_pages_useful();
     }
     cg_list_init(unreachable);
-    move_unreachable(candidates, unreachable, ring, NULL, order, n, pages);
+    move_unreachable(candidates, unreachable, ring, NULL, order, n, pages, UNTRACK_NONE);
     return n;
-}
-
-Py_ssize_t
-cg_untrack_atoms(PyGC_Head *survivors, int full)
-{
-    return untrack_atom_containers(survivors, full);
 }
 
 /* Steps 6-11 on the `unreachable` list deduce_unreachable left.  Whatever
@@ -1875,6 +2011,28 @@ learn_heavy(PyGC_Head *young)
     }
 }
 
+static unsigned heavy_wait = 0;    /* how many slow collections the next miss skips */
+static unsigned heavy_skip = 0;    /* slow collections still to skip */
+
+/* learn_heavy, with the back-off of "Learning" above. */
+static void
+maybe_learn_heavy(PyGC_Head *young)
+{
+    if (heavy_skip > 0) {
+        heavy_skip--;
+        return;
+    }
+    int before = heavy_ntypes;
+    learn_heavy(young);
+    if (heavy_ntypes > before) {
+        heavy_wait = 0;
+    }
+    else if (heavy_wait < HEAVY_BACKOFF) {
+        heavy_wait = heavy_wait * 2 + 1;
+    }
+    heavy_skip = heavy_wait;
+}
+
 PyObject *
 cg_heavy_types(void)
 {
@@ -1891,6 +2049,7 @@ void
 cg_forget_heavy_types(void)
 {
     heavy_ntypes = 0;
+    heavy_wait = heavy_skip = 0;
 }
 
 /* Tests and the fuzzer: `tp` is heavy from now on, whatever its instances'
@@ -1945,27 +2104,29 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
         survivors = cg_split_walkers ? split_walkers(young, &rest, &entries)
                                      : split_unmarked(young, &rest);
         t1 = cg_now(); ph[CG_PHASE_SPLIT] += t1 - t; t = t1;
-        Py_ssize_t examined = deduce_unreachable(st, &rest, &unreachable, 0);
+        Py_ssize_t kept = 0;
+        Py_ssize_t examined = deduce_unreachable(st, &rest, &unreachable, 0,
+                                                 UNTRACK_TUPLES_DICTS, &kept);
+        survivors += kept;
         t1 = cg_now(); ph[CG_PHASE_TRIAL] += t1 - t; t = t1;
         out->candidates = marked + examined;
         cg_last_trial_candidates = examined;
-        survivors += untrack_atom_containers(&rest, full);
         cg_list_merge(&rest, young);
         t1 = cg_now(); ph[CG_PHASE_UNTRACK] += t1 - t; t = t1;
     }
     else {
-        out->candidates = deduce_unreachable(st, young, &unreachable, !full);
+        out->candidates = deduce_unreachable(st, young, &unreachable, !full,
+                                             full ? UNTRACK_TUPLES_DICTS : UNTRACK_TUPLES,
+                                             &survivors);
         t1 = cg_now();
         if (!full && t1 - t > HEAVY_SLOW && (t1 - t) > HEAVY_NS * (double)out->candidates) {
-            learn_heavy(young);
+            maybe_learn_heavy(young);
             t1 = cg_now();
         }
         ph[CG_PHASE_TRIAL] += t1 - t; t = t1;
         if (full) {
             cg_last_trial_candidates = out->candidates;
         }
-        survivors = untrack_atom_containers(young, full);
-        t1 = cg_now(); ph[CG_PHASE_UNTRACK] += t1 - t; t = t1;
     }
 
     if (young != old) {

@@ -25,10 +25,11 @@ typedef struct {
 void cg_collect_generation(CgState *st, int gen, CgResult *out);
 
 /* The phases collector.c lends to incremental.c: trial deletion of a young
- * chunk, as a young collection's (survivors stay in it; returns its size), untracking of
- * atom containers among survivors, and steps 6-11 on what trial deletion
+ * chunk, as a young collection's (survivors stay in it, atom tuples among
+ * them untracked; returns its size, *survivors how many stay), and steps 6-11 on what trial deletion
  * found unreachable (survivors of those steps move to `old`). */
-Py_ssize_t cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable);
+Py_ssize_t cg_trial_deletion(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable,
+                             Py_ssize_t *survivors);
 /* The last step of it (move_unreachable) on `n` candidates whose counts
  * are done: built with cg_list_move_as_candidate, every reference between
  * them subtracted (cg_subtract_ref), nothing run since.  `order`, if not
@@ -54,7 +55,6 @@ int cg_add_heavy_type(PyTypeObject *tp);
 extern Py_ssize_t cg_last_heavy_skipped;
 /* Debug: (tracked, marked, a sample of the unmarked) of marking now. */
 PyObject *cg_unmarked_sample(CgState *st, Py_ssize_t max);
-Py_ssize_t cg_untrack_atoms(PyGC_Head *survivors, int full);
 void cg_dispose_garbage(CgState *st, PyGC_Head *unreachable, PyGC_Head *old,
                         Py_ssize_t *collected, Py_ssize_t *uncollectable);
 /* The same for a caller that surveyed the garbage itself: `garbage` a
@@ -142,6 +142,9 @@ extern int cg_split_walkers;
 /* Trial deletion parks referents in a prefetch ring only for candidate
  * sets of at least this many objects. */
 extern Py_ssize_t cg_ring_min_candidates;
+/* Trial deletion records the candidates' order (and prefetches from it)
+ * from this many candidates (collector.c, "the candidates in list order"). */
+extern Py_ssize_t cg_order_min;
 /* Young collections take the ring only if, over the first candidates,
  * at least this many per 64 referred to an older container; and what the
  * last such probe found (-1: none yet).  See subtract_refs. */

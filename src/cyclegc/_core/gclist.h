@@ -373,6 +373,31 @@ cg_slots_pop(CgSlots *r)
     return op;
 }
 
+/* The oldest parked pointer, taken out (r->n must be > 0): draining in
+ * the order the pointers were parked.  The parked ones stay the n slots
+ * before pos, every other slot NULL, so parking goes on as before. */
+static inline PyObject *
+cg_slots_pop_oldest(CgSlots *r)
+{
+    unsigned i = (r->pos - r->n) & r->mask;
+    PyObject *op = r->slot[i];
+    r->slot[i] = NULL;
+    r->n--;
+    return op;
+}
+
+/* Whether `op` is parked (not NULL).  Compares every slot, reading no
+ * object: a few instructions per slot, no miss. */
+static inline int
+cg_slots_holds(const CgSlots *r, PyObject *op)
+{
+    int found = 0;
+    for (unsigned i = 0; i <= r->mask; i++) {
+        found |= r->slot[i] == op;
+    }
+    return found;
+}
+
 /* An object's out-of-line storage, the line its traversal reads first (a
  * dependent miss otherwise): a list's item array, a dict's keys (and split
  * values), a set's table, an instance's managed __dict__ or values

@@ -1353,8 +1353,8 @@ young_chunk(CgState *st, int gen, Py_ssize_t cap, CgResult *out, int *done)
         g = next;
     }
     *done = cg_list_is_empty(young);
-    Py_ssize_t examined = cg_trial_deletion(st, &chunk, &unreachable);
-    Py_ssize_t survivors = cg_untrack_atoms(&chunk, 0);
+    Py_ssize_t survivors = 0;
+    Py_ssize_t examined = cg_trial_deletion(st, &chunk, &unreachable, &survivors);
     if (gen == CG_NUM_GENERATIONS - 2) {
         st->long_lived_pending += survivors;
     }

@@ -680,6 +680,14 @@ core_set_ring_min_candidates(PyObject *self, PyObject *arg)
     return swap_ssize_knob(arg, &cg_ring_min_candidates);
 }
 
+/* _set_order_min(n) -> previous: trial deletion prefetches down the
+ * candidates' recorded order only from n candidates. */
+static PyObject *
+core_set_order_min(PyObject *self, PyObject *arg)
+{
+    return swap_ssize_knob(arg, &cg_order_min);
+}
+
 /* _set_ring_probe_older(n) -> previous, and _last_ring_probe(): the
  * young collections' choice of the prefetch ring (collector.c). */
 static PyObject *
@@ -745,6 +753,8 @@ static PyMethodDef core_methods[] = {
     {"metrics_reset", core_metrics_reset, METH_NOARGS, "Forget the core's metrics."},
     {"_set_marking", core_set_marking, METH_O,
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
+    {"_set_order_min", core_set_order_min, METH_O,
+     "_set_order_min(n) -> previous: trial deletion prefetches down the candidates' order from n candidates."},
     {"_set_ring_min_candidates", core_set_ring_min_candidates, METH_O,
      "_set_ring_min_candidates(n) -> previous: trial deletion's prefetch ring only from n candidates."},
     {"_set_ring_probe_older", core_set_ring_probe_older, METH_O,
