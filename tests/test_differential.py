@@ -252,3 +252,32 @@ def test_resurrected_elsewhere_accepts_only_a_generation_move_of_a_resurrected_o
         mismatch(logged, record(["n15"], ["n1"], resurrected=(), log=["resurrect:n15"])))
     assert not runner.resurrected_elsewhere(
         mismatch(record([], ["n1", "n15"], resurrected=()), record(["n15"], ["n1"], resurrected=())))
+
+
+def test_soak_lists_seeds_the_reference_disagrees_on_apart(monkeypatch):
+    # scripts/differential_soak.py: a failing seed on which the built-in
+    # disagrees with itself is listed as unstable, not counted; one on
+    # which it always agrees stays a mismatch.
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+    path = Path(__file__).resolve().parent.parent / "scripts" / "differential_soak.py"
+    spec = importlib.util.spec_from_file_location("differential_soak", path)
+    soak = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(soak)
+
+    calls = []
+
+    def fake_run_seeds(seed, count, tested, reference, python, timeout):
+        calls.append((seed, tested, reference))
+        flaky = seed == 7 and len([c for c in calls if c[0] == 7]) == 3
+        return ([SimpleNamespace(differences=["x"])] if flaky else []), None, None
+
+    monkeypatch.setattr(soak.runner, "run_seeds", fake_run_seeds)
+    monkeypatch.setattr(soak.runner, "failing", lambda ms: [m for m in ms if m.differences])
+    args = SimpleNamespace(tested="cyclegc", python="python", timeout=10)
+    stable, flaky = SimpleNamespace(key=("seed", 5)), SimpleNamespace(key=("seed", 7))
+    failing, unstable = soak.split_unstable(args, [stable, flaky])
+    assert failing == [stable] and unstable == [flaky]
+    assert all(t == r == "builtin" for _, t, r in calls)
+    assert len([c for c in calls if c[0] == 5]) == 12     # every try made
