@@ -1344,10 +1344,11 @@ visit_reachable_paged(PyObject *op, void *arg)
  * being tracked, as the built-in does after its move_unreachable: exact
  * tuples of atoms on every collection, exact dicts of atoms on full ones
  * only (a dict re-tracks itself when it gets a container: checking young
- * dicts would be quadratic) (cg_is_atom_container).  The built-in does it in a second walk of the
- * survivors; the scan below does it where it keeps each one, having just
- * read its type to traverse it, so the walk and its cache misses go (on
- * aiohttp's young collections that walk was a tenth of their time).
+ * dicts would be quadratic); see cg_is_atom_container.  The built-in does
+ * it in a second walk of the survivors; the scan below does it where it
+ * keeps each one, having just read its type to traverse it, so the walk
+ * and its cache misses go (on aiohttp's young collections that walk was a
+ * tenth of their time).
  *
  * Why the same objects end untracked.  Whether a tuple or dict can be
  * untracked depends on which tuples it holds are still tracked.  The
@@ -1371,16 +1372,16 @@ atom_container_now(PyObject *op, int untrack)
         && cg_is_atom_container(op, untrack == UNTRACK_TUPLES_DICTS);
 }
 
-/* `order` (may be NULL): the first `norder` objects of `young` in list
- * order; the scan's first pass follows it exactly (moves only touch what is
- * behind the scan or append at the tail), so it prefetches ORDER_AHEAD
- * objects ahead from it: the walk is otherwise a chain of dependent
- * misses, the whole cost of moving garbage, which is not traversed. */
-
-/* The scan itself; `extras` is a constant at each call (see
- * move_unreachable), so the young collections' version carries none of
+/* The scan itself.  `order` (may be NULL): the first `norder` objects of
+ * `young` in list order; the scan's first pass follows it exactly (moves
+ * and untracking only touch the scan point, what is behind it, or the
+ * tail), so it prefetches ORDER_AHEAD objects ahead from it: the walk is
+ * otherwise a chain of dependent misses, the whole cost of moving garbage,
+ * which is not traversed.  `extras` is a constant at each call (see
+ * move_unreachable), so the small collections' version carries none of
  * the prefetching and skipping, which cost them ~7 instructions per
- * object (callgrind: move_unreachable +47 %). */
+ * object (callgrind: move_unreachable +47 %).  Returns how many survivors
+ * it kept (untracked ones not counted). */
 static inline __attribute__((always_inline)) Py_ssize_t
 scan_young(VisitArgs *args, PyGC_Head *young, PyGC_Head *unreachable, visitproc visit,
            Heavy *heavy, PyObject *const *order, Py_ssize_t norder, const int extras,
