@@ -249,17 +249,55 @@ pending_collect(void *Py_UNUSED(arg))
 
 /* 3.11: a round's roots were visited inside an allocation, where the top
  * frame's value stack cannot be read; this pending call, at the main
- * thread's next eval-breaker check, adds it (stackroots.c). */
+ * thread's next eval-breaker check, adds it (stackroots.c).
+ *
+ * The frame that allocated (`late_frame`) must be the top frame then, or
+ * gone.  The allocation may be its call's own (a comprehension calling a
+ * class: the instance is allocated before __init__ runs), and then the
+ * next check is the RESUME of the callee, with the allocating frame below
+ * a call into C, where only its `any` depth is safe: none of a 3.11
+ * comprehension's stack, whose list is the root that matters.  So while
+ * that frame is still below the top, the call waits for the next check
+ * (the callee returns to it, and its next check is at a safe point of its
+ * own).  A frame that has returned left what it held to its caller.
+ * Which allocation makes the stop due is a matter of counts: a Python gc
+ * callback's own allocations shift them, and building a 200k-row list with
+ * one installed left the list unmarked in every round (4 oversized slices,
+ * up to 394k objects).  Only addresses are compared; nothing is read from
+ * a frame that may be gone.  Marking waits a few increments at most
+ * (incremental.c, late_roots_wait) and goes on without them after. */
+static _PyInterpreterFrame *late_frame;     /* the allocating frame, or NULL */
+static void *late_code;                     /* its code, for comparison only */
+
+/* Whether the allocating frame is still on the stack below `top`. */
+static int
+late_frame_below(_PyInterpreterFrame *top)
+{
+    if (late_frame == NULL || top == late_frame) {
+        return 0;
+    }
+    for (_PyInterpreterFrame *f = top; f != NULL; f = f->previous) {
+        if (f == late_frame) {
+            return (void *)CG_FRAME_CODE(f) == late_code;
+        }
+    }
+    return 0;
+}
+
 static int
 pending_late_roots(void *Py_UNUSED(arg))
 {
-    if (trig.st != NULL && trig.st->collecting) {
-        /* inside the collection's own callbacks or finalizers: the top
-         * frame is theirs, not the program's; again at the next check */
+    PyThreadState *ts = cg_tstate_unchecked();
+    if ((trig.st != NULL && trig.st->collecting)
+        || (ts != NULL && CG_THREAD_HAS_FRAMES(ts) && late_frame_below(CG_TOP_FRAME(ts)))) {
+        /* inside the collection's own callbacks or finalizers (the top
+         * frame is theirs, not the program's), or the allocating frame is
+         * below a call: again at the next check */
         (void)cg_add_pending_call(trig.interp, pending_late_roots);
         return 0;
     }
-    cg_safe_point_tstate = cg_tstate_unchecked();
+    late_frame = NULL;
+    cg_safe_point_tstate = ts;
     cg_inc_late_stack_roots();
     cg_safe_point_tstate = NULL;
     return 0;
@@ -271,6 +309,9 @@ cg_request_late_stack_roots(void)
     if (!CG_COLLECTS_IN_ALLOCATION || trig.interp == NULL || !cg_is_main_thread()) {
         return -1;
     }
+    PyThreadState *ts = cg_tstate_unchecked();
+    late_frame = ts != NULL && CG_THREAD_HAS_FRAMES(ts) ? CG_TOP_FRAME(ts) : NULL;
+    late_code = late_frame != NULL ? (void *)CG_FRAME_CODE(late_frame) : NULL;
     return cg_add_pending_call(trig.interp, pending_late_roots) == 0 ? 0 : -1;
 }
 
