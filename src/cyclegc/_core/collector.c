@@ -726,6 +726,16 @@ Py_ssize_t cg_order_min = 2048;     /* _set_order_min(): a knob for measurements
 #define ORDER_START ((Py_ssize_t)1 << 14)
 #define ORDER_MAX ((Py_ssize_t)1 << 18)
 
+/* The walks' step `step` (0 at the list's first object): prefetch the
+ * object ORDER_AHEAD places further down `order` (which may be NULL). */
+static inline void
+order_prefetch(PyObject *const *order, Py_ssize_t norder, Py_ssize_t step)
+{
+    if (order != NULL && step + ORDER_AHEAD < norder) {
+        cg_prefetch_object(order[step + ORDER_AHEAD], 0);
+    }
+}
+
 static PyObject **order_buf;
 static Py_ssize_t order_cap;        /* entries order_buf holds */
 static Py_ssize_t order_wanted;     /* candidates of the last walk it could not hold */
@@ -871,8 +881,8 @@ update_refs(CgState *st, PyGC_Head *young, PyObject ***order_out)
         memmove(order + front, order + back, (size_t)(cap - back) * sizeof(PyObject *));
         *order_out = order;
     }
-    else if (n > cap) {
-        order_wanted = n;
+    else if (n > cap && n <= ORDER_MAX) {
+        order_wanted = n;       /* a set it can never hold does not grow it */
     }
     return n;
 }
@@ -1203,10 +1213,7 @@ subtract_refs(PyGC_Head *young, int ring, Heavy *heavy, int pages,
         int i = 0;
         for (; i < RING_PROBE && g != young; i++, g = cg_next(g)) {
             PyObject *op = CG_FROM_GC(g);
-            if (order != NULL && step + ORDER_AHEAD < norder) {
-                cg_prefetch_object(order[step + ORDER_AHEAD], 0);
-            }
-            step++;
+            order_prefetch(order, norder, step++);
             if (heavy_set_aside(heavy, op)) {
                 continue;
             }
@@ -1219,10 +1226,7 @@ subtract_refs(PyGC_Head *young, int ring, Heavy *heavy, int pages,
     for (; g != young; g = cg_next(g)) {
         PyObject *op = CG_FROM_GC(g);
         if (order != NULL) {
-            if (step + ORDER_AHEAD < norder) {
-                cg_prefetch_object(order[step + ORDER_AHEAD], 0);
-            }
-            step++;
+            order_prefetch(order, norder, step++);
         }
         else if (ring) {
             CG_PREFETCH(cg_next(g));    /* its header loads while `op` is traversed */
@@ -1395,10 +1399,7 @@ scan_young(VisitArgs *args, PyGC_Head *young, PyGC_Head *unreachable, visitproc 
     for (;;) {
         while (g != young) {
             if (extras) {
-                if (order != NULL && step + ORDER_AHEAD < norder) {
-                    cg_prefetch_object(order[step + ORDER_AHEAD], 0);
-                }
-                step++;
+                order_prefetch(order, norder, step++);
             }
             if (refs_of(g) > 0
                 || (args->ring.n > 0 && cg_slots_holds(&args->ring, CG_FROM_GC(g)))) {
