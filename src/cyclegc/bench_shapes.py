@@ -27,7 +27,9 @@ shape and size the table gives:
   prefetch (the default) its prefetch rings (`_core._set_prefetch(0, 0)`:
   the plain depth-first walk), what the prefetching itself gives; with
   --ablate split the split's walkers (`_core._set_split_walkers(False)`:
-  one walk of the generation list after marking);
+  one walk of the generation list after marking); with --ablate marking
+  marking itself (`_core._set_marking(False)`: trial deletion over the
+  whole heap, which leaves the survivors in the built-in's order);
 - young collections (at --young-heap only): collect(0) right after
   --young-new new objects of the shape (linked into the old heap, all
   surviving) and after threshold0 new objects (the default automatic young
@@ -370,19 +372,21 @@ def _set_prefetch(on):
 
 
 #: what the third collector ("cyclegc_noprefetch", column "off") switches
-#: off: "prefetch" or "split" (--ablate)
+#: off: "prefetch", "split" or "marking" (--ablate)
 ABLATE = "prefetch"
 
 
 def _collect(name, gen=2):
     if name == "builtin":
         return builtin_gc.collect(gen)
-    if name == "cyclegc_noprefetch" and ABLATE == "split":
-        previous = _core._set_split_walkers(False)
+    if name == "cyclegc_noprefetch" and ABLATE in ("split", "marking"):
+        switch = (_core._set_split_walkers if ABLATE == "split"
+                  else _core._set_marking)
+        previous = switch(False)
         try:
             return cyclegc.collect(gen)
         finally:
-            _core._set_split_walkers(previous)
+            switch(previous)
     _set_prefetch(name != "cyclegc_noprefetch")
     try:
         return cyclegc.collect(gen)
@@ -620,9 +624,9 @@ def parser():
     ap.add_argument("--ablation-sizes", default="1M",
                     help="sizes at which cyclegc with prefetching off is timed as a third "
                          "collector ('': none)")
-    ap.add_argument("--ablate", choices=("prefetch", "split"), default="prefetch",
+    ap.add_argument("--ablate", choices=("prefetch", "split", "marking"), default="prefetch",
                     help="what the third collector switches off: the prefetch rings, or "
-                         "the split's walkers after marking")
+                         "the split's walkers after marking, or marking itself")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--markdown", metavar="FILE")

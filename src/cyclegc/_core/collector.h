@@ -73,6 +73,7 @@ void cg_dispose_surveyed_garbage(CgState *st, PyGC_Head *garbage, PyGC_Head *old
  * introspection.  cg_run_increment is the protocol.c wrapper (callbacks,
  * metrics) around cg_inc_step. */
 int cg_inc_enabled(void);
+double cg_inc_max_pause(void);              /* seconds; 0: disabled */
 int cg_inc_configure(double max_pause);     /* seconds; 0 disables */
 enum { CG_INC_YOUNG = 0, CG_INC_OLD = 1, CG_INC_FULL = 2, CG_INC_EXTRA = 3 };
 int cg_inc_plan(CgState *st);               /* what the next increment does */
@@ -100,6 +101,9 @@ Py_ssize_t cg_run_increment(int young_gen);   /* young_gen -1: an extra stop, ol
  * the opcode tables (cyclegc._opcodes) once; call it with the GIL, outside
  * any collection. */
 extern PyThreadState *cg_safe_point_tstate;
+int cg_park_safe_point(PyThreadState *ts);  /* a slot, or -1 */
+void cg_unpark_safe_point(int slot);
+void cg_unpark_all(void);                   /* in a forked child */
 int cg_stack_roots_configure(void);
 void cg_stack_roots_adopt(void);    /* loads them if `opcode` is imported */
 void cg_stack_roots_reserve(void);  /* takes our co_extra slot (at import) */
@@ -174,6 +178,8 @@ int cg_find_garbage_readonly(CgState *st, PyGC_Head *young, PyGC_Head *unreachab
  * or 0 if a collection is already running.  `reason`: CG_REASON_*. */
 enum { CG_REASON_MANUAL = 0, CG_REASON_AUTO = 1, CG_REASON_INCREMENT = 2, CG_REASON_SHUTDOWN = 3 };
 Py_ssize_t cg_run_collection(int gen, int reason);
+extern unsigned long cg_stop_thread;    /* thread holding `collecting` (0: none) */
+extern unsigned long cg_stop_seq;       /* collections and increments begun */
 
 /* Per-collection figures kept by the core (metrics.c). */
 void cg_metrics_record(int gen, int reason, const CgResult *r);

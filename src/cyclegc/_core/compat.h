@@ -425,6 +425,66 @@ cg_is_main_thread(void)
     return _Py_IsMainThread();
 }
 
+/* Lending the handling of pending calls (bounded mode, trigger.c "Other
+ * threads wait for a stop").  While a thread runs pending calls the
+ * interpreter lets no other thread run any (3.12: `busy`; 3.13: the
+ * handling thread), so a stop run from our pending call would keep
+ * another thread's pending call, the one that makes it wait for that
+ * stop, from running until the stop ends.  The collecting thread lends the
+ * handling for the stop's duration: another thread may then run pending
+ * calls at its own eval-breaker checks, as it could before the stop began.
+ * Each call is still taken from the queue once, under the queue's lock;
+ * the interpreter keeps only one thread at a time in them to avoid
+ * reentrancy, and ours are reentrant (a nested one finds the flag held and
+ * returns).  Everything here runs with the GIL.  3.11 runs pending calls
+ * in the main thread only, and other threads wait in their own trace
+ * hook: nothing to lend.  Returns whether it lent. */
+static inline int
+cg_pending_lend(PyInterpreterState *interp)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    struct _pending_calls *p = &interp->ceval.pending;
+    if (p->handling_thread == _PyThreadState_GET()) {
+        p->handling_thread = NULL;
+        return 1;
+    }
+#elif PY_VERSION_HEX >= 0x030C0000
+    struct _pending_calls *p = &interp->ceval.pending;
+    if (p->busy) {
+        PyThread_acquire_lock(p->lock, WAIT_LOCK);
+        p->busy = 0;
+        PyThread_release_lock(p->lock);
+        return 1;
+    }
+#else
+    (void)interp;
+#endif
+    return 0;
+}
+
+/* Takes the handling back, unless another thread holds it now (it gives it
+ * up when its calls return, as the interpreter's own code does). */
+static inline void
+cg_pending_unlend(PyInterpreterState *interp, int lent)
+{
+    if (!lent) {
+        return;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    struct _pending_calls *p = &interp->ceval.pending;
+    if (p->handling_thread == NULL) {
+        p->handling_thread = _PyThreadState_GET();
+    }
+#elif PY_VERSION_HEX >= 0x030C0000
+    struct _pending_calls *p = &interp->ceval.pending;
+    PyThread_acquire_lock(p->lock, WAIT_LOCK);
+    p->busy = 1;
+    PyThread_release_lock(p->lock);
+#else
+    (void)interp;
+#endif
+}
+
 /* Ask the thread holding the GIL to drop it at its next eval-breaker check
  * (3.11's SET_GIL_DROP_REQUEST).  Only used where !CG_PENDING_ANY_THREAD. */
 static inline void

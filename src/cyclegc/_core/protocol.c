@@ -14,6 +14,27 @@
  * When and which generation to collect is decided elsewhere (Python). */
 #include "collector.h"
 
+/* The thread whose collection holds the flag (0: none), and how many have
+ * begun: trigger.c makes another thread that needs a collection wait for a
+ * bounded-mode stop to end (see "Other threads wait for a stop" there). */
+unsigned long cg_stop_thread;
+unsigned long cg_stop_seq;
+
+static inline void
+claim(CgState *st)
+{
+    st->collecting = 1;
+    cg_stop_thread = PyThread_get_thread_ident();
+    cg_stop_seq++;
+}
+
+static inline void
+release(CgState *st)
+{
+    cg_stop_thread = 0;
+    st->collecting = 0;
+}
+
 static void
 invoke_callbacks(CgState *st, const char *phase, int gen, const CgResult *r)
 {
@@ -62,7 +83,7 @@ cg_run_collection(int gen, int reason)
     if (st->collecting) {
         return 0;
     }
-    st->collecting = 1;
+    claim(st);
     if (gen == CG_NUM_GENERATIONS - 1) {
         cg_stack_roots_adopt();     /* marking's value-stack roots (stackroots.c) */
     }
@@ -71,7 +92,7 @@ cg_run_collection(int gen, int reason)
     cg_collect_generation(st, gen, &r);
     cg_metrics_record(gen, reason, &r);
     invoke_callbacks(st, "stop", gen, &r);
-    st->collecting = 0;
+    release(st);
     return r.collected + r.uncollectable;
 }
 
@@ -87,7 +108,7 @@ cg_run_increment(int young_gen)
     if (st->collecting) {
         return 0;
     }
-    st->collecting = 1;
+    claim(st);
     int plan = young_gen < 0 ? CG_INC_EXTRA : cg_inc_plan(st);
     int gen = plan == CG_INC_YOUNG ? young_gen : CG_NUM_GENERATIONS - 1;
     int reason = plan == CG_INC_OLD || plan == CG_INC_EXTRA ? CG_REASON_INCREMENT : CG_REASON_AUTO;
@@ -96,6 +117,6 @@ cg_run_increment(int young_gen)
     cg_inc_step(st, young_gen, plan, &r);
     cg_metrics_record(gen, reason, &r);
     invoke_callbacks(st, "stop", gen, &r);
-    st->collecting = 0;
+    release(st);
     return r.collected + r.uncollectable;
 }

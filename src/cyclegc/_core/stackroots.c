@@ -105,6 +105,52 @@ static struct {
 
 PyThreadState *cg_safe_point_tstate = NULL;
 
+/* Threads parked at a safe point: each waits, without the GIL, for another
+ * thread's stop to end (trigger.c, "Other threads wait for a stop"), from
+ * the pending call or trace event that made it the safe-point thread of its
+ * own collection.  Its top frame stays as it was there (the thread runs
+ * nothing until it has the GIL back and has left this table), so its live
+ * depth is the safe one, as if it were collecting. */
+#define CG_MAX_PARKED 16
+static PyThreadState *parked[CG_MAX_PARKED];
+
+int
+cg_park_safe_point(PyThreadState *ts)
+{
+    for (int i = 0; i < CG_MAX_PARKED; i++) {
+        if (parked[i] == NULL) {
+            parked[i] = ts;
+            return i;
+        }
+    }
+    return -1;      /* full: the thread's frames get the `any` depth */
+}
+
+void
+cg_unpark_safe_point(int slot)
+{
+    if (slot >= 0 && slot < CG_MAX_PARKED) {
+        parked[slot] = NULL;
+    }
+}
+
+void
+cg_unpark_all(void)
+{
+    memset(parked, 0, sizeof(parked));
+}
+
+static int
+is_parked(PyThreadState *ts)
+{
+    for (int i = 0; i < CG_MAX_PARKED; i++) {
+        if (parked[i] == ts) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* One code object's analysis, per code unit (-1: none known): `safe`, the
  * depth no part of the instruction touches (for a frame at a safe point);
  * `any`, also below every depth an exception unwinding may pop to with
@@ -759,7 +805,7 @@ cg_visit_stack_roots(visitproc visit, void *arg)
             if (CG_FRAME_ON_CSTACK(f) || (code = CG_FRAME_CODE(f)) == NULL) {
                 continue;
             }
-            int d = live_stack_depth(f, code, top && ts == safe_ts);
+            int d = live_stack_depth(f, code, top && (ts == safe_ts || (ts != NULL && is_parked(ts))));
             top = 0;
             PyObject **base = f->localsplus + code->co_nlocalsplus;
             for (int i = 0; i < d; i++) {
