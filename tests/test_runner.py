@@ -376,3 +376,26 @@ def test_module_traceback_starts_at_the_module(tmp_path):
     assert "runner.py" not in proc.stderr and "<frozen runpy>" not in proc.stderr
     assert proc.stderr.splitlines()[1:] == [
         line for line in ref.stderr.splitlines()[1:] if "runpy" not in line]
+
+
+def test_bounded_mode_says_how_often_threads_waited_for_a_stop(tmp_path):
+    """Threads that need a collection while another thread's stop runs the
+    recorder's callback wait for it; the summary counts those waits, from
+    incremental_stats()."""
+    prog = tmp_path / "threads.py"
+    prog.write_text(
+        "import json, threading, cyclegc\n"
+        "def work():\n"
+        "    for i in range(150_000):\n"
+        "        a = [i]; a.append(a)\n"
+        "ts = [threading.Thread(target=work) for _ in range(4)]\n"
+        "for t in ts: t.start()\n"
+        "for t in ts: t.join()\n"
+        "print(json.dumps(cyclegc.incremental_stats()['stop_waits']))\n")
+    out = tmp_path / "run.json"
+    proc = run("--max-pause-ms", "2", "--json", str(out), str(prog))
+    assert proc.returncode == 0, proc.stderr
+    waits = json.loads(proc.stdout)
+    b = json.loads(out.read_text())["bounded"]
+    assert waits > 0 and b["stop_waits"] >= waits
+    assert f"threads waited           {b['stop_waits']:,} times" in proc.stderr

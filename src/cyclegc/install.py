@@ -234,5 +234,11 @@ def incremental_stats():
     what each was spent on: the last (``last_stop``), the longest on the
     clock (``longest_stop``) and the one with the most thread CPU time
     (``busiest_stop``: on a busy machine the longest on the clock is often
-    one that was preempted)."""
-    return _core.incremental_stats()
+    one that was preempted), and how threads waited for another thread's
+    stop (``stop_waits``, ``stop_wait_timeouts``: waits given up at the
+    limit, ``stop_wait_max`` and ``stop_wait_total`` in seconds)."""
+    stats = _core.incremental_stats()
+    trigger = _core.trigger_stats()
+    for key in ("stop_waits", "stop_wait_timeouts", "stop_wait_max", "stop_wait_total"):
+        stats[key] = trigger[key]
+    return stats

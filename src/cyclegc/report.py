@@ -123,6 +123,10 @@ def run_figures(run, argv=None):
     if recorder.bounded:
         figures["bounded"] = bounded_figures(records)
         figures["bounded"]["longest_automatic_cause"] = recorder.longest_cause
+        last = recorder.last_incremental()
+        if last is not None and "stop_waits" in last:
+            figures["bounded"]["stop_waits"] = last["stop_waits"]
+            figures["bounded"]["stop_wait_max_ms"] = last["stop_wait_max"] * 1e3
     if recorder.insight is not None:
         final = recorder.insight.summary.get("final")
         if final:
@@ -226,6 +230,9 @@ def text(figures, partial=False):
         cause = bounded.get("longest_automatic_cause")
         if cause:
             lines.append(f"  {'  spent on':<24} {cause_text(cause)}")
+        if bounded.get("stop_waits"):
+            lines.append(f"  {'threads waited':<24} {bounded['stop_waits']:,} times for another "
+                         f"thread's stop (longest {bounded['stop_wait_max_ms']:.1f} ms)")
     if workers:
         lines.append("  per process:")
         lines.append(f"    {'process':<20} {'collections':>14} {'pause total':>12} "

@@ -90,6 +90,10 @@ class Recorder:
         from .install import incremental_stats
         return incremental_stats()
 
+    def last_incremental(self):
+        """incremental_stats() now (bounded mode), else None."""
+        return self._incremental() if self.bounded else None
+
     @property
     def is_worker(self):
         return self.pid != self.main_pid
