@@ -23,6 +23,17 @@ def run(*args, cwd=None):
                           capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
+def run_bounded(tmp_path, max_pause_ms, source):
+    """`cyclegc run --max-pause-ms P --json` on a program whose last line
+    prints JSON: (the process, what it printed, the run's JSON document)."""
+    prog = tmp_path / "bounded.py"
+    prog.write_text(source)
+    out = tmp_path / "run.json"
+    proc = run("--max-pause-ms", max_pause_ms, "--json", str(out), str(prog))
+    assert proc.returncode == 0, proc.stderr
+    return proc, json.loads(proc.stdout), json.loads(out.read_text())
+
+
 @pytest.fixture
 def script(tmp_path):
     path = tmp_path / "prog.py"
@@ -261,8 +272,8 @@ def test_json_carries_every_collection_and_the_runs_facts(script, tmp_path):
 def test_bounded_mode_names_overflows_truncations_and_the_longest_stop(tmp_path):
     """The summary's overflow collections and truncated slices are the
     core's own counts, and the header names the mode."""
-    prog = tmp_path / "bounded.py"
-    prog.write_text(
+    proc, (overflows, truncated, increments), doc = run_bounded(
+        tmp_path, "0.5",
         "import json, cyclegc\n"
         "keep = [[{'i': i}] for i in range(100_000)]\n"
         "for i in range(150_000):\n"
@@ -270,11 +281,6 @@ def test_bounded_mode_names_overflows_truncations_and_the_longest_stop(tmp_path)
         "    if i % 7 == 0: keep.append([a])\n"
         "s = cyclegc.incremental_stats()\n"
         "print(json.dumps([s['overflow_collections'], s['truncated_slices'], s['increments']]))\n")
-    out = tmp_path / "run.json"
-    proc = run("--max-pause-ms", "0.5", "--json", str(out), str(prog))
-    assert proc.returncode == 0, proc.stderr
-    overflows, truncated, increments = json.loads(proc.stdout)
-    doc = json.loads(out.read_text())
     assert doc["mode"] == "bounded (max-pause-ms 0.5)"
     assert "cyclegc collector, bounded (max-pause-ms 0.5) mode" in proc.stderr
     b = doc["bounded"]
@@ -382,8 +388,8 @@ def test_bounded_mode_says_how_often_threads_waited_for_a_stop(tmp_path):
     """Threads that need a collection while another thread's stop runs the
     recorder's callback wait for it; the summary counts those waits, from
     incremental_stats()."""
-    prog = tmp_path / "threads.py"
-    prog.write_text(
+    proc, waits, doc = run_bounded(
+        tmp_path, "2",
         "import json, threading, cyclegc\n"
         "def work():\n"
         "    for i in range(150_000):\n"
@@ -392,10 +398,6 @@ def test_bounded_mode_says_how_often_threads_waited_for_a_stop(tmp_path):
         "for t in ts: t.start()\n"
         "for t in ts: t.join()\n"
         "print(json.dumps(cyclegc.incremental_stats()['stop_waits']))\n")
-    out = tmp_path / "run.json"
-    proc = run("--max-pause-ms", "2", "--json", str(out), str(prog))
-    assert proc.returncode == 0, proc.stderr
-    waits = json.loads(proc.stdout)
-    b = json.loads(out.read_text())["bounded"]
+    b = doc["bounded"]
     assert waits > 0 and b["stop_waits"] >= waits
     assert f"threads waited           {b['stop_waits']:,} times" in proc.stderr
