@@ -169,6 +169,52 @@ def test_a_later_collection_finalizes_in_the_builtins_list_order(marking):
     assert found == [0]
 
 
+def _survivors_order_after_a_full_collection(collect):
+    """Labels of a fresh heap's objects in the order the oldest generation
+    holds them after `collect()`: chains, a tree with parent pointers,
+    nested tuples and dicts, some built before their referrers and some
+    after, so that the built-in's move_unreachable passes some and moves
+    them to the tail."""
+    class Item:
+        def __init__(self, label):
+            self.label = label
+            self.refs = []
+
+    items = [Item(i) for i in range(300)]
+    for i, item in enumerate(items):
+        item.refs.append(items[(i * 7 + 3) % 300])
+        if i % 5 == 0:
+            item.refs.append((items[i // 2], {"k": items[(i + 1) % 300]}))
+    head = items[-1]
+    del items
+    collect()
+    order = [o.label for o in builtin_gc.get_objects(2) if type(o) is Item]
+    del head
+    return order
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["one-walk", "two-walks"])
+def test_full_collection_without_marking_leaves_the_builtins_order(fused):
+    """Without marking, a full collection leaves the survivors exactly in
+    the built-in's order, whether the counts are set and subtracted in one
+    walk of the heap (update_subtract_full) or in two."""
+    from cyclegc._core import _cyclegc as core
+    builtin_gc.collect()
+    expected = _survivors_order_after_a_full_collection(builtin_gc.collect)
+    assert len(expected) > 50 and expected != sorted(expected)   # some moved to the tail
+    previous = core._set_marking(False)
+    previous_fused = core._set_fused_full(fused)
+    previous_ring = core._set_ring_min_candidates(10 ** 9)   # the built-in's scan exactly
+    try:
+        cyclegc.collect()
+        found = _survivors_order_after_a_full_collection(cyclegc.collect)
+    finally:
+        core._set_marking(previous)
+        core._set_fused_full(previous_fused)
+        core._set_ring_min_candidates(previous_ring)
+    assert found == expected
+
+
 def test_weakref_callback_runs_only_for_live_weakrefs():
     calls = []
     a = Node("a")

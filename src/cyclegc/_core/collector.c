@@ -1245,6 +1245,105 @@ subtract_refs(PyGC_Head *young, int ring, Heavy *heavy, int pages,
     return ring;
 }
 
+/* ---- 2+3 in one walk: full collections without marking --------------------
+ *
+ * update_refs walks the whole heap once to set every gc_refs before
+ * subtract_refs walks it again; a full collection without marking (the
+ * built-in's survivors' order, design.md) pays three walks of the list.
+ * When every tracked object that is not immortal is a candidate (the
+ * condition marking needs too: the permanent generation holds only
+ * immortals, no list of the bounded mode holds objects, nothing is parked)
+ * the two walks can be one: a referent the walk has not reached yet is
+ * tracked iff it is a candidate, so the visitor sets its gc_refs from its
+ * refcount first (COLLECTING marks it done) and then subtracts, and the
+ * walk, reaching an object already set, only traverses it.  An immortal
+ * object is never set by the visitor; the walk sets it aside, as
+ * update_one does.  After: what update_refs and subtract_refs leave. */
+int cg_fused_full = 1;      /* _set_fused_full(): a knob for measurements */
+
+static inline void
+decref_or_adopt(VisitArgs *a, PyObject *op)
+{
+    if (cg_is_gc(op)) {
+        PyGC_Head *g = CG_AS_GC(op);
+        if (is_candidate(g)) {
+            g->_gc_prev -= ((uintptr_t)1 << CG_PREV_SHIFT);
+            return;
+        }
+        if (g->_gc_next != 0 && !(CG_IMMORTAL_ACTION != CG_IMMORTAL_NONE && CG_IS_IMMORTAL(op))) {
+            /* tracked, ahead of the walk: a candidate, set now */
+            g->_gc_prev = (g->_gc_prev & CG_PREV_FINALIZED)
+                          | CG_PREV_COLLECTING
+                          | ((uintptr_t)(Py_REFCNT(op) - 1) << CG_PREV_SHIFT);
+            return;
+        }
+    }
+    if (PyType_Check(op)) {
+        a->known = op;
+    }
+}
+
+static int
+visit_decref_adopt(PyObject *op, void *arg)
+{
+    VisitArgs *a = (VisitArgs *)arg;
+    if (op == a->known || op == NULL) {
+        return 0;
+    }
+    PyObject *due = cg_slots_swap(&a->ring, op);
+    if (due != NULL) {
+        decref_or_adopt(a, due);
+    }
+    return 0;
+}
+
+static Py_ssize_t
+update_subtract_full(CgState *st, PyGC_Head *young, PyObject ***order_out)
+{
+    Py_ssize_t n = 0, cap;
+    PyObject **order = order_buffer(&cap);
+    VisitArgs a;
+    cg_slots_init(&a.ring);
+    a.known = NULL;
+    a.reachable = NULL;
+    a.older = 0;
+    a.heavy = NULL;
+    a.pages = 0;
+    cand_pages_clear();
+    *order_out = NULL;
+    PyGC_Head *g = cg_next(young);
+    while (g != young) {
+        PyGC_Head *next = cg_next(g);
+        CG_PREFETCH(next);
+        if (!is_candidate(g) && !update_one(st, g)) {
+            g = next;       /* an immortal, set aside */
+            continue;
+        }
+        PyObject *op = CG_FROM_GC(g);
+        if (order != NULL) {
+            if (n < cap) {
+                order[n] = op;
+            }
+            else {
+                order = NULL;
+            }
+        }
+        n++;
+        Py_TYPE(op)->tp_traverse(op, visit_decref_adopt, &a);
+        g = next;
+    }
+    while (a.ring.n > 0) {
+        decref_or_adopt(&a, cg_slots_pop(&a.ring));
+    }
+    if (order != NULL) {
+        *order_out = order;
+    }
+    else if (n > cap && n <= ORDER_MAX) {
+        order_wanted = n;
+    }
+    return n;
+}
+
 /* ---- 4. move_unreachable ------------------------------------------------ */
 
 /* A reachable object's referent `op`: if it is a candidate it is reachable
@@ -1480,22 +1579,34 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring, Heavy *heav
 
 /* Steps 2-4 on `candidates`, a normal list.  No object outside it may carry
  * the COLLECTING bit, or it would be mistaken for a candidate. */
+/* `fused`: steps 2 and 3 in one walk (update_subtract_full; its condition
+ * holds, `candidates` is the whole heap). */
 static Py_ssize_t
-deduce_unreachable(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable,
-                   int young, int untrack, Py_ssize_t *survivors)
+deduce_unreachable_as(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable,
+                      int young, int untrack, Py_ssize_t *survivors, int fused)
 {
     PyObject **order;
-    Py_ssize_t n = update_refs(st, candidates, &order);
-    if (n < cg_order_min) {
-        order = NULL;
-    }
-    int pages = cand_pages_useful();
-    int ring = n < cg_ring_min_candidates ? 0 : young ? 2 : 1;
+    Py_ssize_t n;
+    int pages = 0, ring;
     Heavy heavy;
     heavy.n = heavy.nskipped = 0;
     heavy.bloom = 0;
     Heavy *h = young && heavy_ntypes > 0 ? &heavy : NULL;
-    ring = subtract_refs(candidates, ring, h, pages, order, n);
+    if (fused) {
+        n = update_subtract_full(st, candidates, &order);
+        ring = n >= cg_ring_min_candidates;
+    }
+    else {
+        n = update_refs(st, candidates, &order);
+        pages = cand_pages_useful();
+        ring = n < cg_ring_min_candidates ? 0 : young ? 2 : 1;
+    }
+    if (n < cg_order_min) {
+        order = NULL;
+    }
+    if (!fused) {
+        ring = subtract_refs(candidates, ring, h, pages, order, n);
+    }
     cg_list_init(unreachable);
     Py_ssize_t kept = move_unreachable(candidates, unreachable, ring, h, order,
                                        order != NULL ? n : 0, pages, untrack);
@@ -1504,6 +1615,13 @@ deduce_unreachable(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable,
     }
     cg_last_heavy_skipped = h != NULL ? h->nskipped : 0;
     return n;
+}
+
+static Py_ssize_t
+deduce_unreachable(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable,
+                   int young, int untrack, Py_ssize_t *survivors)
+{
+    return deduce_unreachable_as(st, candidates, unreachable, young, untrack, survivors, 0);
 }
 
 static void
@@ -2117,9 +2235,12 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
         t1 = cg_now(); ph[CG_PHASE_UNTRACK] += t1 - t; t = t1;
     }
     else {
-        out->candidates = deduce_unreachable(st, young, &unreachable, !full,
-                                             full ? UNTRACK_TUPLES_DICTS : UNTRACK_TUPLES,
-                                             &survivors);
+        PyGC_Head *heads[32];
+        int fused = full && cg_fused_full && can_mark_alive(st)
+                    && cg_inc_lists(heads, 32) == 0 && !cg_inc_parked();
+        out->candidates = deduce_unreachable_as(st, young, &unreachable, !full,
+                                                full ? UNTRACK_TUPLES_DICTS : UNTRACK_TUPLES,
+                                                &survivors, fused);
         t1 = cg_now();
         if (!full && t1 - t > HEAVY_SLOW && (t1 - t) > HEAVY_NS * (double)out->candidates) {
             maybe_learn_heavy(young);

@@ -140,6 +140,7 @@ extern CgPark *cg_park_garbage;
 
 /* Whether full collections mark from the roots first (default 1). */
 extern int cg_marking_enabled;
+extern int cg_fused_full;           /* without marking: steps 2-3 in one walk */
 /* Whether the split after marking walks the list with many walkers in
  * flight (default 1) or with one (measurements, tests). */
 extern int cg_split_walkers;

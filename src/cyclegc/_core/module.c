@@ -351,6 +351,15 @@ core_set_marking(PyObject *self, PyObject *flag)
     return set_switch(&cg_marking_enabled, flag);
 }
 
+/* _set_fused_full(flag) -> previous: whether a full collection without
+ * marking sets and subtracts the counts in one walk of the heap (collector.c,
+ * update_subtract_full) or in two; the same result, benchmarks compare. */
+static PyObject *
+core_set_fused_full(PyObject *self, PyObject *flag)
+{
+    return set_switch(&cg_fused_full, flag);
+}
+
 /* _set_split_walkers(flag) -> previous: whether the split after marking
  * walks the list with many walkers in flight or with one (both give the
  * same lists in the same order; tests and benchmarks compare them). */
@@ -753,6 +762,8 @@ static PyMethodDef core_methods[] = {
     {"metrics_reset", core_metrics_reset, METH_NOARGS, "Forget the core's metrics."},
     {"_set_marking", core_set_marking, METH_O,
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
+    {"_set_fused_full", core_set_fused_full, METH_O,
+     "_set_fused_full(flag) -> previous: a full collection without marking counts in one walk."},
     {"_set_order_min", core_set_order_min, METH_O,
      "_set_order_min(n) -> previous: trial deletion prefetches down the candidates' order from n candidates."},
     {"_set_ring_min_candidates", core_set_ring_min_candidates, METH_O,
