@@ -1012,6 +1012,17 @@ typedef struct {
 } VisitArgs;
 
 static inline void
+visit_args_init(VisitArgs *a, PyGC_Head *reachable, Heavy *heavy, int pages)
+{
+    cg_slots_init(&a->ring);
+    a->known = NULL;
+    a->reachable = reachable;
+    a->older = 0;
+    a->heavy = heavy;
+    a->pages = pages;
+}
+
+static inline void
 decref_candidate(VisitArgs *a, PyObject *op)
 {
     if (cg_is_gc(op)) {
@@ -1048,18 +1059,25 @@ visit_decref_probe(PyObject *op, void *arg)
 /* Parks each referent in the ring (gclist.h) and decrements the oldest one
  * parked: subtractions commute, so deferring them changes nothing but when
  * the referent's header is read. */
-static int
-visit_decref(PyObject *op, void *arg)
+/* The ring in front of `then` (decref_candidate or decref_or_adopt): a
+ * referent waits, prefetched, until it leaves. */
+static inline __attribute__((always_inline)) int
+visit_through_ring(VisitArgs *a, PyObject *op, void (*then)(VisitArgs *, PyObject *))
 {
-    VisitArgs *a = (VisitArgs *)arg;
     if (op == a->known || op == NULL) {
         return 0;
     }
     PyObject *due = cg_slots_swap(&a->ring, op);
     if (due != NULL) {
-        decref_candidate(a, due);
+        then(a, due);
     }
     return 0;
+}
+
+static int
+visit_decref(PyObject *op, void *arg)
+{
+    return visit_through_ring((VisitArgs *)arg, op, decref_candidate);
 }
 
 /* Is `op` an atom (not a container)?  Without the ring the referent's
@@ -1202,12 +1220,7 @@ subtract_refs(PyGC_Head *young, int ring, Heavy *heavy, int pages,
 {
     Py_ssize_t step = 0;
     VisitArgs a;
-    cg_slots_init(&a.ring);
-    a.known = NULL;
-    a.reachable = NULL;
-    a.older = 0;
-    a.heavy = heavy;
-    a.pages = pages;
+    visit_args_init(&a, NULL, heavy, pages);
     PyGC_Head *g = cg_next(young);
     if (ring == 2) {
         int i = 0;
@@ -1266,35 +1279,21 @@ decref_or_adopt(VisitArgs *a, PyObject *op)
 {
     if (cg_is_gc(op)) {
         PyGC_Head *g = CG_AS_GC(op);
-        if (is_candidate(g)) {
-            g->_gc_prev -= ((uintptr_t)1 << CG_PREV_SHIFT);
-            return;
-        }
-        if (g->_gc_next != 0 && !(CG_IMMORTAL_ACTION != CG_IMMORTAL_NONE && CG_IS_IMMORTAL(op))) {
-            /* tracked, ahead of the walk: a candidate, set now */
+        if (!is_candidate(g) && g->_gc_next != 0
+            && !(CG_IMMORTAL_ACTION != CG_IMMORTAL_NONE && CG_IS_IMMORTAL(op))) {
+            /* tracked, ahead of the walk: a candidate, its count set now */
             g->_gc_prev = (g->_gc_prev & CG_PREV_FINALIZED)
                           | CG_PREV_COLLECTING
-                          | ((uintptr_t)(Py_REFCNT(op) - 1) << CG_PREV_SHIFT);
-            return;
+                          | ((uintptr_t)Py_REFCNT(op) << CG_PREV_SHIFT);
         }
     }
-    if (PyType_Check(op)) {
-        a->known = op;
-    }
+    decref_candidate(a, op);
 }
 
 static int
 visit_decref_adopt(PyObject *op, void *arg)
 {
-    VisitArgs *a = (VisitArgs *)arg;
-    if (op == a->known || op == NULL) {
-        return 0;
-    }
-    PyObject *due = cg_slots_swap(&a->ring, op);
-    if (due != NULL) {
-        decref_or_adopt(a, due);
-    }
-    return 0;
+    return visit_through_ring((VisitArgs *)arg, op, decref_or_adopt);
 }
 
 static Py_ssize_t
@@ -1303,12 +1302,7 @@ update_subtract_full(CgState *st, PyGC_Head *young, PyObject ***order_out)
     Py_ssize_t n = 0, cap;
     PyObject **order = order_buffer(&cap);
     VisitArgs a;
-    cg_slots_init(&a.ring);
-    a.known = NULL;
-    a.reachable = NULL;
-    a.older = 0;
-    a.heavy = NULL;
-    a.pages = 0;
+    visit_args_init(&a, NULL, NULL, 0);
     cand_pages_clear();
     *order_out = NULL;
     PyGC_Head *g = cg_next(young);
@@ -1561,11 +1555,7 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring, Heavy *heav
 {
     Py_ssize_t kept;
     VisitArgs args;
-    cg_slots_init(&args.ring);
-    args.known = NULL;
-    args.reachable = young;
-    args.heavy = heavy;
-    args.pages = pages;
+    visit_args_init(&args, young, heavy, pages);
     visitproc visit = ring ? visit_reachable : pages ? visit_reachable_paged : visit_reachable_now;
     if (ring || order != NULL || (heavy != NULL && heavy->nskipped > 0)) {
         kept = scan_young(&args, young, unreachable, visit, heavy, order, norder, 1, untrack);
