@@ -1214,7 +1214,7 @@ settle_heavy(VisitArgs *a)
 /* After: each candidate's gc_refs counts the references to it from outside
  * the candidate set (>= 0 for correct refcounts); the ring is drained.
  * Returns whether it used the ring (`ring`: 0 no, 1 yes, 2 probe first). */
-static int
+static inline __attribute__((always_inline)) int     /* one caller */
 subtract_refs(PyGC_Head *young, int ring, Heavy *heavy, int pages,
               PyObject *const *order, Py_ssize_t norder)
 {
@@ -1296,7 +1296,7 @@ visit_decref_adopt(PyObject *op, void *arg)
     return visit_through_ring((VisitArgs *)arg, op, decref_or_adopt);
 }
 
-static Py_ssize_t
+static Py_NO_INLINE Py_ssize_t      /* rare: kept out of the young collections' code */
 update_subtract_full(CgState *st, PyGC_Head *young, PyObject ***order_out)
 {
     Py_ssize_t n = 0, cap;
