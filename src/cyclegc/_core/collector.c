@@ -282,6 +282,15 @@ can_mark_alive(CgState *st)
     return 1;
 }
 
+/* can_mark_alive, and no list of the bounded mode holds objects, nothing is
+ * parked: every tracked object that is not immortal is in the generations. */
+static int
+heap_all_candidates(CgState *st)
+{
+    PyGC_Head *heads[32];
+    return can_mark_alive(st) && cg_inc_lists(heads, 32) == 0 && !cg_inc_parked();
+}
+
 /* Fork-friendly mode takes the read-only path (readonly.c) only where it
  * spares something: once pages may be shared with another process, or
  * while freeze() holds objects, whose garbage only that path examines.  A
@@ -475,8 +484,7 @@ split_unmarked(PyGC_Head *young, PyGC_Head *rest)
 PyObject *
 cg_unmarked_sample(CgState *st, Py_ssize_t max)
 {
-    PyGC_Head *heads[32];
-    if (!can_mark_alive(st) || cg_inc_lists(heads, 32) > 0 || cg_inc_parked()) {
+    if (!heap_all_candidates(st)) {
         /* a user freeze(), or tracked objects on lists of the bounded
          * mode, which the walk below would not clear */
         Py_RETURN_NONE;
@@ -762,6 +770,16 @@ order_buffer(Py_ssize_t *cap)
     return order_buf;
 }
 
+/* A walk of n candidates found the buffer (of cap entries) too small: the
+ * next one grows it, unless no buffer could hold them. */
+static inline void
+order_unheld(Py_ssize_t n, Py_ssize_t cap)
+{
+    if (n > cap && n <= ORDER_MAX) {
+        order_wanted = n;
+    }
+}
+
 /* ---- 2. update_refs ---------------------------------------------------- */
 
 /* One object of update_refs: gc_refs := refcount, COLLECTING set; an
@@ -881,8 +899,8 @@ update_refs(CgState *st, PyGC_Head *young, PyObject ***order_out)
         memmove(order + front, order + back, (size_t)(cap - back) * sizeof(PyObject *));
         *order_out = order;
     }
-    else if (n > cap && n <= ORDER_MAX) {
-        order_wanted = n;       /* a set it can never hold does not grow it */
+    else {
+        order_unheld(n, cap);
     }
     return n;
 }
@@ -1056,11 +1074,10 @@ visit_decref_probe(PyObject *op, void *arg)
     return 0;
 }
 
-/* Parks each referent in the ring (gclist.h) and decrements the oldest one
- * parked: subtractions commute, so deferring them changes nothing but when
- * the referent's header is read. */
-/* The ring in front of `then` (decref_candidate or decref_or_adopt): a
- * referent waits, prefetched, until it leaves. */
+/* Parks each referent in the ring (gclist.h) and hands the oldest one
+ * parked to `then` (decref_candidate, or decref_or_adopt): subtractions
+ * commute, so deferring them changes nothing but when the referent's
+ * header is read. */
 static inline __attribute__((always_inline)) int
 visit_through_ring(VisitArgs *a, PyObject *op, void (*then)(VisitArgs *, PyObject *))
 {
@@ -1303,7 +1320,6 @@ update_subtract_full(CgState *st, PyGC_Head *young, PyObject ***order_out)
     PyObject **order = order_buffer(&cap);
     VisitArgs a;
     visit_args_init(&a, NULL, NULL, 0);
-    cand_pages_clear();
     *order_out = NULL;
     PyGC_Head *g = cg_next(young);
     while (g != young) {
@@ -1332,8 +1348,8 @@ update_subtract_full(CgState *st, PyGC_Head *young, PyObject ***order_out)
     if (order != NULL) {
         *order_out = order;
     }
-    else if (n > cap && n <= ORDER_MAX) {
-        order_wanted = n;
+    else {
+        order_unheld(n, cap);
     }
     return n;
 }
@@ -1568,9 +1584,9 @@ move_unreachable(PyGC_Head *young, PyGC_Head *unreachable, int ring, Heavy *heav
 }
 
 /* Steps 2-4 on `candidates`, a normal list.  No object outside it may carry
- * the COLLECTING bit, or it would be mistaken for a candidate. */
-/* `fused`: steps 2 and 3 in one walk (update_subtract_full; its condition
- * holds, `candidates` is the whole heap). */
+ * the COLLECTING bit, or it would be mistaken for a candidate.  `fused`:
+ * steps 2 and 3 in one walk (update_subtract_full; `candidates` is the
+ * whole heap and heap_all_candidates() holds). */
 static Py_ssize_t
 deduce_unreachable_as(CgState *st, PyGC_Head *candidates, PyGC_Head *unreachable,
                       int young, int untrack, Py_ssize_t *survivors, int fused)
@@ -2225,9 +2241,7 @@ cg_collect_generation(CgState *st, int gen, CgResult *out)
         t1 = cg_now(); ph[CG_PHASE_UNTRACK] += t1 - t; t = t1;
     }
     else {
-        PyGC_Head *heads[32];
-        int fused = full && cg_fused_full && can_mark_alive(st)
-                    && cg_inc_lists(heads, 32) == 0 && !cg_inc_parked();
+        int fused = full && cg_fused_full && heap_all_candidates(st);
         out->candidates = deduce_unreachable_as(st, young, &unreachable, !full,
                                                 full ? UNTRACK_TUPLES_DICTS : UNTRACK_TUPLES,
                                                 &survivors, fused);

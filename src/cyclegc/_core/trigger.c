@@ -179,21 +179,29 @@ choose_generation(CgState *st)
 #define WAIT_LIMIT_MIN 0.010
 #define WAIT_SLICE_NS 100000
 
-/* Whether this thread should wait for the stop in progress: only at a
- * safe point of its own (our pending call, a 3.11 trace event), never
- * inside an allocation or in the 3.11 helper thread. */
+/* Bounded mode, and another thread's stop holds the flag, one not given
+ * up on: a thread that needs a collection is to wait for it. */
 static inline int
-should_wait_for_stop(CgState *st)
+other_threads_stop(CgState *st)
 {
     return st->collecting && cg_inc_enabled() && cg_stop_thread != 0
-           && cg_safe_point_tstate != NULL && cg_safe_point_tstate == cg_tstate_unchecked()
            && cg_stop_thread != PyThread_get_thread_ident()
            && trig.gave_up_seq != cg_stop_seq;
 }
 
+/* ... and this thread may wait now: only at a safe point of its own (our
+ * pending call, a 3.11 trace event), never inside an allocation or in the
+ * 3.11 helper thread. */
+static inline int
+should_wait_for_stop(CgState *st)
+{
+    return cg_safe_point_tstate != NULL && cg_safe_point_tstate == cg_tstate_unchecked()
+           && other_threads_stop(st);
+}
+
 /* With the GIL: releases it until the stop in progress ends (or the limit
- * passes), then takes it back.  Returns whether that stop ended. */
-static int
+ * passes), then takes it back. */
+static void
 wait_for_stop(CgState *st)
 {
     unsigned long seq = cg_stop_seq;
@@ -204,11 +212,10 @@ wait_for_stop(CgState *st)
     int slot = safe != NULL ? cg_park_safe_point(me) : -1;
     cg_safe_point_tstate = NULL;    /* names the collecting thread only */
     double limit = Py_MAX(WAIT_LIMIT_PAUSES * cg_inc_max_pause(), WAIT_LIMIT_MIN);
-    double t0 = cg_now(), waited = 0.0;
+    double t0 = cg_now();
     trig.n_waits++;
     while (st->collecting && cg_stop_seq == seq) {
-        waited = cg_now() - t0;
-        if (waited > limit) {
+        if (cg_now() - t0 > limit) {
             trig.gave_up_seq = seq;
             trig.n_wait_timeouts++;
             break;
@@ -220,12 +227,11 @@ wait_for_stop(CgState *st)
     }
     cg_unpark_safe_point(slot);
     cg_safe_point_tstate = safe;    /* the other stop cleared it */
-    waited = cg_now() - t0;
+    double waited = cg_now() - t0;
     trig.wait_total += waited;
     if (waited > trig.wait_max) {
         trig.wait_max = waited;
     }
-    return !(st->collecting && cg_stop_seq == seq);
 }
 
 /* Run the automatic collection that is due, if one is.  Called with the GIL
@@ -767,9 +773,7 @@ near_threshold(void *ra)
     /* The built-in's own conditions at the link (enabled: armed()). */
     if (st->collecting) {
         trig.n_skipped_collecting++;
-        if (st->collecting && cg_inc_enabled() && cg_stop_thread != 0
-            && cg_stop_thread != PyThread_get_thread_ident()
-            && trig.gave_up_seq != cg_stop_seq && !PyErr_Occurred()) {
+        if (other_threads_stop(st) && !PyErr_Occurred()) {
             /* bounded mode, another thread's stop: wait for it at the
              * next safe point ("Other threads wait for a stop") */
             defer_collection(ts);
