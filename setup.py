@@ -50,6 +50,7 @@ core = Extension(
         "src/cyclegc/_core/protocol.c",
         "src/cyclegc/_core/readonly.c",
         "src/cyclegc/_core/stackroots.c",
+        "src/cyclegc/_core/writewatch.c",
         "src/cyclegc/_core/trigger.c",
     ],
     depends=[

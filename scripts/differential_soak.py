@@ -46,7 +46,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=250, help="seeds per pair of children")
     parser.add_argument("--jobs", type=int, default=1, help="batches run at once (2 processes each)")
     parser.add_argument("--tested", default="cyclegc",
-                        choices=("cyclegc", "cyclegc-ring", "cyclegc-heavy", "cyclegc-rounds", "cyclegc-chunks", "cyclegc-heavy-chunks", "cyclegc-overflow", "cyclegc-oversized", "cyclegc-takewhole",
+                        choices=("cyclegc", "cyclegc-ring", "cyclegc-heavy", "cyclegc-rounds", "cyclegc-chunks", "cyclegc-heavy-chunks", "cyclegc-overflow", "cyclegc-oversized", "cyclegc-takewhole", "cyclegc-spread",
                                  "cyclegc-ff",
                                  "cyclegc-nomark", "builtin2"))
     parser.add_argument("--strict", action="store_true", help="advisory differences count too")
@@ -86,7 +86,8 @@ def expected_apart(args, failing):
             "cyclegc-chunks": runner.resurrected_elsewhere,
             "cyclegc-heavy-chunks": runner.resurrected_elsewhere,
             "cyclegc-oversized": runner.resurrected_elsewhere,
-            "cyclegc-takewhole": runner.resurrected_elsewhere}.get(args.tested)
+            "cyclegc-takewhole": runner.resurrected_elsewhere,
+            "cyclegc-spread": runner.resurrected_elsewhere}.get(args.tested)
     if rule is None or args.strict:
         return failing, []
     by_design = [m for m in failing if rule(m)]

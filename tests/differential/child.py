@@ -340,6 +340,9 @@ def select_collector(name):
         return RoundsCollector(import_cyclegc(), oversized=4)
     if name == "cyclegc-takewhole":   # capped rounds, closures over 4 objects put back, then
         return RoundsCollector(import_cyclegc(), oversized=-4)   # taken whole by the next stop
+                                                                 # (or proven across stops)
+    if name == "cyclegc-spread":      # the same, each closure proven across stops, one member
+        return RoundsCollector(import_cyclegc(), oversized=-4, spread_step=1)   # per stop
     if name == "cyclegc-overflow":    # full collections as overflow collections: parked garbage
         return OverflowCollector(import_cyclegc())
     raise SystemExit(f"unknown collector {name!r}")
@@ -371,12 +374,13 @@ class RoundsCollector:
     deletion.  Returns the total collected.  Callbacks, stats and counts
     describe several stops instead of one: the test compares the rest."""
 
-    def __init__(self, cyclegc, young_chunk=0, oversized=0):
+    def __init__(self, cyclegc, young_chunk=0, oversized=0, spread_step=0):
         self._cyclegc = cyclegc
         from cyclegc._core import _cyclegc as core
         self._core = core
         self._young_chunk = young_chunk
         self._oversized = oversized
+        self._spread_step = spread_step
 
     def __getattr__(self, name):
         return getattr(self._cyclegc, name)
@@ -408,12 +412,14 @@ class RoundsCollector:
                         break
             if self._oversized:
                 core._force_oversized(self._oversized)
+            core._set_spread_step_limit(self._spread_step)
             total += core.run_increment(1, True)
             # the round, then the garbage its oversized slices parked
             while (core.incremental_stats()["phase"] != "idle"
                    or core.incremental_stats()["parked_now"]):
                 total += core.run_increment(0)
         finally:
+            core._set_spread_step_limit(0)
             if self._oversized:
                 core._force_oversized(0)
             core._set_max_pause(0)
@@ -467,7 +473,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--collector", choices=("builtin", "cyclegc", "cyclegc-ff", "cyclegc-nomark", "cyclegc-ring", "cyclegc-heavy",
                                                 "cyclegc-rounds", "cyclegc-chunks", "cyclegc-heavy-chunks", "cyclegc-overflow", "cyclegc-oversized", "cyclegc-takewhole",
-                                                "builtin-youngfirst", "builtin2"),
+                                                "cyclegc-spread", "builtin-youngfirst", "builtin2"),
                         default="builtin")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--seed", type=int)

@@ -129,7 +129,8 @@ ADVISORY = ("c1.count_after", "c2.count_after")
 REFERENCE = {"cyclegc-rounds": "builtin-youngfirst", "cyclegc-chunks": "builtin-youngfirst",
              "cyclegc-heavy-chunks": "builtin-youngfirst",
              "cyclegc-oversized": "builtin-youngfirst",
-             "cyclegc-takewhole": "builtin-youngfirst"}
+             "cyclegc-takewhole": "builtin-youngfirst",
+             "cyclegc-spread": "builtin-youngfirst"}
 
 NOT_COMPARABLE = {
     "cyclegc-rounds": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
@@ -138,6 +139,7 @@ NOT_COMPARABLE = {
     "cyclegc-overflow": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
     "cyclegc-oversized": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
     "cyclegc-takewhole": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
+    "cyclegc-spread": ("callbacks", "stats_delta", "count_after", "stderr", "collected"),
 }
 
 

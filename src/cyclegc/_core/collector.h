@@ -91,6 +91,23 @@ int cg_inc_lists(PyGC_Head **heads, int max);
 int cg_inc_parked(void);                    /* parked garbage waits to be cleared */
 int cg_inc_cursor_linked(void);             /* the marker walks the permanent list */
 PyObject *cg_inc_stats(void);
+extern int cg_spread_enabled;                 /* closures proven across stops (default 1; _set_spread) */
+void cg_inc_set_spread_step_limit(Py_ssize_t n);   /* tests: members per stop at most (0: budget) */
+int cg_inc_spread_from(PyObject *op);         /* tests: the next stop spreads op's closure */
+
+/* The page write detector (writewatch.c): pages are page numbers (address
+ * >> 12), sorted, unique.  cg_ww_dirty() lists (in out, at most max) the
+ * pages written since cg_ww_protect() protected them; -1 if any page is
+ * unmapped, not registered or not present, or more than max are written. */
+int cg_ww_available(void);
+int cg_ww_protect(const uintptr_t *pages, Py_ssize_t n);
+Py_ssize_t cg_ww_dirty(const uintptr_t *pages, Py_ssize_t n, uintptr_t *out, Py_ssize_t max);
+/* Writable again without a fault, from pages[pos] until the deadline;
+ * returns where it stopped (n: done). */
+Py_ssize_t cg_ww_release(const uintptr_t *pages, Py_ssize_t n, Py_ssize_t pos, double deadline);
+void cg_ww_after_fork(void);
+PyObject *cg_ww_stats(void);
+PyObject *cg_ww_selftest(void);          /* tests: the detector on pages of its own */
 Py_ssize_t cg_run_increment(int young_gen);   /* young_gen -1: an extra stop, old work only */
 
 /* Frames' value stacks as marking roots (stackroots.c): every frame whose

@@ -645,4 +645,68 @@ cg_managed_dict_storage(PyObject *op)
 #endif
 }
 
+
+/* ---- memory a proof across stops watches (incremental.c, spread) ------- */
+
+#include "internal/pycore_dict.h"     /* PyDictKeysObject's layout */
+
+/* An instance whose attributes live in a values array (not in a dict):
+ * 1 and the array's range -- memory outside its object that its traverse
+ * reads (values[0..n) for n the type's shared keys' entries, at most the
+ * array's capacity) -- else 0.  Each version has its own layout: a
+ * separate array found through the pre-header (3.11, 3.12: capacity
+ * the shared keys' usable size, which adding a name does not change), or
+ * inline after the object (3.13, its capacity in its header). */
+static inline int
+cg_instance_values(PyObject *op, uintptr_t *start, uintptr_t *end)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    if (!(tp->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
+        return 0;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    if (_PyObject_ManagedDictPointer(op)->dict != NULL || !(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES)) {
+        return 0;
+    }
+    PyDictValues *values = _PyObject_InlineValues(op);
+    *start = (uintptr_t)values;
+    *end = (uintptr_t)&values->values[values->capacity];
+    return 1;
+#else
+#  if PY_VERSION_HEX >= 0x030C0000
+    PyDictOrValues dorv = *_PyObject_DictOrValuesPointer(op);
+    if (!_PyDictOrValues_IsValues(dorv)) {
+        return 0;
+    }
+    PyDictValues *values = _PyDictOrValues_GetValues(dorv);
+#  else
+    PyDictValues *values = *_PyObject_ValuesPointer(op);
+    if (values == NULL) {
+        return 0;
+    }
+#  endif
+    PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
+    if (keys == NULL) {
+        return 0;
+    }
+    *start = (uintptr_t)values;
+    *end = (uintptr_t)(values->values + keys->dk_nentries + keys->dk_usable);
+    return 1;
+#endif
+}
+
+/* Where a combined dict's entries start, and their size: what its
+ * traverse reads of its keys object besides the header (whose fields do
+ * not change without the dict's own changing: a resize makes new keys). */
+static inline char *
+cg_dict_entries(PyDictKeysObject *dk, size_t *entry_size)
+{
+    *entry_size = dk->dk_kind == DICT_KEYS_GENERAL ? sizeof(PyDictKeyEntry) : sizeof(PyDictUnicodeEntry);
+#if PY_VERSION_HEX >= 0x030C0000
+    return (char *)_DK_ENTRIES(dk);
+#else
+    return (char *)&((int8_t *)dk->dk_indices)[(size_t)1 << dk->dk_log2_index_bytes];
+#endif
+}
+
 #endif /* CYCLEGC_COMPAT_H */

@@ -220,6 +220,8 @@ cg_inc_max_pause(void)
     return inc.max_pause;
 }
 
+static int spread_init(void);
+
 int
 cg_inc_configure(double max_pause)
 {
@@ -236,7 +238,7 @@ cg_inc_configure(double max_pause)
         inc.max_pause = 0;
     }
     else {
-        if (cg_stack_roots_configure() < 0) {
+        if (cg_stack_roots_configure() < 0 || spread_init() < 0) {
             return -1;
         }
         inc.max_pause = max_pause;
@@ -572,6 +574,7 @@ typedef struct {
     CgSlots ring;           /* referents waiting for their header lines */
     Py_ssize_t positive;    /* members whose gc_refs is above zero */
     int listed;             /* every member is in `members`, in list order */
+    PyObject *truncated_seed;   /* the seed whose closure reached the hard cap */
 } SliceCtx;
 
 /* The members of the slice being cut, in list order (grown as needed,
@@ -698,6 +701,9 @@ build_slice(SliceCtx *ctx)
                 pull(cg_slots_pop(&ctx->ring), ctx);
             }
         }
+        if (ctx->truncated && ctx->truncated_seed == NULL) {
+            ctx->truncated_seed = op;
+        }
     }
 }
 
@@ -793,6 +799,1440 @@ all_garbage(PyGC_Head *slice, Py_ssize_t n, int *weakrefs, int *finalizers)
     return 1;
 }
 
+/* ---- a closure proven across stops ------------------------------------ */
+
+/* A garbage structure bigger than a stop (a tree of 200k objects dropped at
+ * once) was proven in one oversized slice: trial deletion over a set is
+ * exact only if the set is examined within one stop, because between stops
+ * the program may move a reference into or out of it.  Where the kernel
+ * reports page writes (writewatch.c), the examination is spread instead:
+ *
+ *   join      the closure of the seed whose closure was too big for its
+ *             slice (through unmarked tracked objects, as build_slice) is
+ *             built a budget per stop, writing nothing to the members'
+ *             objects: each one's refcount (read when it is traversed), its
+ *             references to other members (as member indices) and its count
+ *             of references from members go to side tables.  A traversed
+ *             member moves to a private list (sp.list), whose GC-header
+ *             writes are ours.
+ *   watch     at the end of each stop the pages of the memory each new
+ *             member's tp_traverse reads -- its block (pre-header, GC header,
+ *             object) and, for the types whose layout we know, its storage
+ *             (a list's items, a dict's entries, a set's table, an
+ *             instance's values) -- are write-protected.  Other types are
+ *             not admitted: the closure is taken whole in one stop, as
+ *             before.  A page written once stays "dirty" to the end.
+ *   check     each later stop starts by asking which watched pages are
+ *             dirty.  A page unmapped, not present or no longer registered
+ *             ends the spread before any member is read.
+ *   read      a member is read (traversed, or read again at the verdict)
+ *             only when it is certainly alive: its block is clean (its
+ *             refcount was not written, so it was not freed), or a member
+ *             whose references are intact references it.  Mid-spread, one
+ *             that cannot be read ends it *without reading anything*: what
+ *             was traversed is kept alive for the round (spread_unsure).
+ *   decide    when every member is traversed: the members on dirty pages
+ *             are read again (refcount if their block is dirty, references
+ *             in any case, the recorded ones taken back); one that cannot be
+ *             read safely counts as referenced from outside.  The others'
+ *             recorded values are what their memory holds now, so counts
+ *             and references describe the set at this one instant, and
+ *             move_unreachable on the side tables (from the members
+ *             referenced from outside, along the recorded references) finds
+ *             exactly what trial deletion over the set in this stop would:
+ *             the rest is garbage and goes through the usual weakref /
+ *             finalizer / resurrection steps and the parked clearing; the
+ *             reached are marked, as a slice's survivors are.
+ *
+ * Why clean pages mean unchanged members: a reference to a member is made
+ * or dropped by writing the member's refcount, in its block; a reference
+ * moved without a count change (list.pop, dict.pop) is moved by writing the
+ * container, its block (size, used, version) or its storage, both watched
+ * for the admitted types.  C code holding a member by a borrowed pointer
+ * across stops is the hazard every collector has (the built-in would free
+ * it too).  The argument, hazard by hazard, is in docs/design.md ("A proof
+ * across stops"). */
+
+#define SPREAD_MAX (1 << 24)     /* members at most (indices are 32 bits) */
+#define SPREAD_SMALL 256         /* a closure put back at a cap below this is taken whole, as
+                                  * is a spread this small that ends unsure: one stop proves it,
+                                  * with whatever else the stop's slice holds */
+#define SPREAD_DIRTY_MAX 65536   /* dirty pages at most: past that, one stop's proof */
+
+typedef struct {
+    PyObject *op;
+    Py_ssize_t refcnt;       /* when traversed; -1 before */
+    uintptr_t spage;         /* storage: first page, how many (0: none) */
+    uint32_t snp;
+    uint32_t internal;       /* references from members traversed so far */
+    uint32_t eoff, ecount;   /* its references to members: edges[eoff..] */
+    int32_t via;             /* the member whose traversal made it join (-1: the seed) */
+    uint16_t pre;            /* bytes of its block before op */
+    uint16_t dirty;          /* at the verdict: 1 block dirty, 2 storage dirty */
+    uint32_t blen;           /* bytes of its block from op */
+    int32_t snap;            /* a wide member: offset of its copy in sp.snap (else -1) */
+} SpMember;
+
+#define SP_BLOCK_DIRTY 1
+#define SP_STORAGE_DIRTY 2
+#define SP_UNSURE 4             /* not read at the verdict: counts as referenced from outside */
+
+static struct {
+    int active;              /* a closure is being proven */
+    int next;                /* the next stop starts one */
+    SpMember **mchunks;      /* the members, SP_CHUNK a chunk (never moved: no
+                              * copy of the whole table when it grows) */
+    Py_ssize_t n, cap, scanned, nmchunks, mchunks_cap;
+    int32_t *slots;          /* address -> member index + 1, open addressing */
+    size_t mask;
+    int32_t *old_slots;      /* the table before it grew, moved a few slots per join */
+    size_t old_mask, migrated;
+    uint32_t **echunks;      /* references between members, by source */
+    Py_ssize_t nedges, necks, echunks_cap;
+    uintptr_t *pages;        /* watched pages, sorted, unique */
+    Py_ssize_t npages, pages_cap;
+    uintptr_t *fresh;        /* pages named in this stop */
+    Py_ssize_t nfresh, fresh_cap;
+    uintptr_t *dirty;        /* watched pages written since protected (this stop's check) */
+    Py_ssize_t ndirty;
+    uintptr_t *touched;      /* pages of GC headers this stop's list moves wrote */
+    Py_ssize_t ntouched, touched_cap;
+    PyGC_Head list;          /* the traversed members, in traversal order */
+    Py_ssize_t mism;         /* members whose refcount is not their count from members */
+    uintptr_t last_block, last_storage;
+    int refused;             /* a member's type is not admitted, or no memory */
+    int weakrefs, finalizers;
+    Py_ssize_t stops;        /* of the current one */
+    int32_t current;         /* the member being traversed */
+    int partial;             /* it is a wide list or dict, traversed in slices from wide_pos */
+    Py_ssize_t wide_pos;
+    CgSlots ring;            /* referents waiting for their header lines */
+    Py_ssize_t intact_cache_stop, intact_cache_member;
+    int intact_cache_answer;
+    uintptr_t range_s0, range_s1;   /* the storage spread_ranges() found last */
+    uintptr_t *rel;          /* pages of an ended spread still protected, */
+    Py_ssize_t nrel, relpos; /* made writable a part per stop (spread_release) */
+    char *snap;              /* copies of wide members' objects (refcount left out) */
+    Py_ssize_t nsnap, snap_cap;
+    traverseproc subtype_traverse;
+    /* figures */
+    Py_ssize_t started, proven_garbage, kept_alive, kept_unsure, aborted_unsure, aborted_unwatchable, refused_type;
+    int unsure_streak;       /* spreads in a row that ended unsure */
+    Py_ssize_t largest, longest_stops, garbage_objects, reread;
+    char refused_name[64];   /* the type of the last object refused */
+    Py_ssize_t step_limit;   /* tests: members traversed per stop at most (0: the budget's) */
+    uint8_t *witnessed;      /* this stop: referenced by a clean member (spread_alive) */
+    Py_ssize_t witnessed_n, witnessed_stop;
+} sp;
+
+#define SP_CHUNK_SHIFT 14
+#define SP_CHUNK ((Py_ssize_t)1 << SP_CHUNK_SHIFT)
+#define SP_ECHUNK_SHIFT 16
+
+static inline SpMember *
+spm(Py_ssize_t k)
+{
+    return &sp.mchunks[k >> SP_CHUNK_SHIFT][k & (SP_CHUNK - 1)];
+}
+
+static inline uint32_t *
+spe(Py_ssize_t i)
+{
+    return &sp.echunks[i >> SP_ECHUNK_SHIFT][i & (((Py_ssize_t)1 << SP_ECHUNK_SHIFT) - 1)];
+}
+
+#define SPM(k) (*spm(k))
+#define SPE(i) (*spe(i))
+
+/* The traverse function of classes defined in Python (typeobject.c's,
+ * not exported): read from a class made for the purpose when the mode is
+ * switched on, and kept (never garbage: gc.garbage under DEBUG_SAVEALL
+ * would show it). */
+static PyObject *spread_probe_class;
+
+static int
+spread_init(void)
+{
+    if (sp.subtype_traverse != NULL) {
+        return 0;
+    }
+    spread_probe_class = PyObject_CallFunction((PyObject *)&PyType_Type, "s(){}", "_cyclegc_probe");
+    if (spread_probe_class == NULL) {
+        return -1;
+    }
+    sp.subtype_traverse = ((PyTypeObject *)spread_probe_class)->tp_traverse;
+    return 0;
+}
+
+/* Types whose tp_traverse reads only the block and the storage
+ * spread_ranges() names: five builtins, exactly, and classes defined in
+ * Python on top of object alone. */
+static int
+spread_admitted(PyTypeObject *tp)
+{
+    if (tp == &PyTuple_Type || tp == &PyList_Type || tp == &PyDict_Type
+        || tp == &PySet_Type || tp == &PyFrozenSet_Type) {
+        return 1;
+    }
+    if (tp->tp_traverse != sp.subtype_traverse || sp.subtype_traverse == NULL
+        || tp->tp_del != NULL || tp->tp_itemsize != 0) {
+        return 0;
+    }
+    for (PyTypeObject *b = tp->tp_base; b != NULL; b = b->tp_base) {
+        if (b == &PyBaseObject_Type) {
+            return 1;
+        }
+        if (b->tp_traverse != sp.subtype_traverse) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static int
+spread_grow(void **v, Py_ssize_t *cap, Py_ssize_t need, size_t item)
+{
+    if (need <= *cap) {
+        return 0;
+    }
+    Py_ssize_t c = *cap ? *cap : 1024;
+    while (c < need) {
+        c *= 2;
+    }
+    void *p = PyMem_RawRealloc(*v, (size_t)c * item);
+    if (p == NULL) {
+        return -1;
+    }
+    *v = p;
+    *cap = c;
+    return 0;
+}
+
+static int
+spread_name_pages(uintptr_t start, uintptr_t end, uintptr_t *last)
+{
+    for (uintptr_t p = start >> 12; p <= (end - 1) >> 12; p++) {
+        if (p == *last) {
+            continue;
+        }
+        if (spread_grow((void **)&sp.fresh, &sp.fresh_cap, sp.nfresh + 1, sizeof(uintptr_t)) < 0) {
+            return -1;
+        }
+        sp.fresh[sp.nfresh++] = p;
+        *last = p;
+    }
+    return 0;
+}
+
+/* The memory `op`'s traverse reads (member `e`): its block and storage,
+ * recorded and named for watching.  -1 if its layout is not one we know
+ * (attributes in a values array, a split dict) or memory ran out. */
+static int
+spread_ranges(PyObject *op, SpMember *e)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    size_t pre = _PyType_PreHeaderSize(tp);
+    size_t len = (size_t)tp->tp_basicsize;
+    uintptr_t s0 = 0, s1 = 0;
+    if (tp == &PyTuple_Type) {
+        len += (size_t)Py_SIZE(op) * sizeof(PyObject *);
+    }
+    else if (tp == &PyList_Type) {
+        PyListObject *l = (PyListObject *)op;
+        if (Py_SIZE(l) > 0) {
+            s0 = (uintptr_t)l->ob_item;
+            s1 = s0 + (uintptr_t)Py_SIZE(l) * sizeof(PyObject *);
+        }
+    }
+    else if (tp == &PyDict_Type) {
+        PyDictObject *d = (PyDictObject *)op;
+        if (d->ma_values != NULL) {
+            return -1;
+        }
+        if (d->ma_keys->dk_nentries > 0) {
+            size_t esize;
+            s0 = (uintptr_t)cg_dict_entries(d->ma_keys, &esize);
+            s1 = s0 + (uintptr_t)d->ma_keys->dk_nentries * esize;
+        }
+    }
+    else if (tp == &PySet_Type || tp == &PyFrozenSet_Type) {
+        PySetObject *so = (PySetObject *)op;
+        if (so->table != so->smalltable) {
+            s0 = (uintptr_t)so->table;
+            s1 = s0 + (uintptr_t)(so->mask + 1) * sizeof(setentry);
+        }
+    }
+    else {
+        (void)cg_instance_values(op, &s0, &s1);   /* attributes in a values array */
+    }
+    if (pre > UINT16_MAX || len > UINT32_MAX || (s1 - s0) >> 12 > UINT32_MAX - 2) {
+        return -1;
+    }
+    e->pre = (uint16_t)pre;
+    e->blen = (uint32_t)len;
+    e->spage = s0 >> 12;
+    e->snp = s1 > s0 ? (uint32_t)(((s1 - 1) >> 12) - (s0 >> 12) + 1) : 0;
+    sp.range_s0 = s0;
+    sp.range_s1 = s1;
+    if (spread_name_pages((uintptr_t)op - pre, (uintptr_t)op + len, &sp.last_block) < 0) {
+        return -1;
+    }
+    if (s1 > s0 && spread_name_pages(s0, s1, &sp.last_storage) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static inline size_t
+spread_hash(PyObject *op)
+{
+    return (size_t)(((uintptr_t)op >> 4) * (uintptr_t)0x9E3779B97F4A7C15ULL);
+}
+
+/* The member index of `op`, or -1.  While the table grows, the old one is
+ * looked in too (its slots are copied a few per join, never cleared, so
+ * its probe chains stay whole; a member is inserted in the new one only). */
+static inline Py_ssize_t
+spread_probe(const int32_t *slots, size_t mask, PyObject *op)
+{
+    for (size_t i = spread_hash(op) & mask;; i = (i + 1) & mask) {
+        int32_t k = slots[i];
+        if (k == 0) {
+            return -1;
+        }
+        if (SPM(k - 1).op == op) {
+            return k - 1;
+        }
+    }
+}
+
+static inline Py_ssize_t
+spread_find(PyObject *op)
+{
+    Py_ssize_t k = spread_probe(sp.slots, sp.mask, op);
+    if (k < 0 && sp.old_slots != NULL) {
+        k = spread_probe(sp.old_slots, sp.old_mask, op);
+    }
+    return k;
+}
+
+static inline void
+spread_insert(int32_t *slots, size_t mask, Py_ssize_t k)
+{
+    size_t i = spread_hash(SPM(k).op) & mask;
+    while (slots[i] != 0) {
+        i = (i + 1) & mask;
+    }
+    slots[i] = (int32_t)(k + 1);
+}
+
+/* Copies `count` slots of the old table (all: -1) into the new one. */
+static void
+spread_migrate(Py_ssize_t count)
+{
+    while (sp.old_slots != NULL && count-- != 0) {
+        int32_t k = sp.old_slots[sp.migrated];
+        if (k != 0) {
+            spread_insert(sp.slots, sp.mask, k - 1);
+        }
+        if (++sp.migrated > sp.old_mask) {
+            PyMem_RawFree(sp.old_slots);
+            sp.old_slots = NULL;
+        }
+    }
+}
+
+/* Room for one more member: the table doubles when half full, the old
+ * one moved over by the next joins (a copy of it all at once was a stop's
+ * worth at 200k members). */
+static int
+spread_room(void)
+{
+    if ((sp.n >> SP_CHUNK_SHIFT) >= sp.nmchunks) {
+        if (spread_grow((void **)&sp.mchunks, &sp.mchunks_cap, sp.nmchunks + 1, sizeof(SpMember *)) < 0) {
+            return -1;
+        }
+        SpMember *c = PyMem_RawMalloc(SP_CHUNK * sizeof(SpMember));
+        if (c == NULL) {
+            return -1;
+        }
+        sp.mchunks[sp.nmchunks++] = c;
+    }
+    if ((size_t)(sp.n + 1) * 2 > sp.mask + 1) {
+        spread_migrate(-1);
+        size_t size = sp.mask ? 2 * (sp.mask + 1) : 8192;
+        int32_t *slots = PyMem_RawCalloc(size, sizeof(int32_t));
+        if (slots == NULL) {
+            return -1;
+        }
+        sp.old_slots = sp.slots;
+        sp.old_mask = sp.mask;
+        sp.migrated = 0;
+        sp.slots = slots;
+        sp.mask = size - 1;
+    }
+    spread_migrate(8);
+    return 0;
+}
+
+/* The two counts of member k change through these: `mism` counts the
+ * members whose counts differ, so the verdict needs no walk. */
+static inline void
+spread_set_counts(Py_ssize_t k, Py_ssize_t refcnt, Py_ssize_t internal)
+{
+    SpMember *e = &SPM(k);
+    sp.mism -= e->refcnt != (Py_ssize_t)e->internal;
+    e->refcnt = refcnt;
+    e->internal = (uint32_t)internal;
+    sp.mism += refcnt != internal;
+}
+
+/* `op` (alive, unmarked, tracked, mortal, not a member) joins, referenced
+ * once by member `via`.  Returns its index, or -1 and sp.refused set. */
+static Py_ssize_t
+spread_join(PyObject *op, int32_t via)
+{
+    if (!spread_admitted(Py_TYPE(op))) {
+        snprintf(sp.refused_name, sizeof(sp.refused_name), "%s", Py_TYPE(op)->tp_name);
+        sp.refused = 1;
+        return -1;
+    }
+    if (sp.n >= SPREAD_MAX || spread_room() < 0) {
+        sp.refused = 1;
+        return -1;
+    }
+    SpMember *e = &SPM(sp.n);
+    e->op = op;
+    e->snap = -1;
+    e->pre = 0;
+    e->blen = 0;
+    e->snp = 0;
+    e->refcnt = -1;
+    e->internal = via >= 0;
+    sp.mism++;
+    e->eoff = e->ecount = 0;
+    e->via = via;
+    e->dirty = 0;
+    spread_insert(sp.slots, sp.mask, sp.n);
+    return sp.n++;
+}
+
+static inline int
+spread_edge(Py_ssize_t target)
+{
+    if ((sp.nedges >> SP_ECHUNK_SHIFT) >= sp.necks) {
+        uint32_t *c = NULL;
+        if (sp.nedges >= UINT32_MAX
+            || spread_grow((void **)&sp.echunks, &sp.echunks_cap, sp.necks + 1, sizeof(uint32_t *)) < 0
+            || (c = PyMem_RawMalloc(sizeof(uint32_t) << SP_ECHUNK_SHIFT)) == NULL) {
+            sp.refused = 1;
+            return -1;
+        }
+        sp.echunks[sp.necks++] = c;
+    }
+    SPE(sp.nedges) = (uint32_t)target;
+    sp.nedges++;
+    return 0;
+}
+
+/* A referent of the member being traversed: a member gains a count; an
+ * unmarked tracked referent joins (build_slice's pull, counts on the
+ * side).  Either way the reference is recorded. */
+static void
+spread_pull(PyObject *op)
+{
+    if (sp.refused || !cg_is_gc(op) || !cg_is_tracked(op)) {
+        return;
+    }
+    Py_ssize_t k = spread_find(op);
+    if (k >= 0) {
+        spread_set_counts(k, SPM(k).refcnt, (Py_ssize_t)SPM(k).internal + 1);
+    }
+    else if (CG_IS_IMMORTAL(op) || addrset_has(&inc.marks, op)) {
+        return;
+    }
+    else if ((k = spread_join(op, sp.current)) < 0) {
+        return;
+    }
+    (void)spread_edge(k);
+}
+
+/* Referents wait in a ring while their header lines load (a wide
+ * container's are a miss each); the ring is drained before the member's
+ * references are closed (spread_drain), so each member's stay together. */
+static int
+spread_visit(PyObject *op, void *Py_UNUSED(arg))
+{
+    if (op != NULL) {
+        __builtin_prefetch(&sp.slots[spread_hash(op) & sp.mask]);
+        PyObject *due = cg_slots_swap(&sp.ring, op);
+        if (due != NULL) {
+            spread_pull(due);
+        }
+    }
+    return 0;
+}
+
+static void
+spread_drain(void)
+{
+    while (sp.ring.n > 0) {
+        spread_pull(cg_slots_pop_oldest(&sp.ring));
+    }
+}
+
+/* A referent of a member re-read at the verdict: members only (a new
+ * referent outside the set does not change whether the set is garbage). */
+static int
+spread_revisit(PyObject *op, void *Py_UNUSED(arg))
+{
+    if (op != NULL && cg_is_gc(op) && cg_is_tracked(op)) {
+        Py_ssize_t k = spread_find(op);
+        if (k >= 0) {
+            spread_set_counts(k, SPM(k).refcnt, (Py_ssize_t)SPM(k).internal + 1);
+            (void)spread_edge(k);
+        }
+    }
+    return 0;
+}
+
+static void
+spread_free(void)
+{
+    for (Py_ssize_t i = 0; i < sp.nmchunks; i++) {
+        PyMem_RawFree(sp.mchunks[i]);
+    }
+    for (Py_ssize_t i = 0; i < sp.necks; i++) {
+        PyMem_RawFree(sp.echunks[i]);
+    }
+    PyMem_RawFree(sp.mchunks);
+    PyMem_RawFree(sp.echunks);
+    PyMem_RawFree(sp.slots);
+    PyMem_RawFree(sp.old_slots);
+    if (sp.rel == NULL) {
+        sp.rel = sp.pages;          /* spread_release's now */
+        sp.nrel = sp.npages;
+        sp.relpos = 0;
+    }
+    else {
+        PyMem_RawFree(sp.pages);    /* (never: a spread starts after the release) */
+    }
+    PyMem_RawFree(sp.fresh);
+    PyMem_RawFree(sp.dirty);
+    PyMem_RawFree(sp.touched);
+    PyMem_RawFree(sp.snap);
+    PyMem_RawFree(sp.witnessed);
+    sp.witnessed = NULL;
+    sp.witnessed_n = 0;
+    sp.witnessed_stop = -1;
+    sp.mchunks = NULL;
+    sp.echunks = NULL;
+    sp.slots = sp.old_slots = NULL;
+    sp.pages = sp.fresh = sp.dirty = sp.touched = NULL;
+    sp.snap = NULL;
+    sp.n = sp.cap = sp.scanned = sp.nmchunks = sp.mchunks_cap = 0;
+    sp.nedges = sp.necks = sp.echunks_cap = 0;
+    sp.npages = sp.pages_cap = sp.nfresh = sp.fresh_cap = sp.ndirty = 0;
+    sp.ntouched = sp.touched_cap = sp.nsnap = sp.snap_cap = 0;
+    sp.mask = sp.old_mask = sp.migrated = 0;
+    sp.mism = 0;
+    sp.partial = 0;
+    sp.wide_pos = 0;
+    sp.active = 0;
+    sp.refused = 0;
+    sp.weakrefs = sp.finalizers = 0;
+    sp.stops = 0;
+    sp.intact_cache_stop = -1;
+}
+
+/* Ends a spread without a verdict.  Reads no member (one may be freed):
+ * the traversed ones go back to the head of `to_sweep` from sp.list (whose
+ * ends are alive: the interpreter unlinks an object it frees), the others
+ * never left their lists.  `whole`: the next stop takes the closure whole,
+ * as before spreading existed. */
+static void
+spread_abort(int whole)
+{
+    if (sp.active) {
+        /* the traversed members first in `to_sweep`, as they were cut; the
+         * interpreter unlinked any freed meanwhile */
+        cg_list_merge(&inc.to_sweep, &sp.list);
+        cg_list_merge(&sp.list, &inc.to_sweep);
+        spread_free();
+        if (whole) {
+            inc.take_whole = 1;
+        }
+    }
+    sp.next = 0;
+}
+
+/* A member could not be read safely (maybe freed: the program is changing
+ * the set).  The members traversed are kept alive for this round without
+ * being read: their addresses marked (a mark on a freed address only
+ * spares a newer object), sp.list (the interpreter unlinked any freed) to
+ * `visited`; the members not yet traversed stay where they are.  Keeping
+ * is always sound; what it costs is garbage kept a round longer.  Twice in
+ * a row, or for a closure small enough for one stop anyway, the closure is
+ * taken whole instead (a one-stop proof, exact), so garbage written near
+ * (shared pages) cannot be kept forever. */
+static void
+spread_unsure(void)
+{
+    if (sp.unsure_streak >= 1 || sp.n < SPREAD_SMALL) {
+        sp.unsure_streak = 0;
+        sp.aborted_unsure++;
+        spread_abort(1);
+        return;
+    }
+    sp.unsure_streak++;
+    sp.kept_unsure++;
+    Py_ssize_t upto = sp.scanned + (sp.partial ? 1 : 0);
+    for (Py_ssize_t k = 0; k < upto; k++) {
+        (void)addrset_add(&inc.marks, SPM(k).op);
+    }
+    inc.round_survivors += upto;
+    cg_list_merge(&sp.list, &inc.visited);
+    spread_free();
+    sp.next = 0;
+}
+
+static int
+cmp_page(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int
+page_in(const uintptr_t *v, Py_ssize_t n, uintptr_t p)
+{
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (v[mid] < p) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    return lo < n && v[lo] == p;
+}
+
+/* Is a page of [first, first + count) dirty (this stop's check)?  A
+ * bitmap of the dirty pages' low bits answers "no" for most pages without
+ * the search. */
+#define BLOOM_BITS 4096
+static uint64_t dirty_bloom[BLOOM_BITS / 64];
+
+static void
+set_dirty_bloom(void)
+{
+    memset(dirty_bloom, 0, sizeof(dirty_bloom));
+    for (Py_ssize_t i = 0; i < sp.ndirty; i++) {
+        uintptr_t b = sp.dirty[i] & (BLOOM_BITS - 1);
+        dirty_bloom[b / 64] |= (uint64_t)1 << (b % 64);
+    }
+}
+
+static int
+pages_dirty(uintptr_t first, uintptr_t count)
+{
+    if (sp.ndirty <= 0) {
+        return 0;
+    }
+    for (uintptr_t p = first; p < first + count; p++) {
+        uintptr_t b = p & (BLOOM_BITS - 1);
+        if ((dirty_bloom[b / 64] >> (b % 64)) & 1 && page_in(sp.dirty, sp.ndirty, p)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static inline int
+block_dirty(const SpMember *e)
+{
+    uintptr_t s = ((uintptr_t)e->op - e->pre) >> 12;
+    uintptr_t t = ((uintptr_t)e->op + e->blen - 1) >> 12;
+    return pages_dirty(s, t - s + 1);
+}
+
+static inline int
+storage_dirty(const SpMember *e)
+{
+    return e->snp > 0 && pages_dirty(e->spage, e->snp);
+}
+
+static Py_ssize_t
+sort_unique(uintptr_t *v, Py_ssize_t n)
+{
+    qsort(v, (size_t)n, sizeof(uintptr_t), cmp_page);
+    Py_ssize_t u = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (u == 0 || v[i] != v[u - 1]) {
+            v[u++] = v[i];
+        }
+    }
+    return u;
+}
+
+/* The end of a stop that did not decide: the pages named in it that are
+ * new join the watched ones and are protected; a page already watched
+ * keeps its state (a dirty one stays dirty), except those our own list
+ * moves wrote after the check found them clean: protected again.  Between
+ * the check, the reading of the members, and this, only this file's code
+ * ran. */
+static int
+spread_watch(void)
+{
+    Py_ssize_t nnew = 0;
+    if (sp.nfresh > 0) {
+        sp.nfresh = sort_unique(sp.fresh, sp.nfresh);
+        for (Py_ssize_t i = 0; i < sp.nfresh; i++) {
+            if (!page_in(sp.pages, sp.npages, sp.fresh[i])) {
+                sp.fresh[nnew++] = sp.fresh[i];
+            }
+        }
+    }
+    sp.nfresh = nnew;
+    Py_ssize_t nre = 0;
+    if (sp.ntouched > 0) {
+        sp.ntouched = sort_unique(sp.touched, sp.ntouched);
+        for (Py_ssize_t i = 0; i < sp.ntouched; i++) {
+            uintptr_t p = sp.touched[i];
+            if (page_in(sp.pages, sp.npages, p) && !page_in(sp.dirty, sp.ndirty, p)) {
+                sp.touched[nre++] = p;
+            }
+        }
+    }
+    sp.ntouched = 0;
+    if ((nnew > 0 && cg_ww_protect(sp.fresh, nnew) < 0)
+        || (nre > 0 && cg_ww_protect(sp.touched, nre) < 0)) {
+        return -1;
+    }
+    if (nnew == 0) {
+        return 0;
+    }
+    if (spread_grow((void **)&sp.pages, &sp.pages_cap, sp.npages + nnew, sizeof(uintptr_t)) < 0) {
+        return -1;
+    }
+    Py_ssize_t i = sp.npages - 1, j = nnew - 1, k = sp.npages + nnew - 1;
+    while (j >= 0) {
+        if (i >= 0 && sp.pages[i] > sp.fresh[j]) {
+            sp.pages[k--] = sp.pages[i--];
+        }
+        else {
+            sp.pages[k--] = sp.fresh[j--];
+        }
+    }
+    sp.npages += nnew;
+    sp.nfresh = 0;
+    return 0;
+}
+
+/* A traversed member moves to sp.list (so that the verdict needs no walk
+ * to gather it); the pages of the GC headers the move writes are noted. */
+static int
+spread_touch(PyGC_Head *g)
+{
+    uintptr_t p = (uintptr_t)g >> 12;
+    if (sp.ntouched > 0 && (sp.touched[sp.ntouched - 1] == p
+                            || (sp.ntouched > 1 && sp.touched[sp.ntouched - 2] == p))) {
+        return 0;
+    }
+    if (spread_grow((void **)&sp.touched, &sp.touched_cap, sp.ntouched + 1, sizeof(uintptr_t)) < 0) {
+        return -1;
+    }
+    sp.touched[sp.ntouched++] = p;
+    return 0;
+}
+
+static int
+spread_move(PyObject *op)
+{
+    PyGC_Head *g = CG_AS_GC(op);
+    PyGC_Head *tail = (PyGC_Head *)sp.list._gc_prev;
+    if (spread_touch(g) < 0 || spread_touch(cg_prev(g)) < 0 || spread_touch(cg_next(g)) < 0
+        || (tail != &sp.list && spread_touch(tail) < 0)) {
+        return -1;
+    }
+    cg_list_move(g, &sp.list);
+    return 0;
+}
+
+/* A copy of a wide member: its object (the refcount left out: it may
+ * change without its references changing) and, as its slices are read, its
+ * storage, so that a page of either written by a neighbour can be told
+ * from a change of its own: [storage address, its length, bytes copied,
+ * object bytes, storage bytes].  The storage is copied a slice at a time
+ * (all at once was 2 ms for a dict of 100k items). */
+#define SNAP_HEAD (3 * sizeof(uintptr_t))
+
+static int
+spread_snapshot(Py_ssize_t k)
+{
+    SpMember *e = &SPM(k);
+    size_t olen = e->blen - sizeof(Py_ssize_t);
+    uintptr_t head[3] = {sp.range_s0, sp.range_s1 - sp.range_s0, 0};
+    size_t len = SNAP_HEAD + olen + head[1];
+    if (sp.nsnap + (Py_ssize_t)len > INT32_MAX
+        || spread_grow((void **)&sp.snap, &sp.snap_cap, sp.nsnap + (Py_ssize_t)len, 1) < 0) {
+        return -1;
+    }
+    char *d = sp.snap + sp.nsnap;
+    memcpy(d, head, SNAP_HEAD);
+    memcpy(d + SNAP_HEAD, (char *)e->op + sizeof(Py_ssize_t), olen);
+    e->snap = (int32_t)sp.nsnap;
+    sp.nsnap += (Py_ssize_t)len;
+    return 0;
+}
+
+/* The storage of wide member k read up to `upto` (an address in it) is
+ * copied, what was not yet. */
+static void
+spread_snap_storage(Py_ssize_t k, uintptr_t upto)
+{
+    SpMember *e = &SPM(k);
+    uintptr_t head[3];
+    char *d = sp.snap + e->snap;
+    memcpy(head, d, SNAP_HEAD);
+    uintptr_t from = head[0] + head[2];
+    upto = Py_MIN(upto, head[0] + head[1]);
+    if (upto > from) {
+        memcpy(d + SNAP_HEAD + (e->blen - sizeof(Py_ssize_t)) + head[2], (void *)from, upto - from);
+        head[2] = upto - head[0];
+        memcpy(d, head, SNAP_HEAD);
+    }
+}
+
+/* Where wide member k's storage has been read up to, its slices at `pos`. */
+static uintptr_t
+spread_read_upto(PyObject *op, Py_ssize_t pos)
+{
+    if (PyList_CheckExact(op)) {
+        return (uintptr_t)(((PyListObject *)op)->ob_item + pos);
+    }
+    size_t esize;
+    char *entries = cg_dict_entries(((PyDictObject *)op)->ma_keys, &esize);
+    return (uintptr_t)(entries + (size_t)pos * esize);
+}
+
+/* A wide member (alive) whose object is byte for byte its copy but for
+ * the refcount, and whose storage read so far is too, on every dirty page
+ * of it (what is not read yet will be read as it is then). */
+static int
+spread_same_bytes(const SpMember *e)
+{
+    if (e->snap < 0) {
+        return 0;
+    }
+    const char *d = sp.snap + e->snap;
+    uintptr_t head[3];
+    memcpy(head, d, SNAP_HEAD);
+    size_t olen = e->blen - sizeof(Py_ssize_t);
+    d += SNAP_HEAD;
+    if (memcmp(d, (char *)e->op + sizeof(Py_ssize_t), olen) != 0) {
+        return 0;           /* same object: so the same storage address */
+    }
+    d += olen;
+    uintptr_t s0 = head[0], end = head[0] + head[2];
+    for (uintptr_t p = e->spage; p < e->spage + e->snp; p++) {
+        if (page_in(sp.dirty, sp.ndirty, p)) {
+            uintptr_t lo = Py_MAX(p << 12, s0), hi = Py_MIN((p + 1) << 12, end);
+            if (hi > lo && memcmp(d + (lo - s0), (void *)lo, hi - lo) != 0) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+/* ... so its references are what they were. */
+static int
+spread_same_object(const SpMember *e)
+{
+    return spread_same_bytes(e);
+}
+
+/* Member v (alive, traversed) still makes the references to members it
+ * made when traversed: its pages are clean; or it is a wide member whose
+ * storage is clean and whose object is its copy; or, read again now, it
+ * references the same members in the same order (small members only: a
+ * wide one would cost a walk of all its items).  The last answer is kept
+ * for the stop (the members a list made join are checked one after the
+ * other). */
+static int
+spread_same_edges_visit(PyObject *op, void *arg)
+{
+    Py_ssize_t *pos = (Py_ssize_t *)arg;
+    if (op != NULL && pos[0] >= 0) {
+        Py_ssize_t k = spread_find(op);
+        if (k >= 0) {
+            if (pos[0] >= pos[2] || (Py_ssize_t)SPE(pos[1] + pos[0]) != k) {
+                pos[0] = -1;
+            }
+            else {
+                pos[0]++;
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+spread_refs_intact(Py_ssize_t v)
+{
+    const SpMember *e = &SPM(v);
+    int sd = storage_dirty(e), bd = block_dirty(e);
+    if (!sd && !bd) {
+        return 1;
+    }
+    if (sp.intact_cache_stop == sp.stops && sp.intact_cache_member == v) {
+        return sp.intact_cache_answer;
+    }
+    int answer;
+    if (e->snap >= 0) {
+        answer = spread_same_bytes(e);
+    }
+    else {
+        Py_ssize_t pos[3] = {0, e->eoff, e->ecount};
+        Py_TYPE(e->op)->tp_traverse(e->op, spread_same_edges_visit, pos);
+        answer = pos[0] == (Py_ssize_t)e->ecount;
+    }
+    sp.intact_cache_stop = sp.stops;
+    sp.intact_cache_member = v;
+    sp.intact_cache_answer = answer;
+    sp.reread++;
+    return answer;
+}
+
+/* Member k is referenced by a traversed member all of whose pages are
+ * clean (so the reference is still in memory): alive.  One walk of the
+ * recorded references per stop, when the `via` chain could not tell. */
+static int
+spread_witnessed(Py_ssize_t k)
+{
+    if (sp.witnessed_stop != sp.stops) {
+        uint8_t *w = PyMem_RawRealloc(sp.witnessed, (size_t)sp.n + 1);
+        if (w == NULL) {
+            return 0;
+        }
+        sp.witnessed = w;
+        memset(w, 0, (size_t)sp.n + 1);
+        for (Py_ssize_t m = 0; m < sp.scanned; m++) {
+            const SpMember *e = &SPM(m);
+            if (e->blen == 0 || block_dirty(e) || storage_dirty(e)) {
+                continue;
+            }
+            for (uint32_t x = 0; x < e->ecount; x++) {
+                w[SPE(e->eoff + x)] = 1;
+            }
+        }
+        sp.witnessed_stop = sp.stops;
+        sp.witnessed_n = sp.n;
+    }
+    return k < sp.witnessed_n && sp.witnessed[k];   /* (later ones joined this stop) */
+}
+
+/* Member k is certainly alive now (see "read" above): traversed and its
+ * block clean (its refcount was not written: not freed), or referenced by
+ * a member that is alive and whose references are intact -- its storage
+ * clean and its block clean or, for a wide member, byte for byte its copy
+ * but for the refcount.  The chain of `via` members is followed upwards
+ * (a node joined through a wide index joined through a small dict...). */
+#define ALIVE_DEPTH 64
+static int
+spread_alive(Py_ssize_t k)
+{
+    Py_ssize_t chain[ALIVE_DEPTH], chain_start = k;
+    int depth = 0;
+    for (;;) {
+        const SpMember *e = &SPM(k);
+        if (e->blen > 0 && !block_dirty(e)) {
+            break;                      /* alive: walk back down */
+        }
+        if (e->via < 0 || depth == ALIVE_DEPTH) {
+            return spread_witnessed(chain_start);
+        }
+        chain[depth++] = e->via;
+        k = e->via;
+    }
+    /* chain[depth-1] is alive; each below it is referenced by the next */
+    while (depth > 0) {
+        if (!spread_refs_intact(chain[--depth])) {
+            return spread_witnessed(chain_start);
+        }
+    }
+    return 1;
+}
+
+/* Flags the members on dirty pages (a walk of the side table only). */
+static Py_ssize_t
+spread_flag_dirty(void)
+{
+    Py_ssize_t count = 0;
+    for (Py_ssize_t k = 0; k < sp.n; k++) {
+        SpMember *e = &SPM(k);
+        e->dirty = (block_dirty(e) ? SP_BLOCK_DIRTY : 0) | (storage_dirty(e) ? SP_STORAGE_DIRTY : 0);
+        count += e->dirty != 0;
+    }
+    return count;
+}
+
+/* The members on dirty pages read again: each one alive for sure first
+ * (a dirty block needs a clean member referencing it), its old references
+ * taken back, its present ones counted, and its refcount read if its block
+ * is dirty.  A member that cannot be read safely (not known to be alive --
+ * maybe freed --, or no longer of a type we can read) is not read at all:
+ * it is flagged SP_UNSURE and counts as referenced from outside, keeping
+ * what its recorded references reach.  That is conservative whatever it
+ * became: a reference it gained to a member moved there without a count
+ * change took it from a member whose memory changed (read again here, its
+ * count from members drops).  Returns how many are flagged, -1 if memory
+ * ran out. */
+static Py_ssize_t
+spread_reread(void)
+{
+    Py_ssize_t unsure = 0;
+    for (Py_ssize_t k = 0; k < sp.n; k++) {
+        if ((SPM(k).dirty & SP_BLOCK_DIRTY) && !spread_alive(k)) {
+            SPM(k).dirty |= SP_UNSURE;
+            unsure++;
+        }
+    }
+    if (unsure > 0) {
+        /* a clean member references it: alive (one walk of the clean
+         * members' references, only when a `via` chain could not tell) */
+        for (Py_ssize_t k = 0; k < sp.n; k++) {
+            SpMember *e = &SPM(k);
+            if (e->dirty != 0) {
+                continue;
+            }
+            for (uint32_t x = 0; x < e->ecount; x++) {
+                SpMember *t = &SPM((Py_ssize_t)SPE(e->eoff + x));
+                if (t->dirty & SP_UNSURE) {
+                    t->dirty &= ~SP_UNSURE;
+                    unsure--;
+                }
+            }
+        }
+    }
+    for (Py_ssize_t k = 0; k < sp.n; k++) {
+        SpMember *e = &SPM(k);
+        if (e->dirty == 0 || (e->dirty & SP_UNSURE)) {
+            continue;
+        }
+        PyObject *op = e->op;
+        PyTypeObject *tp = Py_TYPE(op);
+        if ((e->dirty & SP_BLOCK_DIRTY)
+            && (!spread_admitted(tp) || !cg_is_tracked(op)
+                || (tp == &PyDict_Type && ((PyDictObject *)op)->ma_values != NULL))) {
+            e->dirty |= SP_UNSURE;
+            unsure++;
+            continue;
+        }
+        if (e->dirty & SP_BLOCK_DIRTY) {
+            spread_set_counts(k, Py_REFCNT(op), e->internal);
+            sp.weakrefs |= tp->tp_weaklistoffset != 0 && *cg_weakrefs_listptr(op) != NULL;
+            sp.finalizers |= tp->tp_finalize != NULL && !(CG_AS_GC(op)->_gc_prev & CG_PREV_FINALIZED);
+        }
+        if (spread_same_object(e)) {
+            continue;       /* a neighbour wrote its page: its references stand */
+        }
+        for (uint32_t x = 0; x < e->ecount; x++) {
+            Py_ssize_t t = SPE(e->eoff + x);
+            spread_set_counts(t, SPM(t).refcnt, (Py_ssize_t)SPM(t).internal - 1);
+        }
+        Py_ssize_t from = sp.nedges;     /* its present references replace them */
+        tp->tp_traverse(op, spread_revisit, NULL);
+        if (sp.refused) {
+            return -1;
+        }
+        e->eoff = (uint32_t)from;
+        e->ecount = (uint32_t)(sp.nedges - from);
+        sp.reread++;
+    }
+    return unsure;
+}
+
+/* The verdict on a complete closure (see "decide" above), at a stop whose
+ * check passed, nothing else run since.  0 if it could not be reached
+ * safely (the caller ends the spread). */
+static int
+spread_decide(CgState *st, CgResult *out)
+{
+    Py_ssize_t n = sp.n, unsure = 0;
+    if (sp.ndirty > 0 && spread_flag_dirty() > 0 && (unsure = spread_reread()) < 0) {
+        return 0;
+    }
+    sp.unsure_streak = 0;
+    /* The pages stay protected: un-protecting them run by run cost more
+     * (1.9 ms for 200k objects) than the faults of the writes that come
+     * (tp_clear of garbage, in bounded stops; the program's, once a page). */
+    if (n > sp.largest) {
+        sp.largest = n;
+    }
+    if (sp.stops > sp.longest_stops) {
+        sp.longest_stops = sp.stops;
+    }
+    inc.swept += n;
+    /* move_unreachable on the side tables: what a member referenced from
+     * outside reaches through the recorded references is alive, the rest
+     * garbage (every count and reference describes this instant) */
+    Py_ssize_t alive = 0;
+    if (sp.mism > 0 || unsure > 0) {
+        uint8_t *reach = PyMem_RawCalloc((size_t)n, 1);
+        Py_ssize_t *todo = PyMem_RawMalloc((size_t)n * sizeof(Py_ssize_t));
+        if (reach == NULL || todo == NULL) {
+            PyMem_RawFree(reach);
+            PyMem_RawFree(todo);
+            return 0;
+        }
+        Py_ssize_t top = 0;
+        for (Py_ssize_t k = 0; k < n; k++) {
+            if (SPM(k).refcnt != (Py_ssize_t)SPM(k).internal || (SPM(k).dirty & SP_UNSURE)) {
+                reach[k] = 1;       /* referenced from outside, or not read */
+                todo[top++] = k;
+            }
+        }
+        alive = top;
+        while (top > 0) {
+            Py_ssize_t k = todo[--top];
+            const SpMember *e = &SPM(k);
+            for (uint32_t x = 0; x < e->ecount; x++) {
+                Py_ssize_t t = SPE(e->eoff + x);
+                if (!reach[t]) {
+                    reach[t] = 1;
+                    todo[top++] = t;
+                    alive++;
+                }
+            }
+        }
+        PyMem_RawFree(todo);
+        PyGC_Head garbage;
+        cg_list_init(&garbage);
+        if (alive < n) {
+            for (Py_ssize_t k = 0; k < n; k++) {
+                if (!reach[k]) {
+                    cg_list_move(CG_AS_GC(SPM(k).op), &garbage);
+                }
+                else {
+                    (void)addrset_add(&inc.marks, SPM(k).op);
+                }
+            }
+        }
+        else {
+            for (Py_ssize_t k = 0; k < n; k++) {
+                (void)addrset_add(&inc.marks, SPM(k).op);
+            }
+        }
+        PyMem_RawFree(reach);
+        inc.round_survivors += alive;
+        cg_list_merge(&sp.list, &inc.visited);
+        cg_list_merge(&garbage, &sp.list);      /* sp.list: the garbage now */
+        if (alive == n) {
+            sp.kept_alive++;
+            spread_free();
+            return 1;
+        }
+    }
+    int weakrefs = sp.weakrefs, finalizers = sp.finalizers;
+    n -= alive;
+    spread_free();
+    PyGC_Head unreachable;
+    cg_list_init(&unreachable);
+    cg_list_merge(&sp.list, &unreachable);
+    if (weakrefs || finalizers) {
+        /* their steps look for the garbage by its flag */
+        for (PyGC_Head *g = cg_next(&unreachable); g != &unreachable; g = cg_next(g)) {
+            g->_gc_prev |= CG_PREV_COLLECTING;
+        }
+    }
+    sp.proven_garbage++;
+    inc.whole_garbage_slices++;
+    CgPark proven = {.count = 0, .code_ran = 0};
+    cg_list_init(&proven.list);
+    Py_ssize_t collected = 0, uncollectable = 0;
+    double t1 = cg_now();
+    cg_park_garbage = &proven;
+    cg_dispose_surveyed_garbage(st, &unreachable, &inc.visited, n, weakrefs, finalizers,
+                                &collected, &uncollectable);
+    cg_park_garbage = NULL;
+    park_proven(st, &proven);
+    inc.stop.part_seconds[PART_DISPOSE] += cg_now() - t1;
+    inc.stop.part_objects[PART_DISPOSE] += collected + uncollectable;
+    st->generation_stats[CG_NUM_GENERATIONS - 1].collected += collected;
+    st->generation_stats[CG_NUM_GENERATIONS - 1].uncollectable += uncollectable;
+    out->collected += collected;
+    out->uncollectable += uncollectable;
+    out->candidates += n;
+    inc.collected += collected;
+    inc.uncollectable += uncollectable;
+    sp.garbage_objects += collected;
+    return 1;
+}
+
+/* Member k's traversal is complete: its references closed, itself moved to
+ * sp.list.  -1 (the spread ended) if a referent could not join. */
+static int
+spread_close(Py_ssize_t k, int move)
+{
+    SPM(k).ecount = (uint32_t)(sp.nedges - SPM(k).eoff);
+    sp.scanned = k + 1;
+    if (sp.refused || (move && spread_move(SPM(k).op) < 0)) {
+        sp.refused_type++;
+        spread_abort(1);
+        return -1;
+    }
+    return 0;
+}
+
+/* The pages an ended spread left protected are made writable a part per
+ * stop (all at once was 1.9 ms for 200k objects), before its garbage is
+ * cleared (whose writes would each fault) and before a new spread protects
+ * any.  Returns 1 when none is left. */
+static int
+spread_release(double deadline)
+{
+    if (sp.rel == NULL) {
+        return 1;
+    }
+    sp.relpos = cg_ww_release(sp.rel, sp.nrel, sp.relpos, deadline);
+    if (sp.relpos < sp.nrel) {
+        return 0;
+    }
+    PyMem_RawFree(sp.rel);
+    sp.rel = NULL;
+    sp.nrel = sp.relpos = 0;
+    return 1;
+}
+
+/* One stop's share of a spread: the check, traversal until the deadline,
+ * then the verdict or the watch.  Returns the objects traversed. */
+static Py_ssize_t
+spread_step(CgState *st, double deadline, CgResult *out)
+{
+    double t0 = cg_now();
+    Py_ssize_t before = sp.scanned, done = 0;
+    if (!sp.active) {
+        if (!spread_release(deadline)) {
+            return 1;               /* the next stop starts it */
+        }
+        sp.next = 0;
+        PyGC_Head *head = cg_next(&inc.to_sweep);
+        if (head == &inc.to_sweep || CG_IS_IMMORTAL(CG_FROM_GC(head))
+            || addrset_has(&inc.marks, CG_FROM_GC(head))) {
+            return 0;               /* the closure that was put back is gone */
+        }
+        if (sp.subtype_traverse == NULL) {
+            inc.take_whole = 1;     /* (spread_init failed when the mode came on) */
+            return 0;
+        }
+        sp.active = 1;
+        sp.started++;
+        cg_list_init(&sp.list);
+        cg_slots_init(&sp.ring);
+        sp.last_block = sp.last_storage = (uintptr_t)-1;
+        (void)spread_join(CG_FROM_GC(head), -1);
+        if (sp.refused) {
+            sp.refused_type++;
+            spread_abort(1);
+            return 0;
+        }
+    }
+    else {
+        if (!cg_spread_enabled) {
+            spread_abort(1);
+            return 0;
+        }
+        if (sp.dirty == NULL) {
+            sp.dirty = PyMem_RawMalloc(SPREAD_DIRTY_MAX * sizeof(uintptr_t));
+        }
+        sp.ndirty = sp.dirty == NULL ? -1 : cg_ww_dirty(sp.pages, sp.npages, sp.dirty, SPREAD_DIRTY_MAX);
+        if (sp.ndirty < 0) {
+            sp.aborted_unwatchable++;
+            spread_abort(1);
+            return 0;
+        }
+        set_dirty_bloom();
+    }
+    sp.stops++;
+    sp.last_block = sp.last_storage = (uintptr_t)-1;
+    Py_ssize_t joined_before = sp.stops == 1 ? 0 : sp.n;   /* later ones were just found alive */
+    Py_ssize_t next_clock = CLOCK_EVERY;
+    while (sp.scanned < sp.n) {
+        if (done >= next_clock) {
+            next_clock = done + CLOCK_EVERY;
+            if (cg_now() > deadline) {
+                break;
+            }
+        }
+        if (sp.step_limit > 0 && done >= sp.step_limit) {
+            break;
+        }
+        Py_ssize_t k = sp.scanned;
+        PyObject *op = SPM(k).op;
+        if (sp.partial) {
+            /* a wide member begun in an earlier stop: unchanged since?  A
+             * dirty block may be its neighbours' doing: its copy says. */
+            SpMember *e = &SPM(k);
+            int bd = block_dirty(e);
+            /* it was moved to sp.list's tail when its walk began, and
+             * nothing joined the list since: still the tail, so not freed
+             * (the interpreter unlinks an object it frees) */
+            if (bd && cg_prev(&sp.list) != CG_AS_GC(op)) {
+                spread_unsure();
+                goto out;
+            }
+            if (bd || storage_dirty(e)) {
+                if (!spread_same_bytes(e)) {
+                    spread_unsure();
+                    goto out;
+                }
+                if (bd) {
+                    spread_set_counts(k, Py_REFCNT(op), e->internal);
+                }
+            }
+        }
+        else {
+            if (k < joined_before && !spread_alive(k)) {
+                spread_unsure();
+                goto out;
+            }
+            PyTypeObject *tp = Py_TYPE(op);
+            if (!cg_is_tracked(op) || spread_ranges(op, &SPM(k)) < 0) {
+                /* untracked meanwhile (a young collection untracks dicts of
+                 * atoms), or a layout we do not know */
+                sp.refused_type++;
+                spread_abort(1);
+                goto out;
+            }
+            spread_set_counts(k, Py_REFCNT(op), SPM(k).internal);
+            SPM(k).eoff = (uint32_t)sp.nedges;
+            sp.weakrefs |= tp->tp_weaklistoffset != 0 && *cg_weakrefs_listptr(op) != NULL;
+            sp.finalizers |= tp->tp_finalize != NULL && !(CG_AS_GC(op)->_gc_prev & CG_PREV_FINALIZED);
+            if (k + 1 < sp.n) {
+                cg_prefetch_object(SPM(k + 1).op, 0);
+            }
+            sp.current = (int32_t)k;
+            if ((tp == &PyList_Type && PyList_GET_SIZE(op) > WIDE)
+                || (tp == &PyDict_Type && PyDict_GET_SIZE(op) > WIDE)) {
+                /* traversed in slices, and its object copied: at the
+                 * verdict a dirty page of its block (its neighbours') need
+                 * not mean a walk of all its items again */
+                if (spread_snapshot(k) < 0 || spread_move(op) < 0) {
+                    sp.aborted_unwatchable++;
+                    spread_abort(1);
+                    goto out;
+                }
+                sp.partial = 1;
+                sp.wide_pos = 0;
+            }
+            else {
+                tp->tp_traverse(op, spread_visit, NULL);
+                spread_drain();
+                done++;
+                if (spread_close(k, 1) < 0) {
+                    goto out;
+                }
+                continue;
+            }
+        }
+        int finished;
+        done += cg_visit_items_slice(op, &sp.wide_pos, WIDE, spread_visit, NULL, &finished);
+        spread_drain();
+        spread_snap_storage(k, spread_read_upto(op, sp.wide_pos));
+        if (finished) {
+            sp.partial = 0;
+            if (spread_close(k, 0) < 0) {
+                goto out;
+            }
+        }
+        else if (sp.refused) {
+            sp.refused_type++;
+            spread_abort(1);
+            goto out;
+        }
+    }
+    if (sp.scanned == sp.n) {
+        if (!spread_decide(st, out)) {
+            spread_unsure();
+        }
+    }
+    else if (spread_watch() < 0) {
+        sp.aborted_unwatchable++;
+        spread_abort(1);
+    }
+out:
+    inc.stop.part_seconds[PART_SWEEP] += cg_now() - t0;
+    inc.stop.part_objects[PART_SWEEP] += done;
+    inc.stop.slices++;
+    (void)before;
+    return Py_MAX(done, 1);
+}
+
+/* The knob (_core._set_spread): tests and benchmarks compare the one-stop
+ * proof.  Switching it off ends a spread at its next stop. */
+int cg_spread_enabled = 1;
+
+/* Tests and the fuzzer: at most n members traversed per stop (0: as the
+ * budget allows), so that a small closure spreads over many stops. */
+void
+cg_inc_set_spread_step_limit(Py_ssize_t n)
+{
+    sp.step_limit = n;
+}
+
+/* Tests and the fuzzer: the next stop proves `op`'s closure across stops,
+ * if a round is sweeping, no spread runs and op is unmarked in a GC list.
+ * Returns 1 if so. */
+int
+cg_inc_spread_from(PyObject *op)
+{
+    if (!inc.initialized || inc.phase != SWEEP || sp.active || !cg_is_gc(op)
+        || !cg_is_tracked(op) || CG_IS_IMMORTAL(op) || addrset_has(&inc.marks, op)
+        || (CG_AS_GC(op)->_gc_prev & CG_PREV_COLLECTING) || !cg_ww_available()) {
+        return 0;
+    }
+    PyGC_Head *g = CG_AS_GC(op);
+    unlink_node(g);
+    insert_after(g, &inc.to_sweep);
+    sp.next = 1;
+    return 1;
+}
+
+static int
+spread_wanted(void)
+{
+    return cg_spread_enabled && cg_ww_available();
+}
+
+static PyObject *
+spread_stats(void)
+{
+    PyObject *ww = cg_ww_stats();
+    if (ww == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("{sOsnsnsnsnsnsnsnsnsnsnsnsnsssN}",
+                         "enabled", spread_wanted() ? Py_True : Py_False,
+                         "active", (Py_ssize_t)sp.active,
+                         "started", sp.started,
+                         "proven_garbage", sp.proven_garbage,
+                         "kept_alive", sp.kept_alive,
+                         "kept_unsure", sp.kept_unsure,
+                         "aborted_unsure", sp.aborted_unsure,
+                         "aborted_unwatchable", sp.aborted_unwatchable,
+                         "refused_type", sp.refused_type,
+                         "largest", sp.largest,
+                         "longest_stops", sp.longest_stops,
+                         "garbage_objects", sp.garbage_objects,
+                         "reread", sp.reread,
+                         "last_refused_type", sp.refused_name,
+                         "write_watch", ww);
+}
+
 /* One slice: cut, trial deletion, survivors marked and kept, garbage
  * disposed of.  Returns the slice's size.
  *
@@ -824,6 +2264,7 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
     cg_slots_init(&ctx.ring);
     ctx.positive = 0;
     ctx.listed = 1;
+    ctx.truncated_seed = NULL;
     double t0 = cg_now(), c0 = thread_cpu_now();
     build_slice(&ctx);
     if (ctx.truncated) {
@@ -838,7 +2279,20 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
         int whole_next = !inc.uncapped && inc.whole_off_rounds == 0;
         if (defer || whole_next) {
             abandon_slice(&slice);
-            inc.take_whole |= whole_next;
+            if (whole_next && spread_wanted()
+                && (ctx.hard_cap >= SPREAD_SMALL || sp.step_limit > 0)) {
+                /* proven across stops, if it can be: from the seed whose
+                 * closure is the big one, moved to the head */
+                sp.next = 1;
+                if (ctx.truncated_seed != NULL) {
+                    PyGC_Head *g = CG_AS_GC(ctx.truncated_seed);
+                    unlink_node(g);
+                    insert_after(g, &inc.to_sweep);
+                }
+            }
+            else {
+                inc.take_whole |= whole_next;
+            }
             inc.truncations += !defer;
             inc.deferred_slices++;
             inc.stop.deferred = 1;
@@ -1066,6 +2520,7 @@ cg_inc_abort(CgState *st)
         return;
     }
     (void)clear_parked(st, 0.0, 1);
+    spread_abort(0);
     PyGC_Head *oldest = cg_gen_head(st, CG_NUM_GENERATIONS - 1);
     cg_list_merge(&inc.visited, oldest);
     cg_list_merge(&inc.gray, oldest);
@@ -1102,8 +2557,11 @@ cg_inc_lists(PyGC_Head **heads, int max)
     if (!inc.initialized) {
         return 0;
     }
-    PyGC_Head *all[3 + WIDE_DEPTH];
+    PyGC_Head *all[4 + WIDE_DEPTH];
     all[n++] = &inc.to_sweep;
+    if (sp.active) {
+        all[n++] = &sp.list;
+    }
     all[n++] = &inc.gray;
     all[n++] = &inc.visited;
     for (int i = 0; i < inc.nwide; i++) {
@@ -1230,6 +2688,12 @@ old_work(CgState *st, double deadline, CgResult *out)
             inc.stop.part_objects[PART_MARK] += work - before;
             break;
         case SWEEP: {
+            if (sp.active || sp.next) {
+                /* a spread is the stop's only old work (its members are
+                 * out of to_sweep: the round does not end meanwhile) */
+                work += spread_step(st, deadline, out);
+                goto done;
+            }
             if (cg_list_is_empty(&inc.to_sweep)) {
                 if (!cg_list_is_empty(&inc.gray) || inc.nwide > 0) {
                     inc.phase = MARK;   /* what the roots reached, first */
@@ -1562,6 +3026,14 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
         end_stop(t0);
         return;
     }
+    if (!spread_release(t0 + inc.max_pause * BUDGET_SHARE) && !cg_list_is_empty(&inc.parked)) {
+        /* the parked garbage's pages are still protected: its tp_clear
+         * would fault on each */
+        inc.last_young_chunked = 0;
+        out->duration = cg_now() - t0;
+        end_stop(t0);
+        return;
+    }
     if (!cg_list_is_empty(&inc.parked)) {
         /* Parked garbage first, and nothing else until it is gone: the
          * built-in frees all of it before any other collection looks at
@@ -1678,13 +3150,15 @@ cg_inc_stats(void)
     PyObject *last = stop_dict(&inc.stop);
     PyObject *longest = last == NULL ? NULL : stop_dict(&inc.longest_stop);
     PyObject *busiest = longest == NULL ? NULL : stop_dict(&inc.busiest_stop);
-    if (busiest == NULL) {
+    PyObject *spread = busiest == NULL ? NULL : spread_stats();
+    if (spread == NULL) {
         Py_XDECREF(last);
         Py_XDECREF(longest);
+        Py_XDECREF(busiest);
         return NULL;
     }
     return Py_BuildValue(
-        "{sdsssnsnsnsnsnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsnsnsnsnsnsnsnsnsNsNsN}",
+        "{sdsssnsnsnsnsnsnsnsnsnsnsnsnsnsnsnsdsdsdsdsnsnsnsnsnsnsnsnsnsnsnsnsnsNsNsNsN}",
         "max_pause", inc.max_pause,
         "phase", phase_name(inc.phase),
         "rounds", inc.rounds,
@@ -1721,5 +3195,6 @@ cg_inc_stats(void)
         "last_young_chunked", (Py_ssize_t)inc.last_young_chunked,
         "last_stop", last,
         "longest_stop", longest,
-        "busiest_stop", busiest);
+        "busiest_stop", busiest,
+        "spread", spread);
 }

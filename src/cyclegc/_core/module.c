@@ -360,6 +360,45 @@ core_set_fused_full(PyObject *self, PyObject *flag)
     return set_switch(&cg_fused_full, flag);
 }
 
+/* _set_spread(flag) -> previous: whether bounded mode proves a closure
+ * bigger than a stop across stops where page writes can be watched
+ * (incremental.c) or in one oversized slice. */
+static PyObject *
+core_set_spread(PyObject *self, PyObject *flag)
+{
+    return set_switch(&cg_spread_enabled, flag);
+}
+
+/* _write_watch_selftest() -> dict: the page write detector (writewatch.c)
+ * on memory of its own: what it says after a protect, a write, a write by
+ * the kernel and an unmapping (tests). */
+static PyObject *
+core_write_watch_selftest(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return cg_ww_selftest();
+}
+
+/* _set_spread_step_limit(n): tests and the fuzzer; at most n members of a
+ * spread traversed per stop (0: as the budget allows). */
+static PyObject *
+core_set_spread_step_limit(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    cg_inc_set_spread_step_limit(n);
+    Py_RETURN_NONE;
+}
+
+/* _spread_from(obj) -> bool: tests and the fuzzer; the next stop proves
+ * obj's closure across stops (a round must be sweeping, obj unmarked). */
+static PyObject *
+core_spread_from(PyObject *self, PyObject *obj)
+{
+    return PyBool_FromLong(cg_inc_spread_from(obj));
+}
+
 /* _set_split_walkers(flag) -> previous: whether the split after marking
  * walks the list with many walkers in flight or with one (both give the
  * same lists in the same order; tests and benchmarks compare them). */
@@ -762,6 +801,14 @@ static PyMethodDef core_methods[] = {
     {"metrics_reset", core_metrics_reset, METH_NOARGS, "Forget the core's metrics."},
     {"_set_marking", core_set_marking, METH_O,
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
+    {"_write_watch_selftest", core_write_watch_selftest, METH_NOARGS,
+     "_write_watch_selftest() -> dict: the page write detector on pages of its own."},
+    {"_set_spread_step_limit", core_set_spread_step_limit, METH_O,
+     "_set_spread_step_limit(n): at most n members of a spread per stop (0: the budget's)."},
+    {"_spread_from", core_spread_from, METH_O,
+     "_spread_from(obj) -> bool: the next stop proves obj's closure across stops."},
+    {"_set_spread", core_set_spread, METH_O,
+     "_set_spread(flag) -> previous: closures bigger than a stop proven across stops."},
     {"_set_fused_full", core_set_fused_full, METH_O,
      "_set_fused_full(flag) -> previous: a full collection without marking counts in one walk."},
     {"_set_order_min", core_set_order_min, METH_O,

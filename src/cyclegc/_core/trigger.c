@@ -1107,6 +1107,7 @@ cg_trigger_after_fork(PyObject *Py_UNUSED(self), PyObject *restart_helper)
 {
     trig.pending_queued = 0;
     cg_unpark_all();    /* the parent's other threads are gone */
+    cg_ww_after_fork(); /* its descriptors name the parent's memory */
     if (!trig.installed || CG_PENDING_ANY_THREAD) {
         Py_RETURN_NONE;
     }

@@ -1,0 +1,209 @@
+"""Closures proven across stops (incremental.c, "a closure proven across
+stops"): a structure bigger than a stop is examined a budget per stop while
+the kernel watches its pages (writewatch.c), and proven garbage or kept
+alive without an oversized stop; the program reaching into it meanwhile
+never gets a freed or cleared object back."""
+import gc as builtin_gc
+import os
+import weakref
+
+import pytest
+
+import cyclegc
+from cyclegc._core import _cyclegc as core
+
+from tests import spread_fuzz
+
+pytestmark = pytest.mark.skipif(
+    not core._write_watch_selftest()["available"],
+    reason="no page write detector here (userfaultfd write-protection with PAGEMAP_SCAN, Linux 6.7+)")
+
+
+class Node:
+    __slots__ = ("parent", "children", "data", "__weakref__")
+
+    def __init__(self, parent, i):
+        self.parent = parent
+        self.children = []
+        self.data = {"i": i}
+        if parent is not None:
+            parent.children.append(self)
+
+
+def tree(n):
+    root = Node(None, 0)
+    nodes = [root]
+    for i in range(1, n):
+        nodes.append(Node(nodes[(i - 1) // 4], i))
+    root.data["index"] = {i: node for i, node in enumerate(nodes)}    # wide: walked in slices
+    return root
+
+
+@pytest.fixture
+def bounded():
+    enabled = builtin_gc.isenabled()
+    builtin_gc.disable()
+    cyclegc.collect()
+    core._set_max_pause(0.001)
+    core._set_young_chunk(-1)
+    core._set_spread(True)
+    try:
+        yield
+    finally:
+        core._set_spread(True)
+        core._set_max_pause(0)
+        core._set_young_chunk(0)
+        cyclegc.collect()
+        if enabled:
+            builtin_gc.enable()
+
+
+def spread_stats():
+    return core.incremental_stats()["spread"]
+
+
+def run_rounds(rounds=2, between=None, limit=50000):
+    """Runs increments until `rounds` rounds have ended and nothing is left
+    spread or parked; `between()` runs after every increment."""
+    def ended():
+        s = core.incremental_stats()
+        return s["rounds"] + s["aborted_rounds"]
+
+    target = ended() + rounds
+    for i in range(limit):
+        s = core.incremental_stats()
+        if ended() >= target and not s["parked_now"] and not s["spread"]["active"]:
+            return i
+        core.run_increment(0, s["phase"] == "idle")
+        if between is not None:
+            between()
+    raise AssertionError(f"rounds did not end: {core.incremental_stats()}")
+
+
+def promote():
+    for _ in range(3):
+        core.run_increment(1)
+
+
+def test_a_dropped_structure_is_proven_across_stops_not_in_one(bounded):
+    root = tree(12000)
+    probe = weakref.ref(root.children[0])
+    promote()
+    del root
+    before_spread, before_over = spread_stats(), core.incremental_stats()["oversized_slices"]
+    run_rounds()
+    after = spread_stats()
+    assert probe() is None
+    assert after["proven_garbage"] > before_spread["proven_garbage"]
+    assert after["largest"] >= 24000            # nodes and their lists (dicts of ints are untracked)
+    assert after["longest_stops"] > 1
+    assert core.incremental_stats()["oversized_slices"] == before_over
+
+
+def test_without_spreading_the_same_structure_needs_an_oversized_stop(bounded):
+    core._set_spread(False)
+    root = tree(12000)
+    probe = weakref.ref(root.children[0])
+    promote()
+    del root
+    before = core.incremental_stats()["oversized_slices"]
+    run_rounds()
+    assert probe() is None
+    assert core.incremental_stats()["oversized_slices"] > before
+
+
+def test_a_structure_taken_back_during_its_proof_stays_whole(bounded):
+    root = tree(12000)
+    keep = weakref.ref(root.children[1])
+    promote()
+    del root
+    taken = []
+
+    def reach_in():
+        # halfway through the proof the program takes a node back through
+        # a weakref and moves references around inside the structure
+        if not taken and spread_stats()["active"]:
+            node = keep()
+            if node is not None:
+                taken.append(node)
+                node.children.append(node.children.pop(0))
+                node.parent.data["moved"] = node.data.pop("i")
+
+    run_rounds(between=reach_in)
+    assert taken, "the spread never ran"
+    node = taken[0]
+    stack, seen = [node], set()
+    while stack:                                   # everything it reaches is intact
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        assert isinstance(n.children, list) and isinstance(n.data, dict)
+        stack.extend(n.children)
+        if n.parent is not None:
+            stack.append(n.parent)
+    assert len(seen) == 12000
+
+
+class WithCode:
+    def __init__(self):
+        self.f = lambda: self          # a function: not an admitted type
+
+
+def test_a_closure_with_a_type_we_cannot_watch_is_proven_in_one_stop(bounded):
+    root = tree(6000)
+    root.data["code"] = WithCode()
+    probe = weakref.ref(root)
+    promote()
+    del root
+    refused = spread_stats()["refused_type"]
+    run_rounds()
+    assert probe() is None
+    assert spread_stats()["refused_type"] > refused
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_fuzzing_the_program_between_stops(seed):
+    enabled = builtin_gc.isenabled()
+    builtin_gc.disable()
+    try:
+        spread_fuzz.Fuzz(seed, cyclegc, core, size=300).run(stops=150)
+    finally:
+        cyclegc.collect()
+        if enabled:
+            builtin_gc.enable()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_ends_the_spread_and_goes_on(bounded):
+    root = tree(12000)
+    probe = weakref.ref(root.children[2])
+    promote()
+    del root
+    for _ in range(20000):
+        core.run_increment(0, core.incremental_stats()["phase"] == "idle")
+        if spread_stats()["active"]:
+            break
+    assert spread_stats()["active"]
+    pid = os.fork()
+    if pid == 0:
+        # the child: its pages are not watched (the descriptors were the
+        # parent's); its next stop ends the spread without reading a member,
+        # and its collections go on (a forked child's full collections are
+        # complete ones: fork-friendly)
+        code = 1
+        try:
+            for _ in range(2000):
+                core.run_increment(0, core.incremental_stats()["phase"] == "idle")
+                if probe() is None and not spread_stats()["active"]:
+                    code = 0
+                    break
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    run_rounds()                                    # the parent goes on as before
+    assert probe() is None
