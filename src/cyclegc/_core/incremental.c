@@ -921,6 +921,7 @@ static struct {
     Py_ssize_t largest, longest_stops, garbage_objects, reread;
     char refused_name[64];   /* the type of the last object refused */
     Py_ssize_t step_limit;   /* tests: members traversed per stop at most (0: the budget's) */
+    double watch_cost;       /* seconds the end of a stop's share took (the watch), recent */
     uint8_t *witnessed;      /* this stop: referenced by a clean member (spread_alive) */
     Py_ssize_t witnessed_n, witnessed_stop;
 } sp;
@@ -2061,6 +2062,9 @@ spread_step(CgState *st, double deadline, CgResult *out)
     sp.last_block = sp.last_storage = (uintptr_t)-1;
     Py_ssize_t joined_before = sp.stops == 1 ? 0 : sp.n;   /* later ones were just found alive */
     Py_ssize_t next_clock = CLOCK_EVERY;
+    /* the watch at the end is part of the stop: leave it its time (at
+     * least CLOCK_EVERY members are traversed, so a spread always moves) */
+    deadline -= sp.watch_cost;
     while (sp.scanned < sp.n) {
         if (done >= next_clock) {
             next_clock = done + CLOCK_EVERY;
@@ -2160,9 +2164,16 @@ spread_step(CgState *st, double deadline, CgResult *out)
             spread_unsure();
         }
     }
-    else if (spread_watch() < 0) {
-        sp.aborted_unwatchable++;
-        spread_abort(1);
+    else {
+        double tw = cg_now();
+        if (spread_watch() < 0) {
+            sp.aborted_unwatchable++;
+            spread_abort(1);
+        }
+        else {
+            double w = cg_now() - tw;
+            sp.watch_cost = w > sp.watch_cost ? w : 0.9 * sp.watch_cost + 0.1 * w;
+        }
     }
 out:
     inc.stop.part_seconds[PART_SWEEP] += cg_now() - t0;
@@ -2690,8 +2701,12 @@ old_work(CgState *st, double deadline, CgResult *out)
         case SWEEP: {
             if (sp.active || sp.next) {
                 /* a spread is the stop's only old work (its members are
-                 * out of to_sweep: the round does not end meanwhile) */
-                work += spread_step(st, deadline, out);
+                 * out of to_sweep: the round does not end meanwhile), and
+                 * waits for the next stop if marking took half of this one
+                 * (its check and watch cost a few hundred microseconds) */
+                if (first || cg_now() < deadline - inc.max_pause * BUDGET_SHARE / 2) {
+                    work += spread_step(st, deadline, out);
+                }
                 goto done;
             }
             if (cg_list_is_empty(&inc.to_sweep)) {
