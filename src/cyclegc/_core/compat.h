@@ -695,6 +695,20 @@ cg_instance_values(PyObject *op, uintptr_t *start, uintptr_t *end)
 #endif
 }
 
+/* The values array a split dict's traverse reads (its keys are shared and
+ * hold only strings): [start, end) as cg_instance_values measures it. */
+static inline void
+cg_split_dict_values(PyDictObject *d, uintptr_t *start, uintptr_t *end)
+{
+    PyDictValues *values = d->ma_values;
+    *start = (uintptr_t)values;
+#if PY_VERSION_HEX >= 0x030D0000
+    *end = (uintptr_t)&values->values[values->capacity];
+#else
+    *end = (uintptr_t)(values->values + d->ma_keys->dk_nentries + d->ma_keys->dk_usable);
+#endif
+}
+
 /* Where a combined dict's entries start, and their size: what its
  * traverse reads of its keys object besides the header (whose fields do
  * not change without the dict's own changing: a resize makes new keys). */

@@ -967,7 +967,8 @@ spread_init(void)
 
 /* Types whose tp_traverse reads only the block and the storage
  * spread_ranges() names: five builtins, exactly, and classes defined in
- * Python on top of object alone. */
+ * Python on top of object, or of a builtin that holds no references and
+ * has no items (str, float: subtype_traverse stops there). */
 static int
 spread_admitted(PyTypeObject *tp)
 {
@@ -982,6 +983,10 @@ spread_admitted(PyTypeObject *tp)
     for (PyTypeObject *b = tp->tp_base; b != NULL; b = b->tp_base) {
         if (b == &PyBaseObject_Type) {
             return 1;
+        }
+        if (b->tp_traverse == NULL && b->tp_itemsize == 0
+            && !(b->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+            return 1;       /* a builtin base without references (str, float) */
         }
         if (b->tp_traverse != sp.subtype_traverse) {
             return 0;
@@ -1027,7 +1032,7 @@ spread_name_pages(uintptr_t start, uintptr_t end, uintptr_t *last)
 
 /* The memory `op`'s traverse reads (member `e`): its block and storage,
  * recorded and named for watching.  -1 if its layout is not one we know
- * (attributes in a values array, a split dict) or memory ran out. */
+ * or memory ran out. */
 static int
 spread_ranges(PyObject *op, SpMember *e)
 {
@@ -1048,9 +1053,9 @@ spread_ranges(PyObject *op, SpMember *e)
     else if (tp == &PyDict_Type) {
         PyDictObject *d = (PyDictObject *)op;
         if (d->ma_values != NULL) {
-            return -1;
+            cg_split_dict_values(d, &s0, &s1);      /* an instance's __dict__ */
         }
-        if (d->ma_keys->dk_nentries > 0) {
+        else if (d->ma_keys->dk_nentries > 0) {
             size_t esize;
             s0 = (uintptr_t)cg_dict_entries(d->ma_keys, &esize);
             s1 = s0 + (uintptr_t)d->ma_keys->dk_nentries * esize;
@@ -1827,8 +1832,7 @@ spread_reread(void)
         PyObject *op = e->op;
         PyTypeObject *tp = Py_TYPE(op);
         if ((e->dirty & SP_BLOCK_DIRTY)
-            && (!spread_admitted(tp) || !cg_is_tracked(op)
-                || (tp == &PyDict_Type && ((PyDictObject *)op)->ma_values != NULL))) {
+            && (!spread_admitted(tp) || !cg_is_tracked(op))) {
             e->dirty |= SP_UNSURE;
             unsure++;
             continue;
