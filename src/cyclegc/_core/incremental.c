@@ -799,6 +799,23 @@ all_garbage(PyGC_Head *slice, Py_ssize_t n, int *weakrefs, int *finalizers)
     return 1;
 }
 
+/* The figures of a slice's (or a spread's) disposal: n examined, the
+ * garbage disposed of since t1. */
+static void
+count_disposed(CgState *st, CgResult *out, Py_ssize_t n, Py_ssize_t collected,
+               Py_ssize_t uncollectable, double t1)
+{
+    inc.stop.part_seconds[PART_DISPOSE] += cg_now() - t1;
+    inc.stop.part_objects[PART_DISPOSE] += collected + uncollectable;
+    st->generation_stats[CG_NUM_GENERATIONS - 1].collected += collected;
+    st->generation_stats[CG_NUM_GENERATIONS - 1].uncollectable += uncollectable;
+    out->collected += collected;
+    out->uncollectable += uncollectable;
+    out->candidates += n;
+    inc.collected += collected;
+    inc.uncollectable += uncollectable;
+}
+
 /* ---- a closure proven across stops ------------------------------------ */
 
 /* A garbage structure bigger than a stop (a tree of 200k objects dropped at
@@ -1965,15 +1982,7 @@ spread_decide(CgState *st, CgResult *out)
                                 &collected, &uncollectable);
     cg_park_garbage = NULL;
     park_proven(st, &proven);
-    inc.stop.part_seconds[PART_DISPOSE] += cg_now() - t1;
-    inc.stop.part_objects[PART_DISPOSE] += collected + uncollectable;
-    st->generation_stats[CG_NUM_GENERATIONS - 1].collected += collected;
-    st->generation_stats[CG_NUM_GENERATIONS - 1].uncollectable += uncollectable;
-    out->collected += collected;
-    out->uncollectable += uncollectable;
-    out->candidates += n;
-    inc.collected += collected;
-    inc.uncollectable += uncollectable;
+    count_disposed(st, out, n, collected, uncollectable, t1);
     sp.garbage_objects += collected;
     return 1;
 }
@@ -2381,15 +2390,7 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
     if (oversized) {
         park_proven(st, &proven);
     }
-    inc.stop.part_seconds[PART_DISPOSE] += cg_now() - t1;
-    inc.stop.part_objects[PART_DISPOSE] += collected + uncollectable;
-    st->generation_stats[CG_NUM_GENERATIONS - 1].collected += collected;
-    st->generation_stats[CG_NUM_GENERATIONS - 1].uncollectable += uncollectable;
-    out->collected += collected;
-    out->uncollectable += uncollectable;
-    out->candidates += n;
-    inc.collected += collected;
-    inc.uncollectable += uncollectable;
+    count_disposed(st, out, n, collected, uncollectable, t1);
     inc.swept += n;
     if (n > inc.largest_slice) {
         inc.largest_slice = n;
