@@ -421,9 +421,12 @@ def main(argv=None):
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--size", type=int, default=400)
     parser.add_argument("--stops", type=int, default=400)
+    parser.add_argument("--no-spread", action="store_true",
+                        help="the same program with closures taken whole (a baseline)")
     args = parser.parse_args(argv)
     import cyclegc
     from cyclegc._core import _cyclegc as core
+    core._set_spread(not args.no_spread)
     builtin_gc.disable()
     failures = slow_seeds = 0
     for seed in range(args.start, args.start + args.seeds):

@@ -943,6 +943,8 @@ static struct {
     Py_ssize_t witnessed_n, witnessed_stop;
 } sp;
 
+static int spread_wanted(void);
+
 #define SP_CHUNK_SHIFT 14
 #define SP_CHUNK ((Py_ssize_t)1 << SP_CHUNK_SHIFT)
 #define SP_ECHUNK_SHIFT 16
@@ -2030,6 +2032,11 @@ spread_step(CgState *st, double deadline, CgResult *out)
     double t0 = cg_now();
     Py_ssize_t before = sp.scanned, done = 0;
     if (!sp.active) {
+        if (!spread_wanted()) {
+            sp.next = 0;
+            inc.take_whole = 1;
+            return 0;
+        }
         if (!spread_release(deadline)) {
             return 1;               /* the next stop starts it */
         }
@@ -2216,7 +2223,7 @@ cg_inc_spread_from(PyObject *op)
 {
     if (!inc.initialized || inc.phase != SWEEP || sp.active || !cg_is_gc(op)
         || !cg_is_tracked(op) || CG_IS_IMMORTAL(op) || addrset_has(&inc.marks, op)
-        || (CG_AS_GC(op)->_gc_prev & CG_PREV_COLLECTING) || !cg_ww_available()) {
+        || (CG_AS_GC(op)->_gc_prev & CG_PREV_COLLECTING) || !spread_wanted()) {
         return 0;
     }
     PyGC_Head *g = CG_AS_GC(op);
