@@ -67,7 +67,9 @@
  * cycle partly marked (it died during marking) waits for the next round.
  *
  * Limits, stated: a garbage structure whose closure exceeds the slice cap
- * cannot be proven garbage in a bounded stop.  Slices that hit the cap are
+ * cannot be proven garbage in a bounded stop -- unless the kernel reports
+ * page writes: then it is proven across stops ("a closure proven across
+ * stops", below), and what follows applies where it cannot be.  Slices that hit the cap are
  * counted and put back, and the next stop takes that closure whole as its
  * first slice (after two such slices in a row found alive, for two rounds
  * only rounds after two truncated ones are uncapped: each seed's closure
