@@ -901,7 +901,7 @@ static struct {
     int next;                /* the next stop starts one */
     SpMember **mchunks;      /* the members, SP_CHUNK a chunk (never moved: no
                               * copy of the whole table when it grows) */
-    Py_ssize_t n, cap, scanned, nmchunks, mchunks_cap;
+    Py_ssize_t n, scanned, nmchunks, mchunks_cap;
     int32_t *slots;          /* address -> member index + 1, open addressing */
     size_t mask;
     int32_t *old_slots;      /* the table before it grew, moved a few slots per join */
@@ -1357,7 +1357,7 @@ spread_free(void)
     sp.slots = sp.old_slots = NULL;
     sp.pages = sp.fresh = sp.dirty = sp.touched = NULL;
     sp.snap = NULL;
-    sp.n = sp.cap = sp.scanned = sp.nmchunks = sp.mchunks_cap = 0;
+    sp.n = sp.scanned = sp.nmchunks = sp.mchunks_cap = 0;
     sp.nedges = sp.necks = sp.echunks_cap = 0;
     sp.npages = sp.pages_cap = sp.nfresh = sp.fresh_cap = sp.ndirty = 0;
     sp.ntouched = sp.touched_cap = sp.nsnap = sp.snap_cap = 0;
@@ -1675,12 +1675,6 @@ spread_same_bytes(const SpMember *e)
     return 1;
 }
 
-/* ... so its references are what they were. */
-static int
-spread_same_object(const SpMember *e)
-{
-    return spread_same_bytes(e);
-}
 
 /* Member v (alive, traversed) still makes the references to members it
  * made when traversed: its pages are clean; or it is a wide member whose
@@ -1863,7 +1857,7 @@ spread_reread(void)
             sp.weakrefs |= tp->tp_weaklistoffset != 0 && *cg_weakrefs_listptr(op) != NULL;
             sp.finalizers |= tp->tp_finalize != NULL && !(CG_AS_GC(op)->_gc_prev & CG_PREV_FINALIZED);
         }
-        if (spread_same_object(e)) {
+        if (spread_same_bytes(e)) {
             continue;       /* a neighbour wrote its page: its references stand */
         }
         for (uint32_t x = 0; x < e->ecount; x++) {
