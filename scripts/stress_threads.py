@@ -66,6 +66,7 @@ the last line is ``VERDICT: PASS ...`` or ``VERDICT: FAIL ...``.  With
 STRESS_HANG_WAIT=<seconds> in the environment, a detected deadlock waits that
 long before exiting, for a debugger (gdb -p PID).
 """
+import _thread
 import argparse
 import faulthandler
 import itertools
@@ -192,7 +193,7 @@ class StressInterrupt(KeyboardInterrupt):
 RAISED = itertools.count()            # finalizer/callback raises done on purpose
 UNRAISABLE_SEEN = itertools.count()   # of those, seen by sys.unraisablehook
 RESURRECTED = []                      # objects a finalizer resurrected
-SPAWNED = []                          # threads started by finalizers, maybe alive
+SPAWNED = []                          # one entry per finalizer-started thread still running
 SPAWN_COUNT = itertools.count()       # threads started by finalizers
 SPAWN_LIMIT = 8
 DEVNULL = os.open(os.devnull, os.O_WRONLY)
@@ -250,19 +251,34 @@ class Fin:
                 # (a collection may run inside it) is forgotten by it
                 # (KeyError in _bootstrap_inner), with either collector.
                 return
-            alive = [t for t in SPAWNED if t.is_alive()]
-            if not STOP.is_set() and len(alive) < SPAWN_LIMIT:
-                t = threading.Thread(target=spawned_work, daemon=False)
-                t.start()
+            # _thread.start_new_thread, not Thread.start(): start() waits
+            # for the new thread to set its `_started` event, and the new
+            # thread first takes threading's internal locks (3.12:
+            # `_shutdown_locks_lock` in `_set_tstate_lock`).  A finalizer
+            # runs wherever a collection runs, also inside the thread that
+            # holds that lock (`_maintain_shutdown_locks`); waiting there
+            # deadlocks, with either collector (seen once in CI on 3.12).
+            if not STOP.is_set() and len(SPAWNED) < SPAWN_LIMIT:
+                SPAWNED.append(1)
+                try:
+                    _thread.start_new_thread(spawned_thread, ())
+                except BaseException:
+                    SPAWNED.pop()
+                    raise
                 next(SPAWN_COUNT)
-                alive.append(t)
-            SPAWNED[:] = alive
         elif kind == K_RESURRECT:
             RESURRECTED.append(self)
         elif kind == K_COLLECT:
             gc.collect(self.serial % 3)
         elif kind == K_WORK:
             sum(range(200))
+
+
+def spawned_thread():
+    try:
+        spawned_work()
+    finally:
+        SPAWNED.pop()
 
 
 def spawned_work():
@@ -761,6 +777,15 @@ def wait_for_collection(checker, limit):
         time.sleep(0.01)
 
 
+def wait_for_spawned(deadline):
+    """Wait until no finalizer-started thread runs; False at the deadline."""
+    while SPAWNED:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def dump_and_die(why):
     print(f"VERDICT: FAIL: {why}", file=sys.stderr, flush=True)
     faulthandler.dump_traceback(all_threads=True)
@@ -872,10 +897,8 @@ def main(argv=None):
         t.join(max(0.1, deadline - time.monotonic()))
         if t.is_alive():
             dump_and_die(f"{t.name} did not stop within {args.stall:g} s (deadlock?)")
-    for t in list(SPAWNED):
-        t.join(max(0.1, deadline - time.monotonic()))
-        if t.is_alive():
-            dump_and_die("a finalizer-started thread did not finish (deadlock?)")
+    if not wait_for_spawned(deadline):
+        dump_and_die("a finalizer-started thread did not finish (deadlock?)")
     elapsed = time.monotonic() - t0
     wait_for_collection(checker, args.stall)
     gc.unfreeze()       # (3.12 keeps immortal objects met in collections there)
@@ -883,8 +906,7 @@ def main(argv=None):
     for _ in range(4):
         gc.collect()
         wait_for_collection(checker, args.stall)
-    for t in list(SPAWNED):      # finalizers of the last collections may spawn
-        t.join(30)
+    wait_for_spawned(time.monotonic() + 30)   # the last collections' finalizers may spawn
     for _ in range(2):
         gc.collect()
         wait_for_collection(checker, args.stall)
