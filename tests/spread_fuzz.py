@@ -26,18 +26,28 @@ Used by tests/test_spread.py with a few seeds; scripts run it longer.
 from __future__ import annotations
 
 import argparse
+import collections
 import gc as builtin_gc
 import random
 import sys
+import types
 import weakref
 
 
 class Slot:
     __slots__ = ("tag", "a", "b", "__weakref__")
 
+    def hop(self):
+        return self
+
 
 class Plain:
-    pass
+    def hop(self):
+        return self
+
+
+class Tally(collections.Counter):
+    """A dict subclass defined in Python."""
 
 
 class Other:                 # __class__ assignments switch between Plain and Other
@@ -45,13 +55,16 @@ class Other:                 # __class__ assignments switch between Plain and Ot
 
 
 class Final:
+    def hop(self):
+        return self
+
     def __del__(self):
         Final.finalized += 1
 
 
 Final.finalized = 0
 
-KINDS = ("list", "dict", "slot", "plain", "final", "tuple", "set", "wide_list", "wide_dict")
+KINDS = ("list", "dict", "slot", "plain", "final", "tuple", "set", "wide_list", "wide_dict", "tally")
 
 
 class Broken(AssertionError):
@@ -61,6 +74,7 @@ class Broken(AssertionError):
 class Fuzz:
     def __init__(self, seed, gcmod, core, size=400):
         self.rng = random.Random(seed)
+        self.seed = seed
         self.gc = gcmod
         self.core = core
         self.size = size
@@ -85,6 +99,10 @@ class Fuzz:
             return [self.tag()] + [None] * self.rng.randrange(1100, 2600)
         if kind == "dict":
             return {"tag": self.tag()}
+        if kind == "tally":
+            t = Tally()
+            t["tag"] = self.tag()
+            return t
         if kind == "wide_dict":
             d = {"tag": self.tag()}
             for i in range(self.rng.randrange(1100, 2600)):
@@ -135,20 +153,33 @@ class Fuzz:
             else:
                 src.b = dst
         else:
+            r = self.rng.random()
+            if r < 0.15 and hasattr(dst, "hop"):
+                dst = dst.hop                   # a bound method holding dst
+            elif r < 0.3:
+                dst = (lambda d: lambda: d)(dst)    # a function whose cell holds dst
             setattr(src, f"x{self.rng.randrange(4)}", dst)
+
+    @staticmethod
+    def unwrap(v):
+        if isinstance(v, types.MethodType):
+            return v.__self__
+        if isinstance(v, types.FunctionType):
+            return v.__closure__[0].cell_contents
+        return v
 
     def referents(self, o):
         if isinstance(o, list):
             return [x for x in o[1:] if x is not None]
-        if isinstance(o, dict):
-            return [v for k, v in o.items() if k != "tag" and v is not None]
+        if isinstance(o, dict):         # (an instance's __dict__ too: get_referrers finds them)
+            return [self.unwrap(v) for k, v in o.items() if k != "tag" and v is not None]
         if isinstance(o, set):
             return [x for x in o if x is not None and not (isinstance(x, tuple) and x and x[0] == "tag")]
         if isinstance(o, tuple):
             return [o[1]]
         if isinstance(o, Slot):
             return [x for x in (o.a, o.b) if x is not None]
-        return [v for k, v in getattr(o, "__dict__", {}).items() if k != "tag"]
+        return [self.unwrap(v) for k, v in getattr(o, "__dict__", {}).items() if k != "tag"]
 
     def ours(self, o):
         """o is one of the fuzzer's objects (not a list of its own frames)."""
@@ -378,6 +409,10 @@ class Fuzz:
         core._set_young_chunk(-1)
         core._force_oversized(-64)      # closures past 64 objects spread,
         core._set_spread_step_limit(self.rng.choice((3, 10, 40)))   # over many stops
+        # verdicts on written pages settle over stops first (reading the
+        # members of a few pages again per stop) in half the seeds; drawn
+        # apart so that the other draws stay what they were for each seed
+        core._set_spread_settle_pages(random.Random(self.seed * 7919 + 1).choice((0, 1, 4, 16)))
         try:
             self.attack()
             core.run_increment(1, True)
@@ -403,6 +438,7 @@ class Fuzz:
         finally:
             core._force_oversized(0)
             core._set_spread_step_limit(0)
+            core._set_spread_settle_pages(0)
             core._set_max_pause(0)
             core._set_young_chunk(0)
         # what rounds left (garbage that other garbage kept marked, a round
@@ -443,7 +479,8 @@ def main(argv=None):
                   flush=True)
         if seed % 10 == 0:
             print(f"seed {seed}: ok, spread {stats['started']} started, {stats['proven_garbage']} garbage, "
-                  f"{stats['kept_alive']} kept, {stats['aborted_unsure'] + stats['aborted_unwatchable']} ended",
+                  f"{stats['kept_alive']} kept, {stats['aborted_unsure'] + stats['aborted_unwatchable']} ended, "
+                  f"{stats['longest_verdict']['settle_stops']} settling stops so far",
                   flush=True)
     print(f"{args.seeds} seeds, {failures} broken, {slow_seeds} with garbage outliving 30 rounds")
     return 1 if failures else 0

@@ -3,6 +3,7 @@ stops"): a structure bigger than a stop is examined a budget per stop while
 the kernel watches its pages (writewatch.c), and proven garbage or kept
 alive without an oversized stop; the program reaching into it meanwhile
 never gets a freed or cleared object back."""
+import collections
 import gc as builtin_gc
 import os
 import weakref
@@ -145,6 +146,63 @@ def test_a_structure_taken_back_during_its_proof_stays_whole(bounded):
     assert len(seen) == 12000
 
 
+def test_a_node_taken_back_while_the_verdict_settles_stays_whole(bounded):
+    """The verdict reads the members on written pages again over several
+    stops (settling), forced here.  After the joining, C code takes a node
+    back (a reference no object holds, so marking does not reach it and
+    only its written refcount tells): the settling reads its page again
+    and protects it, the program never writes it again, and the verdict
+    must see the node referenced from outside.  (A settling that protected
+    the page without reading it again left the node recorded unreferenced:
+    cleared, its weakref dead.)"""
+    import ctypes
+
+    core._set_spread_settle_pages(100000)
+    held = []
+    try:
+        root = tree(6000)
+        nodes = []
+        stack = [root]
+        while stack:
+            n = stack.pop()
+            nodes.append(weakref.ref(n))
+            stack.extend(n.children)
+        lowest = min(nodes, key=lambda w: id(w()))
+        promote()
+        del root, stack, n, nodes
+        settles = spread_stats()["longest_verdict"]["settle_stops"]
+
+        def reach_in():
+            if held:
+                return
+            st = spread_stats()
+            if st["active"] and st["traversed"] == st["members"]:
+                node = lowest()             # joined, not decided yet
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(node))
+                held.append(node)
+                held[0] = None              # only the C reference holds it now
+
+        run_rounds(between=reach_in)
+        assert held, "the spread never finished joining"
+        assert spread_stats()["longest_verdict"]["settle_stops"] > settles, "no verdict settled"
+        node = lowest()
+        assert node is not None, "a node held by C code was freed or cleared"
+        stack, seen = [node], set()
+        while stack:
+            n = stack.pop()
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            assert isinstance(n.children, list) and isinstance(n.data, dict)
+            stack.extend(n.children)
+            if n.parent is not None:
+                stack.append(n.parent)
+        assert len(seen) == 6000
+        ctypes.pythonapi.Py_DecRef(ctypes.py_object(node))
+    finally:
+        core._set_spread_settle_pages(0)
+
+
 class Word(str):
     """docutils' Text: a str subclass with attributes, in a tree."""
 
@@ -174,14 +232,54 @@ def test_str_subclasses_with_attributes_are_proven_across_stops(bounded):
     assert proven, spread_stats()
 
 
-class WithCode:
+class Tally(collections.Counter):
+    """A dict subclass defined in Python (Sphinx's doctrees hold Counters)."""
+
+
+class Rich:
+    """Attributes of the block-only builtins the proof admits."""
+    __slots__ = ("counts", "bound", "ref", "func", "cell", "builtin", "peer", "__weakref__")
+
+    def __init__(self, peer):
+        self.peer = peer
+        self.counts = Tally({"a": 1, "self": 0})
+        self.counts[self] = 1                       # a dict subclass holding the node
+        self.bound = self.method                    # a bound method: self and function
+        self.ref = weakref.ref(self, lambda r: None)    # a weakref with a callback
+        self.func = lambda: self                    # a function whose cell holds the node
+        self.cell = self.func.__closure__[0]
+        self.builtin = [self].append                # a builtin method bound to a list
+
+    def method(self):
+        return self
+
+
+def test_dict_subclasses_methods_weakrefs_and_functions_are_proven_across_stops(bounded):
+    first = Rich(None)
+    node = first
+    for _ in range(3000):
+        node = Rich(node)
+    first.peer = node                               # one cycle through all of them
+    probe = weakref.ref(first)
+    promote()
+    del first, node
+    refused, over = spread_stats()["refused_type"], core.incremental_stats()["oversized_slices"]
+    proven = spread_stats()["proven_garbage"]
+    run_rounds()
+    assert probe() is None
+    assert spread_stats()["refused_type"] == refused, spread_stats()["refused_types"]
+    assert spread_stats()["proven_garbage"] > proven
+    assert core.incremental_stats()["oversized_slices"] == over
+
+
+class WithQueue:
     def __init__(self):
-        self.f = lambda: self          # a function: not an admitted type
+        self.q = collections.deque([self])     # a deque: its blocks are not watched
 
 
 def test_a_closure_with_a_type_we_cannot_watch_is_proven_in_one_stop(bounded):
     root = tree(6000)
-    root.data["code"] = WithCode()
+    root.data["queue"] = WithQueue()
     probe = weakref.ref(root)
     promote()
     del root

@@ -119,6 +119,7 @@ def _start():
             out["incremental"] = {k: v for k, v in inc.items() if isinstance(v, (int, float, str))}
             out["longest_stop"] = inc.get("longest_stop")     # its cause and parts
             out["busiest_stop"] = inc.get("busiest_stop")     # the most CPU: not preempted
+            out["spread"] = inc.get("spread")     # closures proven across stops
             phases = getattr(core, "_phase_seconds", None)
             if phases is not None:
                 # seconds per part of the collections, per generation (a

@@ -89,10 +89,12 @@ void cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out);
 void cg_inc_abort(CgState *st);
 int cg_inc_lists(PyGC_Head **heads, int max);
 int cg_inc_parked(void);                    /* parked garbage waits to be cleared */
+int cg_inc_is_marked(PyObject *op);          /* in this round's marks (tests, diagnosis) */
 int cg_inc_cursor_linked(void);             /* the marker walks the permanent list */
 PyObject *cg_inc_stats(void);
 extern int cg_spread_enabled;                 /* closures proven across stops (default 1; _set_spread) */
 void cg_inc_set_spread_step_limit(Py_ssize_t n);   /* tests: members per stop at most (0: budget) */
+void cg_inc_set_spread_settle_pages(Py_ssize_t n);    /* tests: verdicts settle n pages a stop */
 int cg_inc_spread_from(PyObject *op);         /* tests: the next stop spreads op's closure */
 
 /* The page write detector (writewatch.c): pages are page numbers (address

@@ -938,6 +938,14 @@ static struct {
     Py_ssize_t started, proven_garbage, kept_alive, kept_unsure, aborted_unsure, aborted_unwatchable, refused_type;
     int unsure_streak;       /* spreads in a row that ended unsure */
     Py_ssize_t largest, longest_stops, garbage_objects, reread;
+    /* the longest verdict: seconds, members, members on dirty pages, read again */
+    double verdict_seconds;
+    Py_ssize_t verdict_members, verdict_dirty, verdict_reread, last_dirty, last_reread;
+    int settles;             /* stops of the current spread spent settling (spread_settle) */
+    int verdict_waited;      /* the verdict was left to a stop of its own once */
+    Py_ssize_t settle_pages; /* tests: settle whenever pages are dirty, this many per stop */
+    double reread_cost, decide_cost;   /* seconds per member read again / decided, recent */
+    Py_ssize_t settle_stops, settled_pages;   /* figures */
     char refused_name[64];   /* the type of the last object refused */
     Py_ssize_t step_limit;   /* tests: members traversed per stop at most (0: the budget's) */
     double watch_cost;       /* seconds the end of a stop's share took (the watch), recent */
@@ -986,15 +994,35 @@ spread_init(void)
     return 0;
 }
 
+/* Builtins whose tp_traverse reads fields of their own block only: a
+ * bound method (its function and self), a weak reference (its callback), a
+ * cell, a function (code, globals, defaults... all pointers in the block),
+ * a builtin function or method (its self, module and class). */
+static int
+spread_block_only(PyTypeObject *tp)
+{
+    return tp == &PyMethod_Type || tp == &_PyWeakref_RefType || tp == &PyCell_Type
+           || tp == &PyFunction_Type || tp == &PyCFunction_Type || tp == &PyCMethod_Type;
+}
+
+/* The builtins whose storage spread_layout() knows (besides exact tuples). */
+static int
+spread_known_storage(PyTypeObject *tp)
+{
+    return tp == &PyList_Type || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type;
+}
+
 /* Types whose tp_traverse reads only the block and the storage
- * spread_ranges() names: five builtins, exactly, and classes defined in
- * Python on top of object, or of a builtin that holds no references and
- * has no items (str, float: subtype_traverse stops there). */
+ * spread_layout() names: exact tuples, lists, dicts, sets and frozensets,
+ * the block-only builtins above, and classes defined in Python on top of
+ * object, of a list, dict, set or frozenset (Counter, defaultdict's Python
+ * subclasses...: subtype_traverse, then the base's traverse on the same
+ * object), of a weak reference, or of a builtin that holds no references
+ * and has no items (str, float: subtype_traverse stops there). */
 static int
 spread_admitted(PyTypeObject *tp)
 {
-    if (tp == &PyTuple_Type || tp == &PyList_Type || tp == &PyDict_Type
-        || tp == &PySet_Type || tp == &PyFrozenSet_Type) {
+    if (tp == &PyTuple_Type || spread_known_storage(tp) || spread_block_only(tp)) {
         return 1;
     }
     if (tp->tp_traverse != sp.subtype_traverse || sp.subtype_traverse == NULL
@@ -1002,7 +1030,7 @@ spread_admitted(PyTypeObject *tp)
         return 0;
     }
     for (PyTypeObject *b = tp->tp_base; b != NULL; b = b->tp_base) {
-        if (b == &PyBaseObject_Type) {
+        if (b == &PyBaseObject_Type || spread_known_storage(b) || b == &_PyWeakref_RefType) {
             return 1;
         }
         if (b->tp_traverse == NULL && b->tp_itemsize == 0
@@ -1051,27 +1079,36 @@ spread_name_pages(uintptr_t start, uintptr_t end, uintptr_t *last)
     return 0;
 }
 
-/* The memory `op`'s traverse reads (member `e`): its block and storage,
- * recorded and named for watching.  -1 if its layout is not one we know
- * or memory ran out. */
+static void spread_count_refused(const char *name);
+
+/* The memory `op`'s traverse reads: its block (pre-header, then `len`
+ * bytes from op) and one storage [s0, s1) (0, 0: none).  -1 if it has two
+ * (a list, dict or set subclass instance with attribute values). */
 static int
-spread_ranges(PyObject *op, SpMember *e)
+spread_layout(PyObject *op, size_t *pre_out, size_t *len_out, uintptr_t *s0_out, uintptr_t *s1_out)
 {
     PyTypeObject *tp = Py_TYPE(op);
     size_t pre = _PyType_PreHeaderSize(tp);
     size_t len = (size_t)tp->tp_basicsize;
     uintptr_t s0 = 0, s1 = 0;
+    PyTypeObject *bt = tp;          /* the builtin a Python class stands on */
+    while (bt != NULL && (bt->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        bt = bt->tp_base;
+    }
+    if (bt != tp && bt != NULL && spread_known_storage(bt) && cg_instance_values(op, &s0, &s1)) {
+        return -1;      /* items and attribute values: two storages, one recorded */
+    }
     if (tp == &PyTuple_Type) {
         len += (size_t)Py_SIZE(op) * sizeof(PyObject *);
     }
-    else if (tp == &PyList_Type) {
+    else if (bt == &PyList_Type) {
         PyListObject *l = (PyListObject *)op;
         if (Py_SIZE(l) > 0) {
             s0 = (uintptr_t)l->ob_item;
             s1 = s0 + (uintptr_t)Py_SIZE(l) * sizeof(PyObject *);
         }
     }
-    else if (tp == &PyDict_Type) {
+    else if (bt == &PyDict_Type) {
         PyDictObject *d = (PyDictObject *)op;
         if (d->ma_values != NULL) {
             cg_split_dict_values(d, &s0, &s1);      /* an instance's __dict__ */
@@ -1082,7 +1119,7 @@ spread_ranges(PyObject *op, SpMember *e)
             s1 = s0 + (uintptr_t)d->ma_keys->dk_nentries * esize;
         }
     }
-    else if (tp == &PySet_Type || tp == &PyFrozenSet_Type) {
+    else if (bt == &PySet_Type || bt == &PyFrozenSet_Type) {
         PySetObject *so = (PySetObject *)op;
         if (so->table != so->smalltable) {
             s0 = (uintptr_t)so->table;
@@ -1091,6 +1128,41 @@ spread_ranges(PyObject *op, SpMember *e)
     }
     else {
         (void)cg_instance_values(op, &s0, &s1);   /* attributes in a values array */
+    }
+    *pre_out = pre;
+    *len_out = len;
+    *s0_out = s0;
+    *s1_out = s1;
+    return 0;
+}
+
+/* Is member e's memory where it was when it was read (the same block
+ * size, the same storage pages)?  Only then do its watched pages cover
+ * what its tp_traverse reads now. */
+static int
+spread_same_layout(PyObject *op, const SpMember *e)
+{
+    size_t pre, len;
+    uintptr_t s0, s1;
+    if (spread_layout(op, &pre, &len, &s0, &s1) < 0) {
+        return 0;
+    }
+    uint32_t snp = s1 > s0 ? (uint32_t)(((s1 - 1) >> 12) - (s0 >> 12) + 1) : 0;
+    return pre == e->pre && len == e->blen && snp == e->snp && (snp == 0 || (s0 >> 12) == e->spage);
+}
+
+/* The memory `op`'s traverse reads (member `e`): its block and storage,
+ * recorded and named for watching.  -1 if its layout is not one we know
+ * or memory ran out. */
+static int
+spread_ranges(PyObject *op, SpMember *e)
+{
+    size_t pre, len;
+    uintptr_t s0, s1;
+    if (spread_layout(op, &pre, &len, &s0, &s1) < 0) {
+        snprintf(sp.refused_name, sizeof(sp.refused_name), "%s", Py_TYPE(op)->tp_name);
+        spread_count_refused(Py_TYPE(op)->tp_name);
+        return -1;
     }
     if (pre > UINT16_MAX || len > UINT32_MAX || (s1 - s0) >> 12 > UINT32_MAX - 2) {
         return -1;
@@ -1214,6 +1286,56 @@ spread_set_counts(Py_ssize_t k, Py_ssize_t refcnt, Py_ssize_t internal)
     sp.mism += refcnt != internal;
 }
 
+/* Which types ended spreads, by name: what a user reads to see why large
+ * structures still take an oversized stop (the first REFUSED_KINDS names;
+ * the rest are counted under "other"). */
+#define REFUSED_KINDS 12
+static struct {
+    char name[48];
+    Py_ssize_t count;
+} refused_kinds[REFUSED_KINDS + 1];
+static int nrefused_kinds;
+
+static void
+spread_count_refused(const char *name)
+{
+    int i = 0;
+    for (; i < nrefused_kinds; i++) {
+        if (strncmp(refused_kinds[i].name, name, sizeof(refused_kinds[i].name) - 1) == 0) {
+            break;
+        }
+    }
+    if (i == nrefused_kinds) {
+        if (nrefused_kinds == REFUSED_KINDS) {
+            snprintf(refused_kinds[i].name, sizeof(refused_kinds[i].name), "other");
+        }
+        else {
+            snprintf(refused_kinds[i].name, sizeof(refused_kinds[i].name), "%s", name);
+            nrefused_kinds++;
+        }
+    }
+    refused_kinds[i].count++;
+}
+
+static PyObject *
+refused_kinds_dict(void)
+{
+    PyObject *d = PyDict_New();
+    for (int i = 0; d != NULL && i <= REFUSED_KINDS; i++) {
+        if (refused_kinds[i].count == 0) {
+            continue;
+        }
+        PyObject *v = PyLong_FromSsize_t(refused_kinds[i].count);
+        if (v == NULL || PyDict_SetItemString(d, refused_kinds[i].name, v) < 0) {
+            Py_XDECREF(v);
+            Py_CLEAR(d);
+            break;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
 /* `op` (alive, unmarked, tracked, mortal, not a member) joins, referenced
  * once by member `via`.  Returns its index, or -1 and sp.refused set. */
 static Py_ssize_t
@@ -1221,6 +1343,7 @@ spread_join(PyObject *op, int32_t via)
 {
     if (!spread_admitted(Py_TYPE(op))) {
         snprintf(sp.refused_name, sizeof(sp.refused_name), "%s", Py_TYPE(op)->tp_name);
+        spread_count_refused(Py_TYPE(op)->tp_name);
         sp.refused = 1;
         return -1;
     }
@@ -1364,6 +1487,8 @@ spread_free(void)
     sp.mask = sp.old_mask = sp.migrated = 0;
     sp.mism = 0;
     sp.partial = 0;
+    sp.settles = 0;
+    sp.verdict_waited = 0;
     sp.wide_pos = 0;
     sp.active = 0;
     sp.refused = 0;
@@ -1813,7 +1938,7 @@ spread_flag_dirty(void)
  * count from members drops).  Returns how many are flagged, -1 if memory
  * ran out. */
 static Py_ssize_t
-spread_reread(void)
+spread_flag_unsure(void)
 {
     Py_ssize_t unsure = 0;
     for (Py_ssize_t k = 0; k < sp.n; k++) {
@@ -1839,41 +1964,217 @@ spread_reread(void)
             }
         }
     }
+    return unsure;
+}
+
+/* Member k (flagged dirty, not SP_UNSURE: alive) read again.  1 read, 0
+ * not readable (flagged SP_UNSURE now), -1 out of memory.  A member that
+ * joined through k and that k no longer references loses its `via`: the
+ * chain "k references it" (spread_alive) held for the old references. */
+static int
+spread_reread_member(Py_ssize_t k)
+{
+    SpMember *e = &SPM(k);
+    PyObject *op = e->op;
+    PyTypeObject *tp = Py_TYPE(op);
+    if ((e->dirty & SP_BLOCK_DIRTY)
+        && (!spread_admitted(tp) || !cg_is_tracked(op))) {
+        e->dirty |= SP_UNSURE;
+        return 0;
+    }
+    if (e->dirty & SP_BLOCK_DIRTY) {
+        spread_set_counts(k, Py_REFCNT(op), e->internal);
+        sp.weakrefs |= tp->tp_weaklistoffset != 0 && *cg_weakrefs_listptr(op) != NULL;
+        sp.finalizers |= tp->tp_finalize != NULL && !(CG_AS_GC(op)->_gc_prev & CG_PREV_FINALIZED);
+    }
+    if (spread_same_bytes(e)) {
+        return 1;       /* a neighbour wrote its page: its references stand */
+    }
+    uint32_t old_off = e->eoff, old_count = e->ecount;
+    for (uint32_t x = 0; x < old_count; x++) {
+        Py_ssize_t t = SPE(old_off + x);
+        spread_set_counts(t, SPM(t).refcnt, (Py_ssize_t)SPM(t).internal - 1);
+    }
+    Py_ssize_t from = sp.nedges;     /* its present references replace them */
+    tp->tp_traverse(op, spread_revisit, NULL);
+    if (sp.refused) {
+        return -1;
+    }
+    e = &SPM(k);
+    e->eoff = (uint32_t)from;
+    e->ecount = (uint32_t)(sp.nedges - from);
+    for (uint32_t x = 0; x < old_count; x++) {
+        Py_ssize_t t = SPE(old_off + x);
+        if (SPM(t).via != (int32_t)k) {
+            continue;
+        }
+        int kept = 0;
+        for (uint32_t y = 0; y < e->ecount && y < 64 && !kept; y++) {
+            kept = (Py_ssize_t)SPE(e->eoff + y) == t;
+        }
+        if (!kept) {
+            SPM(t).via = -1;        /* alive by a witness walk from now on */
+        }
+    }
+    sp.reread++;
+    return 1;
+}
+
+/* The members flagged dirty read again (spread_flag_unsure first: which
+ * can be read).  Returns how many are SP_UNSURE, -1 if memory ran out. */
+static Py_ssize_t
+spread_reread(void)
+{
+    Py_ssize_t unsure = spread_flag_unsure();
     for (Py_ssize_t k = 0; k < sp.n; k++) {
         SpMember *e = &SPM(k);
         if (e->dirty == 0 || (e->dirty & SP_UNSURE)) {
             continue;
         }
-        PyObject *op = e->op;
-        PyTypeObject *tp = Py_TYPE(op);
-        if ((e->dirty & SP_BLOCK_DIRTY)
-            && (!spread_admitted(tp) || !cg_is_tracked(op))) {
-            e->dirty |= SP_UNSURE;
-            unsure++;
-            continue;
-        }
-        if (e->dirty & SP_BLOCK_DIRTY) {
-            spread_set_counts(k, Py_REFCNT(op), e->internal);
-            sp.weakrefs |= tp->tp_weaklistoffset != 0 && *cg_weakrefs_listptr(op) != NULL;
-            sp.finalizers |= tp->tp_finalize != NULL && !(CG_AS_GC(op)->_gc_prev & CG_PREV_FINALIZED);
-        }
-        if (spread_same_bytes(e)) {
-            continue;       /* a neighbour wrote its page: its references stand */
-        }
-        for (uint32_t x = 0; x < e->ecount; x++) {
-            Py_ssize_t t = SPE(e->eoff + x);
-            spread_set_counts(t, SPM(t).refcnt, (Py_ssize_t)SPM(t).internal - 1);
-        }
-        Py_ssize_t from = sp.nedges;     /* its present references replace them */
-        tp->tp_traverse(op, spread_revisit, NULL);
-        if (sp.refused) {
+        int r = spread_reread_member(k);
+        if (r < 0) {
             return -1;
         }
-        e->eoff = (uint32_t)from;
-        e->ecount = (uint32_t)(sp.nedges - from);
-        sp.reread++;
+        unsure += r == 0;
     }
     return unsure;
+}
+
+/* Settling: a verdict with many members on dirty pages (a program busy
+ * writing near a big structure: Sphinx, 6.7k of 38k members, 20k reads
+ * again, 6.6 ms in one stop) reads them again over several stops instead,
+ * and decides at the first stop whose reading fits its budget.  Each stop
+ * goes through the dirty pages in address order: every member with memory
+ * on a page is read again (each shown alive first: a member read again
+ * earlier in the stop keeps as its `via` only the members it still
+ * references, so the chains stay true), and then the page is protected
+ * again.  A page is
+ * protected only when all its members were read in this stop, so a
+ * protected page again means "each member on it is as recorded", which is
+ * the invariant of the joining stops; a page with a member that could not
+ * be read, or whose memory moved (a list grown past its pages: its new
+ * storage is not watched), is left dirty, or ends the settling.  After
+ * SETTLE_MAX stops the verdict is taken whatever it costs. */
+#define SETTLE_MAX 8
+
+typedef struct {
+    uintptr_t page;
+    Py_ssize_t k;
+} PageMember;
+
+static int
+cmp_page_member(const void *a, const void *b)
+{
+    const PageMember *x = a, *y = b;
+    return (x->page > y->page) - (x->page < y->page);
+}
+
+static int
+spread_add_page_member(PageMember **v, Py_ssize_t *n, Py_ssize_t *cap, uintptr_t page, Py_ssize_t k)
+{
+    if (!page_in(sp.dirty, sp.ndirty, page)) {
+        return 0;
+    }
+    if (spread_grow((void **)v, cap, *n + 1, sizeof(PageMember)) < 0) {
+        return -1;
+    }
+    (*v)[(*n)++] = (PageMember){page, k};
+    return 0;
+}
+
+/* 1: decide now (little to read again, or settling is over); 0: pages
+ * read again and protected, the verdict waits for the next stop; -1: the
+ * spread must end (out of memory, or the watch failed). */
+static int
+spread_settle(double deadline)
+{
+    Py_ssize_t flagged = spread_flag_dirty();
+    double now = cg_now();
+    if (flagged == 0 || sp.settles >= SETTLE_MAX
+        || (sp.settle_pages == 0
+            && now + (double)flagged * sp.reread_cost + (double)sp.n * sp.decide_cost <= deadline)) {
+        return 1;
+    }
+    PageMember *v = NULL;
+    Py_ssize_t nv = 0, vcap = 0;
+    for (Py_ssize_t k = 0; k < sp.n; k++) {
+        const SpMember *e = &SPM(k);
+        if (e->dirty == 0) {
+            continue;
+        }
+        uintptr_t b0 = ((uintptr_t)e->op - e->pre) >> 12, b1 = ((uintptr_t)e->op + e->blen - 1) >> 12;
+        for (uintptr_t p = b0; p <= b1; p++) {
+            if (spread_add_page_member(&v, &nv, &vcap, p, k) < 0) {
+                PyMem_RawFree(v);
+                return -1;
+            }
+        }
+        for (uintptr_t p = e->spage; p < e->spage + e->snp; p++) {
+            if (spread_add_page_member(&v, &nv, &vcap, p, k) < 0) {
+                PyMem_RawFree(v);
+                return -1;
+            }
+        }
+    }
+    qsort(v, (size_t)nv, sizeof(PageMember), cmp_page_member);
+    uint8_t *done = PyMem_RawCalloc((size_t)sp.n, 1);    /* 1 read, 2 not readable */
+    uintptr_t *again = PyMem_RawMalloc((size_t)(nv > 0 ? nv : 1) * sizeof(uintptr_t));
+    if (done == NULL || again == NULL) {
+        PyMem_RawFree(v);
+        PyMem_RawFree(done);
+        PyMem_RawFree(again);
+        return -1;
+    }
+    Py_ssize_t nagain = 0, reads = 0, i = 0;
+    int result = 0;
+    double t0 = now;
+    while (i < nv) {
+        if (cg_now() > deadline || (sp.settle_pages > 0 && nagain >= sp.settle_pages)) {
+            break;
+        }
+        uintptr_t page = v[i].page;
+        int whole = 1;
+        for (; i < nv && v[i].page == page; i++) {
+            Py_ssize_t k = v[i].k;
+            if (done[k] == 0) {
+                SpMember *e = &SPM(k);
+                int r = 0;
+                /* alive first (its block clean, or a `via` chain, or a
+                 * witness); a member read again before in this stop keeps
+                 * the `via` of those it still references (spread_reread_member) */
+                if (((e->dirty & SP_BLOCK_DIRTY) == 0 || spread_alive(k))
+                    && spread_same_layout(e->op, e)) {
+                    r = spread_reread_member(k);
+                    reads++;
+                }
+                if (r < 0) {
+                    result = -1;
+                    goto out;
+                }
+                done[k] = r == 1 ? 1 : 2;
+            }
+            whole &= done[k] == 1;
+        }
+        if (whole) {
+            again[nagain++] = page;
+        }
+    }
+    if (nagain > 0 && cg_ww_protect(again, nagain) < 0) {
+        result = -1;
+        goto out;
+    }
+    if (reads > 0) {
+        double per = (cg_now() - t0) / (double)reads;
+        sp.reread_cost = per > sp.reread_cost ? per : 0.9 * sp.reread_cost + 0.1 * per;
+    }
+    sp.settles++;
+    sp.settle_stops++;
+    sp.settled_pages += nagain;
+out:
+    PyMem_RawFree(v);
+    PyMem_RawFree(done);
+    PyMem_RawFree(again);
+    return result;
 }
 
 /* The verdict on a complete closure (see "decide" above), at a stop whose
@@ -1882,10 +2183,12 @@ spread_reread(void)
 static int
 spread_decide(CgState *st, CgResult *out)
 {
-    Py_ssize_t n = sp.n, unsure = 0;
-    if (sp.ndirty > 0 && spread_flag_dirty() > 0 && (unsure = spread_reread()) < 0) {
+    Py_ssize_t n = sp.n, unsure = 0, dirty = 0, reread0 = sp.reread;
+    if (sp.ndirty > 0 && (dirty = spread_flag_dirty()) > 0 && (unsure = spread_reread()) < 0) {
         return 0;
     }
+    sp.last_dirty = dirty;
+    sp.last_reread = sp.reread - reread0;
     sp.unsure_streak = 0;
     /* The pages stay protected: un-protecting them run by run cost more
      * (1.9 ms for 200k objects) than the faults of the writes that come
@@ -2048,6 +2351,10 @@ spread_step(CgState *st, double deadline, CgResult *out)
         }
         sp.active = 1;
         sp.started++;
+        if (sp.reread_cost == 0) {
+            sp.reread_cost = 300e-9;    /* first guesses; measured from then on */
+            sp.decide_cost = 20e-9;
+        }
         cg_list_init(&sp.list);
         cg_slots_init(&sp.ring);
         sp.last_block = sp.last_storage = (uintptr_t)-1;
@@ -2175,9 +2482,42 @@ spread_step(CgState *st, double deadline, CgResult *out)
             goto out;
         }
     }
-    if (sp.scanned == sp.n) {
+    int settle = 1;
+    if (sp.scanned == sp.n && done > 0 && !sp.verdict_waited
+        && (sp.settle_pages > 0 || cg_now() + (double)sp.n * sp.decide_cost > deadline)) {
+        /* the joining took this stop: the verdict gets a stop of its own
+         * (the pages named in this one are watched first, below) */
+        sp.verdict_waited = 1;
+        settle = 0;
+    }
+    else if (sp.scanned == sp.n && done == 0 && sp.ndirty > 0) {
+        settle = spread_settle(deadline);
+        if (settle < 0) {
+            sp.aborted_unwatchable++;
+            spread_abort(1);
+            goto out;
+        }
+        if (settle == 0) {
+            goto out;       /* nothing new to watch: the pages read were protected */
+        }
+    }
+    if (sp.scanned == sp.n && settle) {
+        double tv = cg_now();
+        Py_ssize_t members = sp.n;
+        sp.last_dirty = sp.last_reread = 0;
         if (!spread_decide(st, out)) {
             spread_unsure();
+        }
+        double took = cg_now() - tv;
+        if (members > 0 && sp.last_reread == 0) {
+            double per = took / (double)members;
+            sp.decide_cost = per > sp.decide_cost ? per : 0.9 * sp.decide_cost + 0.1 * per;
+        }
+        if (took > sp.verdict_seconds) {
+            sp.verdict_seconds = took;
+            sp.verdict_members = members;
+            sp.verdict_dirty = sp.last_dirty;
+            sp.verdict_reread = sp.last_reread;
         }
     }
     else {
@@ -2202,6 +2542,14 @@ out:
 /* The knob (_core._set_spread): tests and benchmarks compare the one-stop
  * proof.  Switching it off ends a spread at its next stop. */
 int cg_spread_enabled = 1;
+
+/* Tests and the fuzzer: every verdict with dirty pages settles first (up
+ * to SETTLE_MAX stops), n pages per stop at most (0: as the budget says). */
+void
+cg_inc_set_spread_settle_pages(Py_ssize_t n)
+{
+    sp.settle_pages = n;
+}
 
 /* Tests and the fuzzer: at most n members traversed per stop (0: as the
  * budget allows), so that a small closure spreads over many stops. */
@@ -2242,9 +2590,22 @@ spread_stats(void)
     if (ww == NULL) {
         return NULL;
     }
-    return Py_BuildValue("{sOsnsnsnsnsnsnsnsnsnsnsnsnsssN}",
+    PyObject *verdict = Py_BuildValue("{sdsnsnsnsnsn}", "seconds", sp.verdict_seconds,
+                                      "members", sp.verdict_members, "dirty", sp.verdict_dirty,
+                                      "reread", sp.verdict_reread, "settle_stops", sp.settle_stops,
+                                      "settled_pages", sp.settled_pages);
+    PyObject *refused = refused_kinds_dict();
+    if (verdict == NULL || refused == NULL) {
+        Py_XDECREF(verdict);
+        Py_XDECREF(refused);
+        Py_DECREF(ww);
+        return NULL;
+    }
+    return Py_BuildValue("{sOsnsnsnsnsnsnsnsnsnsnsnsnsnsnsssNsNsN}",
                          "enabled", spread_wanted() ? Py_True : Py_False,
                          "active", (Py_ssize_t)sp.active,
+                         "members", sp.active ? sp.n : (Py_ssize_t)0,
+                         "traversed", sp.active ? sp.scanned : (Py_ssize_t)0,
                          "started", sp.started,
                          "proven_garbage", sp.proven_garbage,
                          "kept_alive", sp.kept_alive,
@@ -2257,7 +2618,9 @@ spread_stats(void)
                          "garbage_objects", sp.garbage_objects,
                          "reread", sp.reread,
                          "last_refused_type", sp.refused_name,
-                         "write_watch", ww);
+                         "write_watch", ww,
+                         "longest_verdict", verdict,
+                         "refused_types", refused);
 }
 
 /* One slice: cut, trial deletion, survivors marked and kept, garbage
@@ -2561,6 +2924,12 @@ cg_inc_abort(CgState *st)
     inc.overflow_due = 0;
     inc.truncated_rounds = 0;
     inc.take_whole = 0;
+}
+
+int
+cg_inc_is_marked(PyObject *op)
+{
+    return inc.initialized && addrset_has(&inc.marks, op);
 }
 
 int

@@ -381,6 +381,17 @@ core_write_watch_selftest(PyObject *self, PyObject *Py_UNUSED(ignored))
 /* _set_spread_step_limit(n): tests and the fuzzer; at most n members of a
  * spread traversed per stop (0: as the budget allows). */
 static PyObject *
+core_set_spread_settle_pages(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    cg_inc_set_spread_settle_pages(n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 core_set_spread_step_limit(PyObject *self, PyObject *arg)
 {
     Py_ssize_t n = PyLong_AsSsize_t(arg);
@@ -393,6 +404,12 @@ core_set_spread_step_limit(PyObject *self, PyObject *arg)
 
 /* _spread_from(obj) -> bool: tests and the fuzzer; the next stop proves
  * obj's closure across stops (a round must be sweeping, obj unmarked). */
+static PyObject *
+core_is_marked(PyObject *self, PyObject *obj)
+{
+    return PyBool_FromLong(cg_inc_is_marked(obj));
+}
+
 static PyObject *
 core_spread_from(PyObject *self, PyObject *obj)
 {
@@ -803,8 +820,12 @@ static PyMethodDef core_methods[] = {
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
     {"_write_watch_selftest", core_write_watch_selftest, METH_NOARGS,
      "_write_watch_selftest() -> dict: the page write detector on pages of its own."},
+    {"_set_spread_settle_pages", core_set_spread_settle_pages, METH_O,
+     "_set_spread_settle_pages(n): tests: every verdict on written pages settles first, n pages a stop (0: off)."},
     {"_set_spread_step_limit", core_set_spread_step_limit, METH_O,
      "_set_spread_step_limit(n): at most n members of a spread per stop (0: the budget's)."},
+    {"_is_marked", core_is_marked, METH_O,
+     "_is_marked(obj) -> bool: whether the bounded-pause round has marked obj (alive for the round)."},
     {"_spread_from", core_spread_from, METH_O,
      "_spread_from(obj) -> bool: the next stop proves obj's closure across stops."},
     {"_set_spread", core_set_spread, METH_O,
