@@ -945,7 +945,7 @@ static struct {
     int verdict_waited;      /* the verdict was left to a stop of its own once */
     Py_ssize_t settle_pages; /* tests: settle whenever pages are dirty, this many per stop */
     double reread_cost, decide_cost;   /* seconds per member read again / decided, recent */
-    Py_ssize_t settle_stops, settled_pages;   /* figures */
+    Py_ssize_t settle_stops, settled_pages, taken_whole;   /* figures */
     char refused_name[64];   /* the type of the last object refused */
     Py_ssize_t step_limit;   /* tests: members traversed per stop at most (0: the budget's) */
     double watch_cost;       /* seconds the end of a stop's share took (the watch), recent */
@@ -2083,17 +2083,23 @@ spread_add_page_member(PageMember **v, Py_ssize_t *n, Py_ssize_t *cap, uintptr_t
 }
 
 /* 1: decide now (little to read again, or settling is over); 0: pages
- * read again and protected, the verdict waits for the next stop; -1: the
- * spread must end (out of memory, or the watch failed). */
+ * read again and protected, the verdict waits for the next stop; 2: take
+ * the closure whole in the next stop instead (cheaper than the verdict);
+ * -1: the spread must end (out of memory, or the watch failed). */
 static int
 spread_settle(double deadline)
 {
     Py_ssize_t flagged = spread_flag_dirty();
     double now = cg_now();
-    if (flagged == 0 || sp.settles >= SETTLE_MAX
-        || (sp.settle_pages == 0
-            && now + (double)flagged * sp.reread_cost + (double)sp.n * sp.decide_cost <= deadline)) {
+    double verdict = (double)flagged * sp.reread_cost + (double)sp.n * sp.decide_cost;
+    if (flagged == 0 || (sp.settle_pages == 0 && now + verdict <= deadline)) {
         return 1;
+    }
+    if (sp.settles >= SETTLE_MAX) {
+        /* the program writes faster than the settling reads: the verdict
+         * as it is, or, if reading that much again would cost more than
+         * examining the closure anew in one stop, that */
+        return sp.settle_pages == 0 && verdict > 1.2 * (double)sp.n * inc.sweep_cost ? 2 : 1;
     }
     PageMember *v = NULL;
     Py_ssize_t nv = 0, vcap = 0;
@@ -2184,8 +2190,13 @@ static int
 spread_decide(CgState *st, CgResult *out)
 {
     Py_ssize_t n = sp.n, unsure = 0, dirty = 0, reread0 = sp.reread;
-    if (sp.ndirty > 0 && (dirty = spread_flag_dirty()) > 0 && (unsure = spread_reread()) < 0) {
-        return 0;
+    double t0 = cg_now();
+    if (sp.ndirty > 0 && (dirty = spread_flag_dirty()) > 0) {
+        if ((unsure = spread_reread()) < 0) {
+            return 0;
+        }
+        double per = (cg_now() - t0) / (double)dirty;
+        sp.reread_cost = per > sp.reread_cost ? per : 0.9 * sp.reread_cost + 0.1 * per;
     }
     sp.last_dirty = dirty;
     sp.last_reread = sp.reread - reread0;
@@ -2500,6 +2511,11 @@ spread_step(CgState *st, double deadline, CgResult *out)
         if (settle == 0) {
             goto out;       /* nothing new to watch: the pages read were protected */
         }
+        if (settle == 2) {
+            sp.taken_whole++;
+            spread_abort(1);
+            goto out;
+        }
     }
     if (sp.scanned == sp.n && settle) {
         double tv = cg_now();
@@ -2590,10 +2606,10 @@ spread_stats(void)
     if (ww == NULL) {
         return NULL;
     }
-    PyObject *verdict = Py_BuildValue("{sdsnsnsnsnsn}", "seconds", sp.verdict_seconds,
+    PyObject *verdict = Py_BuildValue("{sdsnsnsnsnsnsn}", "seconds", sp.verdict_seconds,
                                       "members", sp.verdict_members, "dirty", sp.verdict_dirty,
                                       "reread", sp.verdict_reread, "settle_stops", sp.settle_stops,
-                                      "settled_pages", sp.settled_pages);
+                                      "settled_pages", sp.settled_pages, "taken_whole", sp.taken_whole);
     PyObject *refused = refused_kinds_dict();
     if (verdict == NULL || refused == NULL) {
         Py_XDECREF(verdict);
