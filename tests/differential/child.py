@@ -342,7 +342,8 @@ def select_collector(name):
         return RoundsCollector(import_cyclegc(), oversized=-4)   # taken whole by the next stop
                                                                  # (or proven across stops)
     if name == "cyclegc-spread":      # the same, each closure proven across stops, one member
-        return RoundsCollector(import_cyclegc(), oversized=-4, spread_step=1)   # per stop
+        return RoundsCollector(import_cyclegc(), oversized=-4, spread_step=1,  # per stop, and
+                               settle_pages=1)     # verdicts on written pages settled a page a stop
     if name == "cyclegc-overflow":    # full collections as overflow collections: parked garbage
         return OverflowCollector(import_cyclegc())
     raise SystemExit(f"unknown collector {name!r}")
@@ -374,13 +375,14 @@ class RoundsCollector:
     deletion.  Returns the total collected.  Callbacks, stats and counts
     describe several stops instead of one: the test compares the rest."""
 
-    def __init__(self, cyclegc, young_chunk=0, oversized=0, spread_step=0):
+    def __init__(self, cyclegc, young_chunk=0, oversized=0, spread_step=0, settle_pages=0):
         self._cyclegc = cyclegc
         from cyclegc._core import _cyclegc as core
         self._core = core
         self._young_chunk = young_chunk
         self._oversized = oversized
         self._spread_step = spread_step
+        self._settle_pages = settle_pages
 
     def __getattr__(self, name):
         return getattr(self._cyclegc, name)
@@ -413,6 +415,7 @@ class RoundsCollector:
             if self._oversized:
                 core._force_oversized(self._oversized)
             core._set_spread_step_limit(self._spread_step)
+            core._set_spread_settle_pages(self._settle_pages)
             total += core.run_increment(1, True)
             # the round, then the garbage its oversized slices parked
             while (core.incremental_stats()["phase"] != "idle"
@@ -420,6 +423,7 @@ class RoundsCollector:
                 total += core.run_increment(0)
         finally:
             core._set_spread_step_limit(0)
+            core._set_spread_settle_pages(0)
             if self._oversized:
                 core._force_oversized(0)
             core._set_max_pause(0)
