@@ -994,17 +994,6 @@ spread_init(void)
     return 0;
 }
 
-/* Builtins whose tp_traverse reads fields of their own block only: a
- * bound method (its function and self), a weak reference (its callback), a
- * cell, a function (code, globals, defaults... all pointers in the block),
- * a builtin function or method (its self, module and class). */
-static int
-spread_block_only(PyTypeObject *tp)
-{
-    return tp == &PyMethod_Type || tp == &_PyWeakref_RefType || tp == &PyCell_Type
-           || tp == &PyFunction_Type || tp == &PyCFunction_Type || tp == &PyCMethod_Type;
-}
-
 /* The builtins whose storage spread_layout() knows (besides exact tuples). */
 static int
 spread_known_storage(PyTypeObject *tp)
@@ -1014,15 +1003,19 @@ spread_known_storage(PyTypeObject *tp)
 
 /* Types whose tp_traverse reads only the block and the storage
  * spread_layout() names: exact tuples, lists, dicts, sets and frozensets,
- * the block-only builtins above, and classes defined in Python on top of
- * object, of a list, dict, set or frozenset (Counter, defaultdict's Python
- * subclasses...: subtype_traverse, then the base's traverse on the same
- * object), of a weak reference, or of a builtin that holds no references
- * and has no items (str, float: subtype_traverse stops there). */
+ * and classes defined in Python on top of object, of a list, dict, set or
+ * frozenset (Counter, defaultdict's Python subclasses...: subtype_traverse,
+ * then the base's traverse on the same object), or of a builtin that holds
+ * no references and has no items (str, float: subtype_traverse stops
+ * there).  Bound methods, weakrefs, cells and functions read only their
+ * own block too, and were admitted for a while: the differential soak then
+ * kept garbage a round longer than the built-in in 3 seeds of 1,500 (a
+ * weakref held from C code seeds a spread kept alive), cause not
+ * established, so they end a spread again. */
 static int
 spread_admitted(PyTypeObject *tp)
 {
-    if (tp == &PyTuple_Type || spread_known_storage(tp) || spread_block_only(tp)) {
+    if (tp == &PyTuple_Type || spread_known_storage(tp)) {
         return 1;
     }
     if (tp->tp_traverse != sp.subtype_traverse || sp.subtype_traverse == NULL
@@ -1030,7 +1023,7 @@ spread_admitted(PyTypeObject *tp)
         return 0;
     }
     for (PyTypeObject *b = tp->tp_base; b != NULL; b = b->tp_base) {
-        if (b == &PyBaseObject_Type || spread_known_storage(b) || b == &_PyWeakref_RefType) {
+        if (b == &PyBaseObject_Type || spread_known_storage(b)) {
             return 1;
         }
         if (b->tp_traverse == NULL && b->tp_itemsize == 0
