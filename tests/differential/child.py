@@ -343,7 +343,7 @@ def select_collector(name):
                                                                  # (or proven across stops)
     if name == "cyclegc-spread":      # the same, each closure proven across stops, one member
         return RoundsCollector(import_cyclegc(), oversized=-4, spread_step=1,  # per stop, and
-                               settle_pages=1)     # verdicts on written pages settled a page a stop
+                               settle_pages=0)     # (settling: test_spread, spread_fuzz)
     if name == "cyclegc-overflow":    # full collections as overflow collections: parked garbage
         return OverflowCollector(import_cyclegc())
     raise SystemExit(f"unknown collector {name!r}")
