@@ -81,6 +81,22 @@ def run_rounds(rounds=2, between=None, limit=50000):
     raise AssertionError(f"rounds did not end: {core.incremental_stats()}")
 
 
+def intact_nodes(node):
+    """How many tree nodes `node` reaches, each checked intact (tp_clear
+    would have emptied its slots)."""
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        assert isinstance(n.children, list) and isinstance(n.data, dict)
+        stack.extend(n.children)
+        if n.parent is not None:
+            stack.append(n.parent)
+    return len(seen)
+
+
 def promote():
     for _ in range(3):
         core.run_increment(1)
@@ -132,18 +148,7 @@ def test_a_structure_taken_back_during_its_proof_stays_whole(bounded):
 
     run_rounds(between=reach_in)
     assert taken, "the spread never ran"
-    node = taken[0]
-    stack, seen = [node], set()
-    while stack:                                   # everything it reaches is intact
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        assert isinstance(n.children, list) and isinstance(n.data, dict)
-        stack.extend(n.children)
-        if n.parent is not None:
-            stack.append(n.parent)
-    assert len(seen) == 12000
+    assert intact_nodes(taken[0]) == 12000
 
 
 def test_a_node_taken_back_while_the_verdict_settles_stays_whole(bounded):
@@ -189,17 +194,7 @@ def test_a_node_taken_back_while_the_verdict_settles_stays_whole(bounded):
         assert spread_stats()["longest_verdict"]["settle_stops"] > settles, "no verdict settled"
         node = lowest()
         assert node is not None, "a node held by C code was freed or cleared"
-        stack, seen = [node], set()
-        while stack:
-            n = stack.pop()
-            if id(n) in seen:
-                continue
-            seen.add(id(n))
-            assert isinstance(n.children, list) and isinstance(n.data, dict)
-            stack.extend(n.children)
-            if n.parent is not None:
-                stack.append(n.parent)
-        assert len(seen) == 6000
+        assert intact_nodes(node) == 6000
         ctypes.pythonapi.Py_DecRef(ctypes.py_object(node))
     finally:
         core._set_spread_settle_pages(0)

@@ -378,28 +378,33 @@ core_write_watch_selftest(PyObject *self, PyObject *Py_UNUSED(ignored))
     return cg_ww_selftest();
 }
 
-/* _set_spread_step_limit(n): tests and the fuzzer; at most n members of a
- * spread traversed per stop (0: as the budget allows). */
+/* A count for a knob of the core, set through `setter`. */
 static PyObject *
-core_set_spread_settle_pages(PyObject *self, PyObject *arg)
+set_count(PyObject *arg, void (*setter)(Py_ssize_t))
 {
     Py_ssize_t n = PyLong_AsSsize_t(arg);
     if (n == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    cg_inc_set_spread_settle_pages(n);
+    setter(n);
     Py_RETURN_NONE;
 }
 
+/* _set_spread_settle_pages(n): tests and the fuzzer; every verdict on
+ * written pages settles first, n pages a stop (0: only when the stop's
+ * budget says so). */
+static PyObject *
+core_set_spread_settle_pages(PyObject *self, PyObject *arg)
+{
+    return set_count(arg, cg_inc_set_spread_settle_pages);
+}
+
+/* _set_spread_step_limit(n): tests and the fuzzer; at most n members of a
+ * spread traversed per stop (0: as the budget allows). */
 static PyObject *
 core_set_spread_step_limit(PyObject *self, PyObject *arg)
 {
-    Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    cg_inc_set_spread_step_limit(n);
-    Py_RETURN_NONE;
+    return set_count(arg, cg_inc_set_spread_step_limit);
 }
 
 /* _spread_from(obj) -> bool: tests and the fuzzer; the next stop proves
