@@ -239,6 +239,16 @@ def test_seeds_match_when_closures_are_proven_across_stops(cyclegc_importable):
     assert not failing, _report(failing)
 
 
+@pytest.mark.skipif(not WRITE_WATCH,
+                    reason="no page write detector here (Linux 6.7+ userfaultfd write-protection)")
+def test_a_spread_untracks_its_surviving_dicts_of_atoms_as_a_slice_does(cyclegc_importable):
+    """Seed 5202943 of the 10,000-seed soak: a dict holding only atoms
+    survived a closure proven across stops and stayed tracked, where the
+    built-in's collection (and a slice of a round) untracks it."""
+    mismatches, _, _ = runner.run_seeds(5202943, 1, tested="cyclegc-spread")
+    assert not runner.failing(mismatches), _report(runner.failing(mismatches))
+
+
 def test_resurrected_elsewhere_accepts_only_a_generation_move_of_a_resurrected_object():
     """The soak's by-design rule for rounds and chunks (seed 20995): the
     same objects alive, a resurrected one in another generation; nothing

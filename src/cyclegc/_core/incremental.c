@@ -715,6 +715,22 @@ static void park_proven(CgState *st, CgPark *proven);
  * and dicts holding only atoms are untracked, as a full collection would
  * (a round stands for one), and the rest are marked, so that later slices
  * of the round stop at them.  Returns how many stay. */
+/* A survivor of a round's examination (a slice's, a spread's): an exact
+ * tuple or dict holding only atoms is untracked, as a full collection
+ * would untrack it (a round stands for one), else it is marked, so that
+ * later slices of the round stop at it.  1 if it stays tracked. */
+static int
+keep_survivor(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    if ((tp == &PyTuple_Type || tp == &PyDict_Type) && cg_is_atom_container(op, 1)) {
+        cg_list_untrack(CG_AS_GC(op));
+        return 0;
+    }
+    (void)addrset_add(&inc.marks, op);
+    return 1;
+}
+
 static Py_ssize_t
 keep_survivors(PyGC_Head *slice)
 {
@@ -722,15 +738,7 @@ keep_survivors(PyGC_Head *slice)
     PyGC_Head *g = cg_next(slice);
     while (g != slice) {
         PyGC_Head *next = cg_next(g);
-        PyObject *op = CG_FROM_GC(g);
-        PyTypeObject *tp = Py_TYPE(op);
-        if ((tp == &PyTuple_Type || tp == &PyDict_Type) && cg_is_atom_container(op, 1)) {
-            cg_list_untrack(g);
-        }
-        else {
-            (void)addrset_add(&inc.marks, op);
-            kept++;
-        }
+        kept += keep_survivor(CG_FROM_GC(g));
         g = next;
     }
     return kept;
@@ -2245,13 +2253,13 @@ spread_decide(CgState *st, CgResult *out)
                     cg_list_move(CG_AS_GC(SPM(k).op), &garbage);
                 }
                 else {
-                    (void)addrset_add(&inc.marks, SPM(k).op);
+                    (void)keep_survivor(SPM(k).op);
                 }
             }
         }
         else {
             for (Py_ssize_t k = 0; k < n; k++) {
-                (void)addrset_add(&inc.marks, SPM(k).op);
+                (void)keep_survivor(SPM(k).op);
             }
         }
         PyMem_RawFree(reach);
