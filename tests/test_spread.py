@@ -47,11 +47,11 @@ def bounded():
     cyclegc.collect()
     core._set_max_pause(0.001)
     core._set_young_chunk(-1)
-    core._set_spread(True)
+    previous = core._set_spread(True)       # (off by default: design.md, "A proof across stops")
     try:
         yield
     finally:
-        core._set_spread(True)
+        core._set_spread(previous)
         core._set_max_pause(0)
         core._set_young_chunk(0)
         cyclegc.collect()
@@ -310,6 +310,7 @@ from tests.test_spread import tree, promote, run_rounds, spread_stats
 gc.disable()
 core._set_max_pause(0.001)
 core._set_young_chunk(-1)
+core._set_spread(True)
 root = tree(12000)
 probe = weakref.ref(root.children[2])
 promote()

@@ -416,12 +416,15 @@ class RoundsCollector:
                 core._force_oversized(self._oversized)
             core._set_spread_step_limit(self._spread_step)
             core._set_spread_settle_pages(self._settle_pages)
+            spread_before = core._set_spread(bool(self._spread_step))   # off by default
             total += core.run_increment(1, True)
             # the round, then the garbage its oversized slices parked
             while (core.incremental_stats()["phase"] != "idle"
                    or core.incremental_stats()["parked_now"]):
                 total += core.run_increment(0)
         finally:
+            if self._spread_step:
+                core._set_spread(spread_before)
             core._set_spread_step_limit(0)
             core._set_spread_settle_pages(0)
             if self._oversized:
