@@ -2562,13 +2562,12 @@ out:
 }
 
 /* The knob (_core._set_spread): tests and benchmarks compare the one-stop
- * proof.  Switching it off ends a spread at its next stop. */
-/* Off by default since the eleventh session: the 10,000-seed differential
- * soak of the spread mode (3.12, seed 5204100, deterministic, and the tenth
- * session's build alike) has an object with a finalizer tp_clear'd before
- * its finalizer ran, which the built-in keeps alive; until that is
- * understood a structure too big for a stop is proven in one oversized
- * stop, as before spreading existed. */
+ * proof.  Switching it off ends a spread at its next stop.  Off by default
+ * since the eleventh session: the 10,000-seed differential soak of the
+ * spread mode has a deterministic seed (5204100, 3.12 and 3.13; the tenth
+ * session's build alike) where two objects the built-in keeps alive after
+ * a collection are freed.  Until that is understood a structure too big
+ * for a stop is proven in one oversized stop, as before spreading existed. */
 int cg_spread_enabled = 0;
 
 /* Tests and the fuzzer: every verdict with dirty pages settles first (up
