@@ -161,4 +161,7 @@ def test_a_wheel_built_on_3_11_7_passes_the_differential_tests_on_another_patch_
     row = re.search(rf"^tests on {re.escape(foreign)}\s+{re.escape(foreign)}\s+PASS\s+(.*)$",
                     out, re.MULTILINE)
     assert row, out[-6000:]
-    assert re.fullmatch(r"\d+ passed", row.group(1)), row.group(1)
+    # passed, and nothing failed: an xfail of a known open finding (and its
+    # occasional xpass where it is not strict) is not a failure
+    assert re.fullmatch(r"\d+ passed(, \d+ (skipped|xfailed|xpassed))*", row.group(1).strip()), \
+        row.group(1)
