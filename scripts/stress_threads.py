@@ -245,11 +245,15 @@ class Fin:
             next(RAISED)
             raise StressInterrupt(self.serial)
         elif kind == K_SPAWN:
-            if FORKING:
+            if FORKING or IN_FORKED_CHILD:
                 # Not while a fork is under way: in the child, a thread
                 # started before threading's own after-fork hook has run
                 # (a collection may run inside it) is forgotten by it
                 # (KeyError in _bootstrap_inner), with either collector.
+                # Nor in a forked child, which checks that its own
+                # allocations run automatic collections: a thread started
+                # there can hold `collecting` through a sleeping finalizer
+                # for all of them (CI, 3.11: exit status 15).
                 return
             # _thread.start_new_thread, not Thread.start(): start() waits
             # for the new thread to set its `_started` event, and the new
@@ -535,10 +539,11 @@ def mp_target():
 
 FORKS = itertools.count()
 FORKING = []               # non-empty while some thread is inside os.fork()
+IN_FORKED_CHILD = []       # non-empty in a forked child
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=lambda: FORKING.append(1),
                         after_in_parent=lambda: FORKING.pop(),
-                        after_in_child=FORKING.clear)
+                        after_in_child=lambda: (FORKING.clear(), IN_FORKED_CHILD.append(1)))
 FORKS_DURING_COLLECTION = itertools.count()
 MP_JOIN_RACES = itertools.count()    # join() returned before the exit status was known
 
