@@ -1161,7 +1161,6 @@ spread_ranges(PyObject *op, SpMember *e)
     size_t pre, len;
     uintptr_t s0, s1;
     if (spread_layout(op, &pre, &len, &s0, &s1) < 0) {
-        snprintf(sp.refused_name, sizeof(sp.refused_name), "%s", Py_TYPE(op)->tp_name);
         spread_count_refused(Py_TYPE(op)->tp_name);
         return -1;
     }
@@ -1300,6 +1299,7 @@ static int nrefused_kinds;
 static void
 spread_count_refused(const char *name)
 {
+    snprintf(sp.refused_name, sizeof(sp.refused_name), "%s", name);     /* the last one */
     int i = 0;
     for (; i < nrefused_kinds; i++) {
         if (strncmp(refused_kinds[i].name, name, sizeof(refused_kinds[i].name) - 1) == 0) {
@@ -1343,7 +1343,6 @@ static Py_ssize_t
 spread_join(PyObject *op, int32_t via)
 {
     if (!spread_admitted(Py_TYPE(op))) {
-        snprintf(sp.refused_name, sizeof(sp.refused_name), "%s", Py_TYPE(op)->tp_name);
         spread_count_refused(Py_TYPE(op)->tp_name);
         sp.refused = 1;
         return -1;
