@@ -79,15 +79,17 @@ def expected_apart(args, failing):
     """(unexpected, by design): cyclegc-ff's full collections also examine
     the frozen generation and may find more after a freeze(), never less
     (runner.fork_friendly_extra_find); rounds and chunks may leave a
-    resurrected object in another generation (runner.resurrected_elsewhere);
+    resurrected object in another generation (runner.resurrected_elsewhere),
+    or free early what only a callback of a weakref held, its referent
+    freed by its count (runner.freed_by_count_apart);
     with --strict those count too."""
     rule = {"cyclegc-ff": runner.fork_friendly_extra_find,
-            "cyclegc-rounds": runner.resurrected_elsewhere,
-            "cyclegc-chunks": runner.resurrected_elsewhere,
-            "cyclegc-heavy-chunks": runner.resurrected_elsewhere,
-            "cyclegc-oversized": runner.resurrected_elsewhere,
-            "cyclegc-takewhole": runner.resurrected_elsewhere,
-            "cyclegc-spread": runner.resurrected_elsewhere}.get(args.tested)
+            "cyclegc-rounds": runner.by_design,
+            "cyclegc-chunks": runner.by_design,
+            "cyclegc-heavy-chunks": runner.by_design,
+            "cyclegc-oversized": runner.by_design,
+            "cyclegc-takewhole": runner.by_design,
+            "cyclegc-spread": runner.by_design}.get(args.tested)
     if rule is None or args.strict:
         return failing, []
     by_design = [m for m in failing if rule(m)]
@@ -156,7 +158,8 @@ def main(argv=None):
     elapsed = time.monotonic() - t0
     extra = (f", {len(by_design)} fork-friendly finds of frozen garbage (by design)"
              if args.tested == "cyclegc-ff" else
-             f", {len(by_design)} resurrected objects in another generation (by design)"
+             f", {len(by_design)} by design (a resurrected object in another generation, "
+             f"or what only a weakref callback held freed early: runner.by_design)"
              if by_design else "")
     if unstable:
         extra += (f", {len(unstable)} seeds on which the reference disagrees with itself"

@@ -47,7 +47,7 @@ def bounded():
     cyclegc.collect()
     core._set_max_pause(0.001)
     core._set_young_chunk(-1)
-    previous = core._set_spread(True)       # (off by default: design.md, "A proof across stops")
+    previous = core._set_spread(True)       # (the default; a test before may have turned it off)
     try:
         yield
     finally:

@@ -37,11 +37,10 @@ def test_an_unmapped_page_is_never_called_clean():
 def test_stats_say_whether_the_detector_works():
     stats = core.incremental_stats()["spread"]
     assert stats["write_watch"]["available"] is SELF["available"]
-    # spreading is off by default (design.md, "A proof across stops"); on,
-    # it is enabled exactly where the detector works
-    assert stats["enabled"] is False
-    previous = core._set_spread(True)
+    # spreading is on by default, enabled exactly where the detector works
+    assert stats["enabled"] is SELF["available"]
+    previous = core._set_spread(False)
     try:
-        assert core.incremental_stats()["spread"]["enabled"] is SELF["available"]
+        assert core.incremental_stats()["spread"]["enabled"] is False
     finally:
         core._set_spread(previous)

@@ -416,7 +416,7 @@ class RoundsCollector:
                 core._force_oversized(self._oversized)
             core._set_spread_step_limit(self._spread_step)
             core._set_spread_settle_pages(self._settle_pages)
-            spread_before = core._set_spread(bool(self._spread_step))   # off by default
+            spread_before = core._set_spread(bool(self._spread_step))   # other modes: the one-stop proof
             total += core.run_increment(1, True)
             # the round, then the garbage its oversized slices parked
             while (core.incremental_stats()["phase"] != "idle"

@@ -333,7 +333,14 @@ class WeakCallback:
         self.keep = None
 
     def __call__(self, wr):
-        _record("callback", self.tag, "" if wr() is None else "referent-alive")
+        # A collection calls the callback with it still attached to the
+        # weakref (CPython's handle_weakrefs keeps it there); an object
+        # freed by its count detaches it first (PyObject_ClearWeakRefs), so
+        # what only the callback held dies with it: "by-count" says which.
+        detail = [] if wr() is None else ["referent-alive"]
+        if wr.__callback__ is None:
+            detail.append("by-count")
+        _record("callback", self.tag, ",".join(detail))
         if self.raising:
             raise NodeCallbackError(self.tag.label)
 

@@ -2559,13 +2559,15 @@ out:
 }
 
 /* The knob (_core._set_spread): tests and benchmarks compare the one-stop
- * proof.  Switching it off ends a spread at its next stop.  Off by default
- * since the eleventh session: the 10,000-seed differential soak of the
- * spread mode has a deterministic seed (5204100, 3.12 and 3.13; the tenth
- * session's build alike) where two objects the built-in keeps alive after
- * a collection are freed.  Until that is understood a structure too big
- * for a stop is proven in one oversized stop, as before spreading existed. */
-int cg_spread_enabled = 0;
+ * proof.  Switching it off ends a spread at its next stop.  On by default
+ * (where the kernel reports page writes).  The eleventh session had it off
+ * over the differential seed 5204100, where two objects the built-in keeps
+ * alive are freed; the twelfth found why, and it is not a proof's fault:
+ * garbage decided alive in one part (referenced by garbage of a later
+ * part) died by its count, and CPython's deallocation detaches a weakref's
+ * callback before calling it, so what only that callback held died too
+ * (design.md, "Parts decided apart"). */
+int cg_spread_enabled = 1;
 
 /* Tests and the fuzzer: every verdict with dirty pages settles first (up
  * to SETTLE_MAX stops), n pages per stop at most (0: as the budget says). */
