@@ -201,6 +201,77 @@ def test_a_node_taken_back_while_the_verdict_settles_stays_whole(bounded):
         core._set_spread_step_limit(0)
 
 
+class Box:
+    __slots__ = ("items", "peer", "__weakref__")
+
+
+def test_a_wide_member_changed_and_changed_back_while_settling_is_walked_again(bounded):
+    """A wide list of the closure is changed after the joining (big[0] = y),
+    read again by a settling stop, then changed back (big[0] = x) while
+    the program takes a reference to y; y, which the program holds, must
+    come out intact.  Read again on the next settling stop, the list's
+    bytes are those of its copy from the joining: before the twelfth
+    session that copy was trusted, so the references read in between (big
+    -> y twice) stood while the list held y once.  A build printing its
+    reads showed this test takes that path (the second read found "the
+    same bytes"); y survived it all the same, for a reason not established,
+    so this test did not fail on that build: it guards the path, it does
+    not prove the fix (incremental.c, spread_reread_member: a member read
+    again is walked again from then on).  (A spread may end unsure when the
+    test's own young collections write next to the list's header: up to 8
+    structures, one must get there.)"""
+    import ctypes
+
+    core._set_spread_settle_pages(100000)
+    core._set_spread_step_limit(400)
+    reached = 0
+    try:
+        for attempt in range(8):
+            holder = Box()
+            big = [Box() for _ in range(20000)]      # wide: a copy is taken as it is walked
+            for b in big:
+                b.peer = holder
+            holder.items = big
+            x, y = Box(), Box()
+            x.items, y.items = [0], [1, 2, 3]
+            big[0], big[1] = x, y
+            keep_x = x                               # x stays alive when big lets go of it
+            big_addr, wy = id(big), weakref.ref(y)
+            probe = weakref.ref(holder)
+            promote()
+            del holder, big, b, x, y
+            phase = []
+            held = []
+
+            def change():
+                st = spread_stats()
+                if not phase:
+                    if st["active"] and st["traversed"] == st["members"] and st["members"] > 20000:
+                        b = ctypes.cast(big_addr, ctypes.py_object).value
+                        b[0] = b[1]                  # big -> y twice
+                        phase.append(1)
+                elif phase == [1]:
+                    b = ctypes.cast(big_addr, ctypes.py_object).value
+                    b[0] = keep_x                    # back as it was joined
+                    held.append(wy())                # and the program takes y
+                    phase.append(2)
+
+            run_rounds(rounds=3, between=change)
+            if phase != [1, 2]:
+                continue
+            reached += 1
+            assert probe() is None                   # the structure was garbage
+            assert held[0] is not None
+            assert wy() is held[0], "a weakref to an object the program holds was cleared"
+            assert held[0].items == [1, 2, 3], "an object the program holds was cleared"
+            if reached == 2:
+                break
+        assert reached, f"no spread finished joining: {spread_stats()}"
+    finally:
+        core._set_spread_settle_pages(0)
+        core._set_spread_step_limit(0)
+
+
 class Word(str):
     """docutils' Text: a str subclass with attributes, in a tree."""
 

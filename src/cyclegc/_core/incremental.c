@@ -2003,6 +2003,12 @@ spread_reread_member(Py_ssize_t k)
     e = &SPM(k);
     e->eoff = (uint32_t)from;
     e->ecount = (uint32_t)(sp.nedges - from);
+    /* A wide member's copy is of its bytes before: compared again (a
+     * later settling stop, spread_refs_intact), bytes changed back to it
+     * would pass for the references recorded now, which are the changed
+     * ones -- a reference to a member counted that is not there, which can
+     * hide one from outside.  Read again, it is walked again from now on. */
+    e->snap = -1;
     for (uint32_t x = 0; x < old_count; x++) {
         Py_ssize_t t = SPE(old_off + x);
         if (SPM(t).via != (int32_t)k) {
