@@ -20,7 +20,6 @@ named cases must show the behaviour they were written for.
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
