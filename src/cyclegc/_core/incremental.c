@@ -248,6 +248,15 @@ cg_inc_configure(double max_pause)
     return 0;
 }
 
+/* A recent cost per object (`*est`) given a new measure `per`: up at once,
+ * down slowly (`keep` of the old value each time), so that the estimate
+ * stays on the side of the costlier stops it must bound. */
+static inline void
+cost_sample(double *est, double per, double keep)
+{
+    *est = per > *est ? per : keep * *est + (1.0 - keep) * per;
+}
+
 /* The calling thread's CPU seconds.  Costs per object are measured with it:
  * a stop the scheduler preempted on a busy machine took longer on the wall
  * clock, not more work, and an estimate that follows the wall clock "up at
@@ -711,10 +720,6 @@ build_slice(SliceCtx *ctx)
 
 static void park_proven(CgState *st, CgPark *proven);
 
-/* The survivors of a slice (`slice`, a normal list), in one walk: tuples
- * and dicts holding only atoms are untracked, as a full collection would
- * (a round stands for one), and the rest are marked, so that later slices
- * of the round stop at them.  Returns how many stay. */
 /* A survivor of a round's examination (a slice's, a spread's): an exact
  * tuple or dict holding only atoms is untracked, as a full collection
  * would untrack it (a round stands for one), else it is marked, so that
@@ -731,6 +736,8 @@ keep_survivor(PyObject *op)
     return 1;
 }
 
+/* The survivors of a slice (`slice`, a normal list), in one walk, each
+ * kept as above.  Returns how many stay tracked. */
 static Py_ssize_t
 keep_survivors(PyGC_Head *slice)
 {
@@ -2075,16 +2082,20 @@ cmp_page_member(const void *a, const void *b)
     return (x->page > y->page) - (x->page < y->page);
 }
 
+/* The dirty pages of [first, last] go to `v` as member k's. */
 static int
-spread_add_page_member(PageMember **v, Py_ssize_t *n, Py_ssize_t *cap, uintptr_t page, Py_ssize_t k)
+spread_add_page_members(PageMember **v, Py_ssize_t *n, Py_ssize_t *cap,
+                        uintptr_t first, uintptr_t last, Py_ssize_t k)
 {
-    if (!page_in(sp.dirty, sp.ndirty, page)) {
-        return 0;
+    for (uintptr_t page = first; page <= last; page++) {
+        if (!page_in(sp.dirty, sp.ndirty, page)) {
+            continue;
+        }
+        if (spread_grow((void **)v, cap, *n + 1, sizeof(PageMember)) < 0) {
+            return -1;
+        }
+        (*v)[(*n)++] = (PageMember){page, k};
     }
-    if (spread_grow((void **)v, cap, *n + 1, sizeof(PageMember)) < 0) {
-        return -1;
-    }
-    (*v)[(*n)++] = (PageMember){page, k};
     return 0;
 }
 
@@ -2116,17 +2127,11 @@ spread_settle(double deadline)
             continue;
         }
         uintptr_t b0 = ((uintptr_t)e->op - e->pre) >> 12, b1 = ((uintptr_t)e->op + e->blen - 1) >> 12;
-        for (uintptr_t p = b0; p <= b1; p++) {
-            if (spread_add_page_member(&v, &nv, &vcap, p, k) < 0) {
-                PyMem_RawFree(v);
-                return -1;
-            }
-        }
-        for (uintptr_t p = e->spage; p < e->spage + e->snp; p++) {
-            if (spread_add_page_member(&v, &nv, &vcap, p, k) < 0) {
-                PyMem_RawFree(v);
-                return -1;
-            }
+        if (spread_add_page_members(&v, &nv, &vcap, b0, b1, k) < 0
+            || (e->snp > 0 && spread_add_page_members(&v, &nv, &vcap, e->spage,
+                                                      e->spage + e->snp - 1, k) < 0)) {
+            PyMem_RawFree(v);
+            return -1;
         }
     }
     qsort(v, (size_t)nv, sizeof(PageMember), cmp_page_member);
@@ -2178,7 +2183,7 @@ spread_settle(double deadline)
     }
     if (reads > 0) {
         double per = (cg_now() - t0) / (double)reads;
-        sp.reread_cost = per > sp.reread_cost ? per : 0.9 * sp.reread_cost + 0.1 * per;
+        cost_sample(&sp.reread_cost, per, 0.9);
     }
     sp.settles++;
     sp.settle_stops++;
@@ -2203,7 +2208,7 @@ spread_decide(CgState *st, CgResult *out)
             return 0;
         }
         double per = (cg_now() - t0) / (double)dirty;
-        sp.reread_cost = per > sp.reread_cost ? per : 0.9 * sp.reread_cost + 0.1 * per;
+        cost_sample(&sp.reread_cost, per, 0.9);
     }
     sp.last_dirty = dirty;
     sp.last_reread = sp.reread - reread0;
@@ -2536,7 +2541,7 @@ spread_step(CgState *st, double deadline, CgResult *out)
         double took = cg_now() - tv;
         if (members > 0 && sp.last_reread == 0) {
             double per = took / (double)members;
-            sp.decide_cost = per > sp.decide_cost ? per : 0.9 * sp.decide_cost + 0.1 * per;
+            cost_sample(&sp.decide_cost, per, 0.9);
         }
         if (took > sp.verdict_seconds) {
             sp.verdict_seconds = took;
@@ -2803,7 +2808,7 @@ sweep_slice(CgState *st, Py_ssize_t cap, Py_ssize_t hard_cap, int defer, CgResul
          * 8 ms): it does not teach the estimate, which stays on the side of
          * the costlier slices it must bound. */
         double per = (thread_cpu_now() - c0) / (double)n;
-        inc.sweep_cost = per > inc.sweep_cost ? per : 0.95 * inc.sweep_cost + 0.05 * per;
+        cost_sample(&inc.sweep_cost, per, 0.95);
     }
     return n;
 }
@@ -3377,7 +3382,7 @@ young_chunked(CgState *st, int young_gen, CgResult *out)
     out->duration = cg_now() - t0;
     if (out->candidates >= 256) {
         double per = (thread_cpu_now() - c0) / (double)out->candidates;
-        inc.young_cost = per > inc.young_cost ? per : 0.95 * inc.young_cost + 0.05 * per;
+        cost_sample(&inc.young_cost, per, 0.95);
     }
     return 1;
 }
@@ -3482,7 +3487,7 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
         cg_collect_generation(st, young_gen, out);
         if (out->candidates >= 256) {
             double per = (thread_cpu_now() - c0) / (double)out->candidates;
-            inc.young_cost = per > inc.young_cost ? per : 0.95 * inc.young_cost + 0.05 * per;
+            cost_sample(&inc.young_cost, per, 0.95);
         }
         inc.gen1_estimate = young_gen == 0
             ? inc.gen1_estimate + (out->candidates - out->collected)

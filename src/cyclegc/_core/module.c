@@ -407,14 +407,15 @@ core_set_spread_step_limit(PyObject *self, PyObject *arg)
     return set_count(arg, cg_inc_set_spread_step_limit);
 }
 
-/* _spread_from(obj) -> bool: tests and the fuzzer; the next stop proves
- * obj's closure across stops (a round must be sweeping, obj unmarked). */
+/* _is_marked(obj) -> bool: tests; whether this round has marked obj. */
 static PyObject *
 core_is_marked(PyObject *self, PyObject *obj)
 {
     return PyBool_FromLong(cg_inc_is_marked(obj));
 }
 
+/* _spread_from(obj) -> bool: tests and the fuzzer; the next stop proves
+ * obj's closure across stops (a round must be sweeping, obj unmarked). */
 static PyObject *
 core_spread_from(PyObject *self, PyObject *obj)
 {
