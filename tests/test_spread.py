@@ -272,6 +272,64 @@ def test_a_wide_member_changed_and_changed_back_while_settling_is_walked_again(b
         core._set_spread_step_limit(0)
 
 
+class Holder:
+    __slots__ = ("kids", "data", "__weakref__")
+
+
+def test_a_member_freed_before_the_verdict_is_not_read_by_it(bounded):
+    """After the joining the program frees a member, a node's dict D (the
+    node gets a new one), and makes a new dict E, which CPython's dict
+    free list places at D's address.  Nothing shows D alive at the
+    verdict: it counts as referenced from outside, without being read.
+    Before the thirteenth session the verdict's survivors were all passed
+    to keep_survivor, which reads the object: a freed dict's entries (a
+    crash, 1 fuzzer run in ~30 under load), or here E, a live dict of
+    atoms at that address, which it untracked."""
+    core._set_spread_settle_pages(100000)    # the verdict waits out settling: a window
+    core._set_spread_step_limit(400)
+    reached = 0
+    try:
+        for attempt in range(6):
+            root = Holder()
+            root.kids = []
+            for i in range(3000):
+                h = Holder()
+                h.kids = [root]
+                h.data = {"i": i, "l": []}    # a tracked dict: a member
+                root.kids.append(h)
+            node = weakref.ref(root.kids[1500])
+            promote()
+            del root, h
+            state = {}
+
+            def free_a_member():
+                st = spread_stats()
+                if "dict" not in state:
+                    n = node()
+                    if n is not None and st["active"] and st["traversed"] == st["members"] > 3000:
+                        old = id(n.data)
+                        n.data = {}             # D freed: the free list's top
+                        e = {}                  # ... taken again
+                        e["k"] = []             # tracked
+                        del e["k"]
+                        state["dict"] = e
+                        state["same_address"] = id(e) == old
+                elif "tracked" not in state and not st["active"]:
+                    state["tracked"] = builtin_gc.is_tracked(state["dict"])
+
+            run_rounds(between=free_a_member)
+            if not state.get("same_address") or "tracked" not in state:
+                continue
+            reached += 1
+            assert state["tracked"], "the verdict read a freed member (an object now at its address)"
+            if reached == 2:
+                break
+        assert reached, f"no spread got to its verdict with the freed member: {spread_stats()}"
+    finally:
+        core._set_spread_settle_pages(0)
+        core._set_spread_step_limit(0)
+
+
 class Word(str):
     """docutils' Text: a str subclass with attributes, in a tree."""
 
