@@ -941,8 +941,8 @@ static struct {
     int partial;             /* it is a wide list or dict, traversed in slices from wide_pos */
     Py_ssize_t wide_pos;
     CgSlots ring;            /* referents waiting for their header lines */
-    Py_ssize_t intact_cache_stop, intact_cache_member;
-    int intact_cache_answer;
+    uint8_t *memo;           /* a verdict's or settling's stop: what it learned per member */
+    Py_ssize_t memo_n, memo_stop;
     uintptr_t range_s0, range_s1;   /* the storage spread_ranges() found last */
     uintptr_t *rel;          /* pages of an ended spread still protected, */
     Py_ssize_t nrel, relpos; /* made writable a part per stop (spread_release) */
@@ -954,8 +954,9 @@ static struct {
     int unsure_streak;       /* spreads in a row that ended unsure */
     Py_ssize_t largest, longest_stops, garbage_objects, reread;
     /* the longest verdict: seconds, members, members on dirty pages, read again */
-    double verdict_seconds;
+    double verdict_seconds, verdict_reread_seconds, verdict_dispose_seconds;
     Py_ssize_t verdict_members, verdict_dirty, verdict_reread, last_dirty, last_reread;
+    double last_reread_seconds, last_dispose_seconds;   /* the last verdict's parts */
     int settles;             /* stops of the current spread spent settling (spread_settle) */
     int verdict_waited;      /* the verdict was left to a stop of its own once */
     Py_ssize_t settle_pages; /* tests: settle whenever pages are dirty, this many per stop */
@@ -988,6 +989,52 @@ spe(Py_ssize_t i)
 
 #define SPM(k) (*spm(k))
 #define SPE(i) (*spe(i))
+
+/* What a verdict's or settling's stop learns about members, kept for that
+ * stop.  Within one such stop no code but this file's runs, so a fact found
+ * about a member holds until the stop ends: that it is alive (not freed),
+ * and that its recorded references are its present ones (found by
+ * comparing them, or made so by reading it again).  Without it a chain of
+ * `via` members on written pages was walked again for every member below
+ * it, and a member compared on the way was walked once more to be read
+ * again (Sphinx: 2.6 traversals per member on a written page). */
+#define MEMO_ALIVE 1
+#define MEMO_INTACT 2            /* recorded references are the present ones */
+#define MEMO_CHANGED 4           /* ... are not */
+
+static void
+memo_end(void)
+{
+    PyMem_RawFree(sp.memo);
+    sp.memo = NULL;
+    sp.memo_n = 0;
+    sp.memo_stop = -1;
+}
+
+static void
+memo_begin(void)
+{
+    memo_end();
+    sp.memo = PyMem_RawCalloc((size_t)(sp.n > 0 ? sp.n : 1), 1);
+    if (sp.memo != NULL) {      /* (without memory: no memo, the same answers slower) */
+        sp.memo_n = sp.n;
+        sp.memo_stop = sp.stops;
+    }
+}
+
+static inline int
+memo_get(Py_ssize_t k)
+{
+    return sp.memo != NULL && sp.memo_stop == sp.stops && k < sp.memo_n ? sp.memo[k] : 0;
+}
+
+static inline void
+memo_put(Py_ssize_t k, int clear, int set)
+{
+    if (sp.memo != NULL && sp.memo_stop == sp.stops && k < sp.memo_n) {
+        sp.memo[k] = (uint8_t)((sp.memo[k] & ~clear) | set);
+    }
+}
 
 /* The traverse function of classes defined in Python (typeobject.c's,
  * not exported): read from a class made for the purpose when the mode is
@@ -1501,7 +1548,7 @@ spread_free(void)
     sp.refused = 0;
     sp.weakrefs = sp.finalizers = 0;
     sp.stops = 0;
-    sp.intact_cache_stop = -1;
+    memo_end();
 }
 
 /* Ends a spread without a verdict.  Reads no member (one may be freed):
@@ -1812,14 +1859,17 @@ spread_same_bytes(const SpMember *e)
  * made when traversed: its pages are clean; or it is a wide member whose
  * storage is clean and whose object is its copy; or, read again now, it
  * references the same members in the same order (small members only: a
- * wide one would cost a walk of all its items).  The last answer is kept
- * for the stop (the members a list made join are checked one after the
- * other). */
+ * wide one would cost a walk of all its items; one read again in this stop
+ * is known intact).  In a verdict's or settling's stop the answer is kept
+ * in the memo (the members a list made join are checked one after the
+ * other, each asking about the list). */
 static int
 spread_same_edges_visit(PyObject *op, void *arg)
 {
     Py_ssize_t *pos = (Py_ssize_t *)arg;
-    if (op != NULL && pos[0] >= 0) {
+    /* the referents spread_revisit would record, so that "intact" means
+     * "read again, it would record the same" */
+    if (op != NULL && pos[0] >= 0 && cg_is_gc(op) && cg_is_tracked(op)) {
         Py_ssize_t k = spread_find(op);
         if (k >= 0) {
             if (pos[0] >= pos[2] || (Py_ssize_t)SPE(pos[1] + pos[0]) != k) {
@@ -1841,8 +1891,9 @@ spread_refs_intact(Py_ssize_t v)
     if (!sd && !bd) {
         return 1;
     }
-    if (sp.intact_cache_stop == sp.stops && sp.intact_cache_member == v) {
-        return sp.intact_cache_answer;
+    int m = memo_get(v);
+    if (m & (MEMO_INTACT | MEMO_CHANGED)) {
+        return (m & MEMO_INTACT) != 0;
     }
     int answer;
     if (e->snap >= 0) {
@@ -1853,9 +1904,7 @@ spread_refs_intact(Py_ssize_t v)
         Py_TYPE(e->op)->tp_traverse(e->op, spread_same_edges_visit, pos);
         answer = pos[0] == (Py_ssize_t)e->ecount;
     }
-    sp.intact_cache_stop = sp.stops;
-    sp.intact_cache_member = v;
-    sp.intact_cache_answer = answer;
+    memo_put(v, 0, answer ? MEMO_INTACT : MEMO_CHANGED);
     sp.reread++;
     return answer;
 }
@@ -1902,7 +1951,7 @@ spread_alive(Py_ssize_t k)
     int depth = 0;
     for (;;) {
         const SpMember *e = &SPM(k);
-        if (e->blen > 0 && !block_dirty(e)) {
+        if ((memo_get(k) & MEMO_ALIVE) || (e->blen > 0 && !block_dirty(e))) {
             break;                      /* alive: walk back down */
         }
         if (e->via < 0 || depth == ALIVE_DEPTH) {
@@ -1916,7 +1965,9 @@ spread_alive(Py_ssize_t k)
         if (!spread_refs_intact(chain[--depth])) {
             return spread_witnessed(chain_start);
         }
+        memo_put(depth > 0 ? chain[depth - 1] : chain_start, 0, MEMO_ALIVE);
     }
+    memo_put(chain_start, 0, MEMO_ALIVE);
     return 1;
 }
 
@@ -1994,7 +2045,7 @@ spread_reread_member(Py_ssize_t k)
         sp.weakrefs |= tp->tp_weaklistoffset != 0 && *cg_weakrefs_listptr(op) != NULL;
         sp.finalizers |= tp->tp_finalize != NULL && !(CG_AS_GC(op)->_gc_prev & CG_PREV_FINALIZED);
     }
-    if (spread_same_bytes(e)) {
+    if ((memo_get(k) & MEMO_INTACT) || spread_same_bytes(e)) {
         return 1;       /* a neighbour wrote its page: its references stand */
     }
     uint32_t old_off = e->eoff, old_count = e->ecount;
@@ -2016,6 +2067,7 @@ spread_reread_member(Py_ssize_t k)
      * ones -- a reference to a member counted that is not there, which can
      * hide one from outside.  Read again, it is walked again from now on. */
     e->snap = -1;
+    memo_put(k, MEMO_CHANGED, MEMO_INTACT | MEMO_ALIVE);
     for (uint32_t x = 0; x < old_count; x++) {
         Py_ssize_t t = SPE(old_off + x);
         if (SPM(t).via != (int32_t)k) {
@@ -2135,6 +2187,7 @@ spread_settle(double deadline)
         }
     }
     qsort(v, (size_t)nv, sizeof(PageMember), cmp_page_member);
+    memo_begin();
     uint8_t *done = PyMem_RawCalloc((size_t)sp.n, 1);    /* 1 read, 2 not readable */
     uintptr_t *again = PyMem_RawMalloc((size_t)(nv > 0 ? nv : 1) * sizeof(uintptr_t));
     if (done == NULL || again == NULL) {
@@ -2189,6 +2242,7 @@ spread_settle(double deadline)
     sp.settle_stops++;
     sp.settled_pages += nagain;
 out:
+    memo_end();
     PyMem_RawFree(v);
     PyMem_RawFree(done);
     PyMem_RawFree(again);
@@ -2220,11 +2274,14 @@ spread_decide(CgState *st, CgResult *out)
     Py_ssize_t n = sp.n, unsure = 0, dirty = 0, reread0 = sp.reread;
     double t0 = cg_now();
     if (sp.ndirty > 0 && (dirty = spread_flag_dirty()) > 0) {
-        if ((unsure = spread_reread()) < 0) {
+        memo_begin();
+        unsure = spread_reread();
+        memo_end();
+        if (unsure < 0) {
             return 0;
         }
-        double per = (cg_now() - t0) / (double)dirty;
-        cost_sample(&sp.reread_cost, per, 0.9);
+        sp.last_reread_seconds = cg_now() - t0;
+        cost_sample(&sp.reread_cost, sp.last_reread_seconds / (double)dirty, 0.9);
     }
     sp.last_dirty = dirty;
     sp.last_reread = sp.reread - reread0;
@@ -2322,6 +2379,7 @@ spread_decide(CgState *st, CgResult *out)
                                 &collected, &uncollectable);
     cg_park_garbage = NULL;
     park_proven(st, &proven);
+    sp.last_dispose_seconds = cg_now() - t1;
     count_disposed(st, out, n, collected, uncollectable, t1);
     sp.garbage_objects += collected;
     return 1;
@@ -2551,6 +2609,7 @@ spread_step(CgState *st, double deadline, CgResult *out)
         double tv = cg_now();
         Py_ssize_t members = sp.n;
         sp.last_dirty = sp.last_reread = 0;
+        sp.last_reread_seconds = sp.last_dispose_seconds = 0;
         if (!spread_decide(st, out)) {
             spread_unsure();
         }
@@ -2564,6 +2623,8 @@ spread_step(CgState *st, double deadline, CgResult *out)
             sp.verdict_members = members;
             sp.verdict_dirty = sp.last_dirty;
             sp.verdict_reread = sp.last_reread;
+            sp.verdict_reread_seconds = sp.last_reread_seconds;
+            sp.verdict_dispose_seconds = sp.last_dispose_seconds;
         }
     }
     else {
@@ -2643,7 +2704,9 @@ spread_stats(void)
     if (ww == NULL) {
         return NULL;
     }
-    PyObject *verdict = Py_BuildValue("{sdsnsnsnsnsn}", "seconds", sp.verdict_seconds,
+    PyObject *verdict = Py_BuildValue("{sdsdsdsnsnsnsnsn}", "seconds", sp.verdict_seconds,
+                                      "reread_seconds", sp.verdict_reread_seconds,
+                                      "dispose_seconds", sp.verdict_dispose_seconds,
                                       "members", sp.verdict_members, "dirty", sp.verdict_dirty,
                                       "reread", sp.verdict_reread, "settle_stops", sp.settle_stops,
                                       "settled_pages", sp.settled_pages);
