@@ -1490,11 +1490,16 @@ spread_drain(void)
 }
 
 /* A referent of a member re-read at the verdict: members only (a new
- * referent outside the set does not change whether the set is garbage). */
+ * referent outside the set does not change whether the set is garbage).
+ * The referent is not read (its header would be a cache miss each, the
+ * most of a verdict's time): found by address.  A member untracked since
+ * it joined wrote its block doing so, and is not read itself: it counts
+ * as referenced from outside (SP_UNSURE), whatever references to it are
+ * recorded. */
 static int
 spread_revisit(PyObject *op, void *Py_UNUSED(arg))
 {
-    if (op != NULL && cg_is_gc(op) && cg_is_tracked(op)) {
+    if (op != NULL) {
         Py_ssize_t k = spread_find(op);
         if (k >= 0) {
             spread_set_counts(k, SPM(k).refcnt, (Py_ssize_t)SPM(k).internal + 1);
@@ -1878,9 +1883,9 @@ static int
 spread_same_edges_visit(PyObject *op, void *arg)
 {
     Py_ssize_t *pos = (Py_ssize_t *)arg;
-    /* the referents spread_revisit would record, so that "intact" means
-     * "read again, it would record the same" */
-    if (op != NULL && pos[0] >= 0 && cg_is_gc(op) && cg_is_tracked(op)) {
+    /* the members spread_revisit would record: "intact" means "read
+     * again, it would record the same" (referents are not read) */
+    if (op != NULL && pos[0] >= 0) {
         Py_ssize_t k = spread_find(op);
         if (k >= 0) {
             if (pos[0] >= pos[2] || (Py_ssize_t)SPE(pos[1] + pos[0]) != k) {
@@ -2098,21 +2103,37 @@ spread_reread_member(Py_ssize_t k)
 
 /* The members flagged dirty read again (spread_flag_unsure first: which
  * can be read).  Returns how many are SP_UNSURE, -1 if memory ran out. */
+#define REREAD_AHEAD 6
+
 static Py_ssize_t
 spread_reread(void)
 {
     Py_ssize_t unsure = spread_flag_unsure();
+    /* in index order; each member's object is prefetched a few reads
+     * ahead (alive, so its memory is the object's) */
+    Py_ssize_t m = 0;
+    Py_ssize_t *todo = PyMem_RawMalloc((size_t)(sp.n > 0 ? sp.n : 1) * sizeof(Py_ssize_t));
+    if (todo == NULL) {
+        return -1;
+    }
     for (Py_ssize_t k = 0; k < sp.n; k++) {
-        SpMember *e = &SPM(k);
-        if (e->dirty == 0 || (e->dirty & SP_UNSURE)) {
-            continue;
+        const SpMember *e = &SPM(k);
+        if (e->dirty != 0 && !(e->dirty & SP_UNSURE)) {
+            todo[m++] = k;
         }
-        int r = spread_reread_member(k);
+    }
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (i + REREAD_AHEAD < m) {
+            cg_prefetch_object(SPM(todo[i + REREAD_AHEAD]).op, 0);
+        }
+        int r = spread_reread_member(todo[i]);
         if (r < 0) {
+            PyMem_RawFree(todo);
             return -1;
         }
         unsure += r == 0;
     }
+    PyMem_RawFree(todo);
     return unsure;
 }
 
