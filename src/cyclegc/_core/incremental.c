@@ -2137,37 +2137,21 @@ spread_reread(void)
     return unsure;
 }
 
-/* Every member is reached, along the recorded references, from members
- * recorded as referenced from outside (a count read when traversed or read
- * again, more than the references recorded from members): the verdict
- * would most likely find them all alive.  Nothing is read: the records of
- * members on written pages may be stale (the program's use of a live
- * structure writes its refcounts), so this is an estimate, used only to
- * keep, which is always sound.  What it can cost is retention: a structure
- * that was referenced from outside when read, and dropped since, is kept
- * for this round, as marking keeps what dies after it; the next round
- * reads it dead and its verdict frees it.  Garbage whose records show no
- * reference from outside always gets its verdict.  A live structure that
- * marking did not reach (linked after the round began) is the usual case:
- * on Sphinx such verdicts read 2-17k of 36k members on written pages, 4-30
- * ms, to find them all alive. */
-static int
-spread_all_reached_from_outside(void)
+/* move_unreachable on the side tables: reach[k] (zeroed by the caller)
+ * set for every member reached along the recorded references from the
+ * members referenced from outside -- a count other than the references
+ * recorded from members, or SP_UNSURE (not read at the verdict).  Returns
+ * how many, -1 if memory ran out. */
+static Py_ssize_t
+spread_reach(uint8_t *reach)
 {
-    Py_ssize_t n = sp.n, top = 0, reached = 0;
-    if (n == 0 || sp.mism == 0) {
-        return 0;
-    }
-    uint8_t *reach = PyMem_RawCalloc((size_t)n, 1);
-    Py_ssize_t *todo = PyMem_RawMalloc((size_t)n * sizeof(Py_ssize_t));
-    if (reach == NULL || todo == NULL) {
-        PyMem_RawFree(reach);
-        PyMem_RawFree(todo);
-        return 0;
+    Py_ssize_t n = sp.n, top = 0, reached;
+    Py_ssize_t *todo = PyMem_RawMalloc((size_t)(n > 0 ? n : 1) * sizeof(Py_ssize_t));
+    if (todo == NULL) {
+        return -1;
     }
     for (Py_ssize_t k = 0; k < n; k++) {
-        const SpMember *e = &SPM(k);
-        if (e->blen > 0 && e->refcnt > (Py_ssize_t)e->internal) {
+        if (SPM(k).refcnt != (Py_ssize_t)SPM(k).internal || (SPM(k).dirty & SP_UNSURE)) {
             reach[k] = 1;
             todo[top++] = k;
         }
@@ -2184,9 +2168,34 @@ spread_all_reached_from_outside(void)
             }
         }
     }
-    PyMem_RawFree(reach);
     PyMem_RawFree(todo);
-    return reached == n;
+    return reached;
+}
+
+/* Every member is reached, along the recorded references, from members
+ * recorded as referenced from outside (spread_reach, on the records as
+ * they are, this stop's SP_UNSURE flags not set yet): the verdict
+ * would most likely find them all alive.  Nothing is read: the records of
+ * members on written pages may be stale (the program's use of a live
+ * structure writes its refcounts), so this is an estimate, used only to
+ * keep, which is always sound.  What it can cost is retention: a structure
+ * that was referenced from outside when read, and dropped since, is kept
+ * for this round, as marking keeps what dies after it; the next round
+ * reads it dead and its verdict frees it.  Garbage whose records show no
+ * reference from outside always gets its verdict.  A live structure that
+ * marking did not reach (linked after the round began) is the usual case:
+ * on Sphinx such verdicts read 2-17k of 36k members on written pages, 4-30
+ * ms, to find them all alive. */
+static int
+spread_all_reached_from_outside(void)
+{
+    if (sp.n == 0 || sp.mism == 0) {
+        return 0;
+    }
+    uint8_t *reach = PyMem_RawCalloc((size_t)sp.n, 1);
+    Py_ssize_t reached = reach == NULL ? -1 : spread_reach(reach);
+    PyMem_RawFree(reach);
+    return reached == sp.n;
 }
 
 /* The verdict, `flagged` members to read again, would not fit this stop
@@ -2413,33 +2422,10 @@ spread_decide(CgState *st, CgResult *out)
     Py_ssize_t alive = 0;
     if (sp.mism > 0 || unsure > 0) {
         uint8_t *reach = PyMem_RawCalloc((size_t)n, 1);
-        Py_ssize_t *todo = PyMem_RawMalloc((size_t)n * sizeof(Py_ssize_t));
-        if (reach == NULL || todo == NULL) {
+        if (reach == NULL || (alive = spread_reach(reach)) < 0) {
             PyMem_RawFree(reach);
-            PyMem_RawFree(todo);
             return 0;
         }
-        Py_ssize_t top = 0;
-        for (Py_ssize_t k = 0; k < n; k++) {
-            if (SPM(k).refcnt != (Py_ssize_t)SPM(k).internal || (SPM(k).dirty & SP_UNSURE)) {
-                reach[k] = 1;       /* referenced from outside, or not read */
-                todo[top++] = k;
-            }
-        }
-        alive = top;
-        while (top > 0) {
-            Py_ssize_t k = todo[--top];
-            const SpMember *e = &SPM(k);
-            for (uint32_t x = 0; x < e->ecount; x++) {
-                Py_ssize_t t = SPE(e->eoff + x);
-                if (!reach[t]) {
-                    reach[t] = 1;
-                    todo[top++] = t;
-                    alive++;
-                }
-            }
-        }
-        PyMem_RawFree(todo);
         PyGC_Head garbage;
         cg_list_init(&garbage);
         if (alive < n) {
