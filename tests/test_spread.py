@@ -59,6 +59,21 @@ def bounded():
             builtin_gc.enable()
 
 
+@pytest.fixture
+def settling(bounded):
+    """Every verdict with written pages settles first, reading them again
+    over stops (a window for the program between the joining and the
+    verdict), and the joining takes many short stops, whatever the
+    machine's speed."""
+    core._set_spread_settle_pages(100000)
+    core._set_spread_step_limit(400)
+    try:
+        yield
+    finally:
+        core._set_spread_settle_pages(0)
+        core._set_spread_step_limit(0)
+
+
 def spread_stats():
     return core.incremental_stats()["spread"]
 
@@ -151,7 +166,7 @@ def test_a_structure_taken_back_during_its_proof_stays_whole(bounded):
     assert intact_nodes(taken[0]) == 12000
 
 
-def test_a_node_taken_back_while_the_verdict_settles_stays_whole(bounded):
+def test_a_node_taken_back_while_the_verdict_settles_stays_whole(settling):
     """The verdict reads the members on written pages again over several
     stops (settling), forced here.  After the joining, C code takes a node
     back (a reference no object holds, so marking does not reach it and
@@ -162,50 +177,44 @@ def test_a_node_taken_back_while_the_verdict_settles_stays_whole(bounded):
     cleared, its weakref dead.)"""
     import ctypes
 
-    core._set_spread_settle_pages(100000)
-    core._set_spread_step_limit(400)     # a joining of many short stops, whatever the machine's speed
     held = []
-    try:
-        root = tree(6000)
-        del root.data["index"]      # no wide member: a neighbour's write to its block ends a spread
-        nodes = []
-        stack = [root]
-        while stack:
-            n = stack.pop()
-            nodes.append(weakref.ref(n))
-            stack.extend(n.children)
-        lowest = min(nodes, key=lambda w: id(w()))
-        promote()
-        del root, stack, n, nodes
-        settles = spread_stats()["longest_verdict"]["settle_stops"]
+    root = tree(6000)
+    del root.data["index"]      # no wide member: a neighbour's write to its block ends a spread
+    nodes = []
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        nodes.append(weakref.ref(n))
+        stack.extend(n.children)
+    lowest = min(nodes, key=lambda w: id(w()))
+    promote()
+    del root, stack, n, nodes
+    settles = spread_stats()["longest_verdict"]["settle_stops"]
 
-        def reach_in():
-            if held:
-                return
-            st = spread_stats()
-            if st["active"] and st["traversed"] == st["members"]:
-                node = lowest()             # joined, not decided yet
-                ctypes.pythonapi.Py_IncRef(ctypes.py_object(node))
-                held.append(node)
-                held[0] = None              # only the C reference holds it now
+    def reach_in():
+        if held:
+            return
+        st = spread_stats()
+        if st["active"] and st["traversed"] == st["members"]:
+            node = lowest()             # joined, not decided yet
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(node))
+            held.append(node)
+            held[0] = None              # only the C reference holds it now
 
-        run_rounds(between=reach_in)
-        assert held, "the spread never finished joining"
-        assert spread_stats()["longest_verdict"]["settle_stops"] > settles, "no verdict settled"
-        node = lowest()
-        assert node is not None, "a node held by C code was freed or cleared"
-        assert intact_nodes(node) == 6000
-        ctypes.pythonapi.Py_DecRef(ctypes.py_object(node))
-    finally:
-        core._set_spread_settle_pages(0)
-        core._set_spread_step_limit(0)
+    run_rounds(between=reach_in)
+    assert held, "the spread never finished joining"
+    assert spread_stats()["longest_verdict"]["settle_stops"] > settles, "no verdict settled"
+    node = lowest()
+    assert node is not None, "a node held by C code was freed or cleared"
+    assert intact_nodes(node) == 6000
+    ctypes.pythonapi.Py_DecRef(ctypes.py_object(node))
 
 
 class Box:
     __slots__ = ("items", "peer", "__weakref__")
 
 
-def test_a_wide_member_changed_and_changed_back_while_settling_is_walked_again(bounded):
+def test_a_wide_member_changed_and_changed_back_while_settling_is_walked_again(settling):
     """A wide list of the closure is changed after the joining (big[0] = y),
     read again by a settling stop, then changed back (big[0] = x) while
     the program takes a reference to y; y, which the program holds, must
@@ -222,69 +231,63 @@ def test_a_wide_member_changed_and_changed_back_while_settling_is_walked_again(b
     structures, one must get there.)"""
     import ctypes
 
-    core._set_spread_settle_pages(100000)
-    core._set_spread_step_limit(400)
     reached = 0
-    try:
-        for attempt in range(8):
-            holder = Box()
-            big = [Box() for _ in range(20000)]      # wide: a copy is taken as it is walked
-            for b in big:
-                b.peer = holder
-            holder.items = big
-            x, y = Box(), Box()
-            x.items, y.items = [0], [1, 2, 3]
-            big[0], big[1] = x, y
-            keep_x = x                               # x stays alive when big lets go of it
-            big_addr, wy = id(big), weakref.ref(y)
-            probe = weakref.ref(holder)
-            promote()
-            del holder, big, b, x, y
-            phase = []
-            held = []
+    for attempt in range(8):
+        holder = Box()
+        big = [Box() for _ in range(20000)]      # wide: a copy is taken as it is walked
+        for b in big:
+            b.peer = holder
+        holder.items = big
+        x, y = Box(), Box()
+        x.items, y.items = [0], [1, 2, 3]
+        big[0], big[1] = x, y
+        keep_x = x                               # x stays alive when big lets go of it
+        big_addr, wy = id(big), weakref.ref(y)
+        probe = weakref.ref(holder)
+        promote()
+        del holder, big, b, x, y
+        phase = []
+        held = []
 
-            def change():
-                st = spread_stats()
-                if not phase:
-                    if st["active"] and st["traversed"] == st["members"] and st["members"] > 20000:
-                        b = ctypes.cast(big_addr, ctypes.py_object).value
-                        b[0] = b[1]                  # big -> y twice
-                        phase.append(1)
-                elif phase == [1]:
+        def change():
+            st = spread_stats()
+            if not phase:
+                if st["active"] and st["traversed"] == st["members"] and st["members"] > 20000:
                     b = ctypes.cast(big_addr, ctypes.py_object).value
-                    b[0] = keep_x                    # back as it was joined
-                    held.append(wy())                # and the program takes y
-                    phase.append(2)
+                    b[0] = b[1]                  # big -> y twice
+                    phase.append(1)
+            elif phase == [1]:
+                b = ctypes.cast(big_addr, ctypes.py_object).value
+                b[0] = keep_x                    # back as it was joined
+                held.append(wy())                # and the program takes y
+                phase.append(2)
 
-            run_rounds(rounds=3, between=change)
-            if phase != [1, 2]:
-                continue
-            reached += 1
-            # the structure was garbage: freed, within a few more rounds when
-            # a spread ended keeping it (about 1 run in 10 kept it past the
-            # three rounds above, with or without the thirteenth session's
-            # changes: timing decides where the program's writes fall)
-            for _ in range(4):
-                if probe() is None:
-                    break
-                run_rounds()
-            assert probe() is None
-            assert held[0] is not None
-            assert wy() is held[0], "a weakref to an object the program holds was cleared"
-            assert held[0].items == [1, 2, 3], "an object the program holds was cleared"
-            if reached == 2:
+        run_rounds(rounds=3, between=change)
+        if phase != [1, 2]:
+            continue
+        reached += 1
+        # the structure was garbage: freed, within a few more rounds when
+        # a spread ended keeping it (about 1 run in 10 kept it past the
+        # three rounds above, with or without the thirteenth session's
+        # changes: timing decides where the program's writes fall)
+        for _ in range(4):
+            if probe() is None:
                 break
-        assert reached, f"no spread finished joining: {spread_stats()}"
-    finally:
-        core._set_spread_settle_pages(0)
-        core._set_spread_step_limit(0)
+            run_rounds()
+        assert probe() is None
+        assert held[0] is not None
+        assert wy() is held[0], "a weakref to an object the program holds was cleared"
+        assert held[0].items == [1, 2, 3], "an object the program holds was cleared"
+        if reached == 2:
+            break
+    assert reached, f"no spread finished joining: {spread_stats()}"
 
 
 class Holder:
     __slots__ = ("kids", "data", "__weakref__")
 
 
-def test_a_member_freed_before_the_verdict_is_not_read_by_it(bounded):
+def test_a_member_freed_before_the_verdict_is_not_read_by_it(settling):
     """After the joining the program frees a member, a node's dict D (the
     node gets a new one), and makes a new dict E, which CPython's dict
     free list places at D's address.  Nothing shows D alive at the
@@ -293,49 +296,43 @@ def test_a_member_freed_before_the_verdict_is_not_read_by_it(bounded):
     to keep_survivor, which reads the object: a freed dict's entries (a
     crash, 1 fuzzer run in ~30 under load), or here E, a live dict of
     atoms at that address, which it untracked."""
-    core._set_spread_settle_pages(100000)    # the verdict waits out settling: a window
-    core._set_spread_step_limit(400)
     reached = 0
-    try:
-        for attempt in range(6):
-            root = Holder()
-            root.kids = []
-            for i in range(3000):
-                h = Holder()
-                h.kids = [root]
-                h.data = {"i": i, "l": []}    # a tracked dict: a member
-                root.kids.append(h)
-            node = weakref.ref(root.kids[1500])
-            promote()
-            del root, h
-            state = {}
+    for attempt in range(6):
+        root = Holder()
+        root.kids = []
+        for i in range(3000):
+            h = Holder()
+            h.kids = [root]
+            h.data = {"i": i, "l": []}    # a tracked dict: a member
+            root.kids.append(h)
+        node = weakref.ref(root.kids[1500])
+        promote()
+        del root, h
+        state = {}
 
-            def free_a_member():
-                st = spread_stats()
-                if "dict" not in state:
-                    n = node()
-                    if n is not None and st["active"] and st["traversed"] == st["members"] > 3000:
-                        old = id(n.data)
-                        n.data = {}             # D freed: the free list's top
-                        e = {}                  # ... taken again
-                        e["k"] = []             # tracked
-                        del e["k"]
-                        state["dict"] = e
-                        state["same_address"] = id(e) == old
-                elif "tracked" not in state and not st["active"]:
-                    state["tracked"] = builtin_gc.is_tracked(state["dict"])
+        def free_a_member():
+            st = spread_stats()
+            if "dict" not in state:
+                n = node()
+                if n is not None and st["active"] and st["traversed"] == st["members"] > 3000:
+                    old = id(n.data)
+                    n.data = {}             # D freed: the free list's top
+                    e = {}                  # ... taken again
+                    e["k"] = []             # tracked
+                    del e["k"]
+                    state["dict"] = e
+                    state["same_address"] = id(e) == old
+            elif "tracked" not in state and not st["active"]:
+                state["tracked"] = builtin_gc.is_tracked(state["dict"])
 
-            run_rounds(between=free_a_member)
-            if not state.get("same_address") or "tracked" not in state:
-                continue
-            reached += 1
-            assert state["tracked"], "the verdict read a freed member (an object now at its address)"
-            if reached == 2:
-                break
-        assert reached, f"no spread got to its verdict with the freed member: {spread_stats()}"
-    finally:
-        core._set_spread_settle_pages(0)
-        core._set_spread_step_limit(0)
+        run_rounds(between=free_a_member)
+        if not state.get("same_address") or "tracked" not in state:
+            continue
+        reached += 1
+        assert state["tracked"], "the verdict read a freed member (an object now at its address)"
+        if reached == 2:
+            break
+    assert reached, f"no spread got to its verdict with the freed member: {spread_stats()}"
 
 
 def test_a_live_structure_the_program_uses_is_kept_without_a_verdict(bounded):
