@@ -151,7 +151,6 @@ static struct {
     /* pacing */
     double sweep_cost;              /* seconds per object in S (average) */
     double young_cost;              /* seconds per object of a young collection */
-    double young_cost1;             /* ... of one of generation 1 (young_cost_of) */
     Py_ssize_t gen1_estimate;       /* objects in generation 1 (survivors since) */
     Py_ssize_t young_chunks, young_chunked_objects, gen0_passed;
     int young_backlog;              /* generation 0 is being collected in chunks */
@@ -207,7 +206,6 @@ init_state(void)
     }
     inc.sweep_cost = 300e-9;
     inc.young_cost = 100e-9;
-    inc.young_cost1 = 100e-9;
     inc.chunk_count_mark = -1;
     inc.initialized = 1;
 }
@@ -3480,19 +3478,6 @@ young_chunk(CgState *st, int gen, Py_ssize_t cap, CgResult *out, int *done)
     return examined;
 }
 
-/* Seconds per object of a collection of generation `gen`.  Generation 1's
- * objects are further apart in memory and colder in the caches than
- * generation 0's few thousand: on Sphinx (3.13, where generation 1 reaches
- * 20k objects) its chunks cost 450 ns an object against an estimate from
- * generation 0's of under 300, and a chunk of 8k objects took 3.6 ms.
- * Each has its own estimate; the larger counts for generation 1, whose
- * stops take a chunk of generation 0 too. */
-static double
-young_cost_of(int gen)
-{
-    return gen == 1 ? Py_MAX(inc.young_cost, inc.young_cost1) : inc.young_cost;
-}
-
 /* The young part of an increment when the generation is too big for the
  * stop (threshold0 raised to hundreds of thousands, as mypy does; a
  * generation 1 of ten such passes).  Each stop examines at most what half
@@ -3512,7 +3497,7 @@ young_chunked(CgState *st, int young_gen, CgResult *out)
         return 0;
     }
     double half = inc.max_pause * 0.5;
-    Py_ssize_t cap = (Py_ssize_t)(half / young_cost_of(young_gen));
+    Py_ssize_t cap = (Py_ssize_t)(half / inc.young_cost);
     if (cap < 1000) {
         cap = 1000;
     }
@@ -3594,7 +3579,7 @@ young_chunked(CgState *st, int young_gen, CgResult *out)
     out->duration = cg_now() - t0;
     if (out->candidates >= 256) {
         double per = (thread_cpu_now() - c0) / (double)out->candidates;
-        cost_sample(young_gen == 1 ? &inc.young_cost1 : &inc.young_cost, per, 0.95);
+        cost_sample(&inc.young_cost, per, 0.95);
     }
     return 1;
 }
@@ -3699,7 +3684,7 @@ cg_inc_step(CgState *st, int young_gen, int plan, CgResult *out)
         cg_collect_generation(st, young_gen, out);
         if (out->candidates >= 256) {
             double per = (thread_cpu_now() - c0) / (double)out->candidates;
-            cost_sample(young_gen == 1 ? &inc.young_cost1 : &inc.young_cost, per, 0.95);
+            cost_sample(&inc.young_cost, per, 0.95);
         }
         inc.gen1_estimate = young_gen == 0
             ? inc.gen1_estimate + (out->candidates - out->collected)
