@@ -3088,14 +3088,6 @@ clear_parked(CgState *st, double deadline, int all)
         return 0;
     }
     inc.clearing = 1;
-    /* Every GC object freed lowers generation 0's count (CPython's
-     * PyObject_GC_Del).  The built-in frees its garbage inside the
-     * collection, after setting that count to 0, so its frees never delay
-     * the next collection; garbage cleared in a later stop would, by as
-     * many objects as it frees, while the program's new objects pile up in
-     * generation 0 (Sphinx on 3.13: young collections of 10-14k objects at
-     * a threshold of 2,000, 3-3.6 ms).  The count is put back. */
-    int count0 = st->generations[0].count;
     while (!cg_list_is_empty(&inc.parked)) {
         if (!all && n > 0 && n % CLOCK_EVERY == 0 && cg_now() > deadline) {
             break;
@@ -3107,9 +3099,6 @@ clear_parked(CgState *st, double deadline, int all)
             cg_list_move(g, oldest);
         }
         n++;
-    }
-    if (st->generations[0].count < count0) {
-        st->generations[0].count = count0;
     }
     inc.clearing = 0;
     inc.parked_cleared += n;
