@@ -1981,7 +1981,9 @@ spread_alive(Py_ssize_t k)
         if (!spread_refs_intact(chain[--depth])) {
             return spread_witnessed(chain_start);
         }
-        memo_put(depth > 0 ? chain[depth - 1] : chain_start, 0, MEMO_ALIVE);
+        if (depth > 0) {
+            memo_put(chain[depth - 1], 0, MEMO_ALIVE);
+        }
     }
     memo_put(chain_start, 0, MEMO_ALIVE);
     return 1;
