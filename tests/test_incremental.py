@@ -701,6 +701,8 @@ def test_chunks_keep_up_when_callbacks_let_other_threads_allocate():
 EXTRA_STOPS_PROGRAM = """
 import gc, json, sys, cyclegc
 from cyclegc._core import _cyclegc as core
+if len(sys.argv) > 2:
+    gc.set_threshold(int(sys.argv[2]), 10, 10)
 cyclegc.install(max_pause_ms=2)
 core._set_extra_stops(sys.argv[1] == "on")
 threshold0 = gc.get_threshold()[0]
@@ -754,6 +756,29 @@ def test_a_round_behind_its_pacer_gets_extra_stops_between_young_ones(on):
     assert len(doc["between"]) == doc["extra"]
     for gen, count0, young_before, young_after in doc["between"]:
         assert gen == 2
+        assert young_before > 0 and young_after >= young_before * 0.9
+
+
+def test_a_round_behind_gets_a_stop_every_350_allocations_under_a_high_threshold0():
+    """3.13's threshold0 of 2000 gave a round behind its pacer one extra
+    stop per young period, a third of 3.12's rate of stops per allocation
+    (threshold0 700), and Sphinx on 3.13 carried more floating garbage
+    (peak RSS 1.11-1.34x).  Under threshold0 2100 a young period now holds
+    several extra stops (at 350, 700, ... allocations); each one still
+    leaves the young generation alone."""
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", EXTRA_STOPS_PROGRAM, "on", "2100"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["alive"] and doc["extra"] > 0, doc
+    # before: every extra stop at the halfway mark (count0 ~1050)
+    points = {round(count0 / 350) for _, count0, _, _ in doc["between"]}
+    assert len(points) >= 2, doc["between"]
+    for gen, count0, young_before, young_after in doc["between"]:
+        assert gen == 2 and count0 <= 2100
         assert young_before > 0 and young_after >= young_before * 0.9
 
 
