@@ -413,6 +413,9 @@ class Fuzz:
         # members of a few pages again per stop) in half the seeds; drawn
         # apart so that the other draws stay what they were for each seed
         core._set_spread_settle_pages(random.Random(self.seed * 7919 + 1).choice((0, 1, 4, 16)))
+        # members shown alive by the walk of the spread's list, or by their
+        # `via` chains only, or as many written members call for
+        core._set_spread_alive_walk(random.Random(self.seed * 7919 + 2).choice((-1, 0, 1)))
         try:
             self.attack()
             core.run_increment(1, True)
@@ -439,6 +442,7 @@ class Fuzz:
             core._force_oversized(0)
             core._set_spread_step_limit(0)
             core._set_spread_settle_pages(0)
+            core._set_spread_alive_walk(0)
             core._set_max_pause(0)
             core._set_young_chunk(0)
         # what rounds left (garbage that other garbage kept marked, a round

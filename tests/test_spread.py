@@ -74,6 +74,18 @@ def settling(bounded):
         core._set_spread_step_limit(0)
 
 
+@pytest.fixture(params=[-1, 1], ids=["via-chains", "list-walk"])
+def alive_walk(request):
+    """Members on written pages shown alive by their `via` chains only, or
+    by a walk of the spread's private list first (the verdict's choice
+    when many members are written: Sphinx)."""
+    core._set_spread_alive_walk(request.param)
+    try:
+        yield request.param
+    finally:
+        core._set_spread_alive_walk(0)
+
+
 def spread_stats():
     return core.incremental_stats()["spread"]
 
@@ -144,7 +156,7 @@ def test_without_spreading_the_same_structure_needs_an_oversized_stop(bounded):
     assert core.incremental_stats()["oversized_slices"] > before
 
 
-def test_a_structure_taken_back_during_its_proof_stays_whole(bounded):
+def test_a_structure_taken_back_during_its_proof_stays_whole(bounded, alive_walk):
     root = tree(12000)
     keep = weakref.ref(root.children[1])
     promote()
@@ -166,7 +178,7 @@ def test_a_structure_taken_back_during_its_proof_stays_whole(bounded):
     assert intact_nodes(taken[0]) == 12000
 
 
-def test_a_node_taken_back_while_the_verdict_settles_stays_whole(settling):
+def test_a_node_taken_back_while_the_verdict_settles_stays_whole(settling, alive_walk):
     """The verdict reads the members on written pages again over several
     stops (settling), forced here.  After the joining, C code takes a node
     back (a reference no object holds, so marking does not reach it and
@@ -214,7 +226,7 @@ class Box:
     __slots__ = ("items", "peer", "__weakref__")
 
 
-def test_a_wide_member_changed_and_changed_back_while_settling_is_walked_again(settling):
+def test_a_wide_member_changed_and_changed_back_while_settling_is_walked_again(settling, alive_walk):
     """A wide list of the closure is changed after the joining (big[0] = y),
     read again by a settling stop, then changed back (big[0] = x) while
     the program takes a reference to y; y, which the program holds, must
@@ -287,7 +299,7 @@ class Holder:
     __slots__ = ("kids", "data", "__weakref__")
 
 
-def test_a_member_freed_before_the_verdict_is_not_read_by_it(settling):
+def test_a_member_freed_before_the_verdict_is_not_read_by_it(settling, alive_walk):
     """After the joining the program frees a member, a node's dict D (the
     node gets a new one), and makes a new dict E, which CPython's dict
     free list places at D's address.  Nothing shows D alive at the

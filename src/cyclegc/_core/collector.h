@@ -95,6 +95,7 @@ PyObject *cg_inc_stats(void);
 extern int cg_spread_enabled;                 /* closures proven across stops (default 1; _set_spread) */
 void cg_inc_set_spread_step_limit(Py_ssize_t n);   /* tests: members per stop at most (0: budget) */
 void cg_inc_set_spread_settle_pages(Py_ssize_t n);    /* tests: verdicts settle n pages a stop */
+void cg_inc_set_spread_alive_walk(Py_ssize_t mode);   /* tests: members shown alive by a list walk: 1 always, -1 never */
 int cg_inc_spread_from(PyObject *op);         /* tests: the next stop spreads op's closure */
 
 /* The page write detector (writewatch.c): pages are page numbers (address

@@ -390,6 +390,15 @@ set_count(PyObject *arg, void (*setter)(Py_ssize_t))
     Py_RETURN_NONE;
 }
 
+/* _set_spread_alive_walk(mode): tests and the fuzzer; 1, verdicts and
+ * settling show members alive by a walk of the spread's list first; -1
+ * never; 0 as many written members call for. */
+static PyObject *
+core_set_spread_alive_walk(PyObject *self, PyObject *arg)
+{
+    return set_count(arg, cg_inc_set_spread_alive_walk);
+}
+
 /* _set_spread_settle_pages(n): tests and the fuzzer; every verdict on
  * written pages settles first, n pages a stop (0: only when the stop's
  * budget says so). */
@@ -826,6 +835,8 @@ static PyMethodDef core_methods[] = {
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
     {"_write_watch_selftest", core_write_watch_selftest, METH_NOARGS,
      "_write_watch_selftest() -> dict: the page write detector on pages of its own."},
+    {"_set_spread_alive_walk", core_set_spread_alive_walk, METH_O,
+     "_set_spread_alive_walk(mode): tests: members shown alive by a walk of the spread's list first (1 always, -1 never, 0 when many are written)."},
     {"_set_spread_settle_pages", core_set_spread_settle_pages, METH_O,
      "_set_spread_settle_pages(n): tests: every verdict on written pages settles first, n pages a stop (0: off)."},
     {"_set_spread_step_limit", core_set_spread_step_limit, METH_O,
