@@ -971,6 +971,7 @@ static struct {
     Py_ssize_t witnessed_n, witnessed_stop;
     Py_ssize_t flagged_stop, flagged, flagged_blocks;   /* spread_flag_dirty: the stop its flags are of */
     int alive_walk;          /* tests: 1 the list walk always shows members alive first, -1 never */
+    double walk_cost;        /* seconds per member of that walk, recent */
 } sp;
 
 static int spread_wanted(void);
@@ -2069,13 +2070,29 @@ spread_alive_by_list(void)
 }
 
 /* Many members with written blocks to show alive: the list walk first
- * (tests and the fuzzer: sp.alive_walk 1 always, -1 never). */
+ * (tests and the fuzzer: sp.alive_walk 1 always, -1 never).  A settling
+ * stop (deadline > 0) walks only if the walk fits before its deadline: its
+ * reading is bounded by the deadline member by member, the walk is not (a
+ * spread of 1M members is a walk of ~10 ms); the verdict (deadline 0)
+ * takes the cheaper way whatever it costs. */
 static void
-spread_alive_prepass(Py_ssize_t block_dirty)
+spread_alive_prepass(Py_ssize_t block_dirty, double deadline)
 {
-    if (sp.alive_walk > 0
-        || (sp.alive_walk == 0 && block_dirty >= 256 && block_dirty * 16 >= sp.n)) {
-        spread_alive_by_list();
+    if (sp.alive_walk < 0) {
+        return;
+    }
+    if (sp.alive_walk == 0) {
+        if (block_dirty < 256 || block_dirty * 16 < sp.n) {
+            return;
+        }
+        if (deadline > 0 && cg_now() + (double)sp.n * sp.walk_cost > deadline) {
+            return;
+        }
+    }
+    double t0 = cg_now();
+    spread_alive_by_list();
+    if (sp.n >= 1024) {
+        cost_sample(&sp.walk_cost, (cg_now() - t0) / (double)sp.n, 0.9);
     }
 }
 
@@ -2118,7 +2135,7 @@ static Py_ssize_t
 spread_flag_unsure(void)
 {
     Py_ssize_t unsure = 0;
-    spread_alive_prepass(sp.flagged_blocks);
+    spread_alive_prepass(sp.flagged_blocks, 0.0);
     for (Py_ssize_t k = 0; k < sp.n; k++) {
         if ((SPM(k).dirty & SP_BLOCK_DIRTY) && !spread_alive(k)) {
             SPM(k).dirty |= SP_UNSURE;
@@ -2426,7 +2443,7 @@ spread_settle(double deadline)
     }
     qsort(v, (size_t)nv, sizeof(PageMember), cmp_page_member);
     memo_begin();
-    spread_alive_prepass(sp.flagged_blocks);
+    spread_alive_prepass(sp.flagged_blocks, deadline);
     uint8_t *done = PyMem_RawCalloc((size_t)sp.n, 1);    /* 1 read, 2 not readable */
     uintptr_t *again = PyMem_RawMalloc((size_t)(nv > 0 ? nv : 1) * sizeof(uintptr_t));
     if (done == NULL || again == NULL) {
@@ -2675,6 +2692,9 @@ spread_step(CgState *st, double deadline, CgResult *out)
                                         /* and a settling stop more is a stop more for the */
                                         /* program to write in: more spreads ended unsure) */
             sp.decide_cost = 20e-9;
+        }
+        if (sp.walk_cost == 0) {
+            sp.walk_cost = 15e-9;
         }
         cg_list_init(&sp.list);
         cg_slots_init(&sp.ring);
