@@ -44,3 +44,30 @@ def test_stats_say_whether_the_detector_works():
         assert core.incremental_stats()["spread"]["enabled"] is False
     finally:
         core._set_spread(previous)
+
+
+@needs_watch
+def test_the_detectors_descriptors_stay_out_of_the_programs_numbers():
+    """The detector opens two descriptors the first time it is used, at
+    whatever point of the program that is.  At the lowest free numbers they
+    broke a program's run of consecutive descriptors (CPython's test_os
+    test_closerange skipped twice under install(max_pause_ms=2)); they are
+    kept high, below the soft limit."""
+    import json
+    import subprocess
+    import sys
+    code = (
+        "import json, os, resource\n"
+        "from cyclegc._core import _cyclegc as core\n"
+        "before = set(os.listdir('/proc/self/fd'))\n"
+        "core._write_watch_selftest()\n"
+        "after = set(os.listdir('/proc/self/fd'))\n"
+        "print(json.dumps({'new': sorted(int(f) for f in after - before),\n"
+        "                  'soft': resource.getrlimit(resource.RLIMIT_NOFILE)[0]}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    if doc["soft"] != -1 and doc["soft"] < 256:
+        pytest.skip("a soft descriptor limit under 256 leaves no room above the program's")
+    assert len(doc["new"]) == 2, doc
+    assert all(fd >= 128 for fd in doc["new"]), doc
