@@ -50,9 +50,9 @@ def test_stats_say_whether_the_detector_works():
 def test_the_detectors_descriptors_stay_out_of_the_programs_numbers():
     """The detector opens two descriptors the first time it is used, at
     whatever point of the program that is.  At the lowest free numbers they
-    broke a program's run of consecutive descriptors (CPython's test_os
-    test_closerange skipped twice under install(max_pause_ms=2)); they are
-    kept high, below the soft limit."""
+    can break a run of consecutive descriptors the program makes later
+    (CPython's test_os test_closerange wants one); they are kept high,
+    below the soft limit."""
     import json
     import subprocess
     import sys
