@@ -1948,6 +1948,16 @@ spread_same_edges_visit(PyObject *op, void *arg)
     return 0;
 }
 
+/* Member e (alive, read in this stop) references the members it recorded,
+ * in the same order: one compare-walk, referents found by address. */
+static int
+spread_edges_same(const SpMember *e)
+{
+    Py_ssize_t pos[3] = {0, e->eoff, e->ecount};
+    Py_TYPE(e->op)->tp_traverse(e->op, spread_same_edges_visit, pos);
+    return pos[0] == (Py_ssize_t)e->ecount;
+}
+
 static int
 spread_refs_intact(Py_ssize_t v)
 {
@@ -1960,15 +1970,7 @@ spread_refs_intact(Py_ssize_t v)
     if (m & (MEMO_INTACT | MEMO_CHANGED)) {
         return (m & MEMO_INTACT) != 0;
     }
-    int answer;
-    if (e->snap >= 0) {
-        answer = spread_same_bytes(e);
-    }
-    else {
-        Py_ssize_t pos[3] = {0, e->eoff, e->ecount};
-        Py_TYPE(e->op)->tp_traverse(e->op, spread_same_edges_visit, pos);
-        answer = pos[0] == (Py_ssize_t)e->ecount;
-    }
+    int answer = e->snap >= 0 ? spread_same_bytes(e) : spread_edges_same(e);
     memo_put(v, 0, answer ? MEMO_INTACT : MEMO_CHANGED);
     sp.reread++;
     return answer;
@@ -2185,17 +2187,13 @@ spread_reread_member(Py_ssize_t k)
     if ((memo_get(k) & MEMO_INTACT) || spread_same_bytes(e)) {
         return 1;       /* a neighbour wrote its page: its references stand */
     }
-    if (e->snap < 0 && !(memo_get(k) & MEMO_CHANGED)) {
+    if (e->snap < 0 && !(memo_get(k) & MEMO_CHANGED) && spread_edges_same(e)) {
         /* compared first: most members on written pages are unchanged
          * (their neighbours wrote), and a walk that only compares costs
          * less than taking the references back and recording them again */
-        Py_ssize_t pos[3] = {0, e->eoff, e->ecount};
-        tp->tp_traverse(op, spread_same_edges_visit, pos);
-        if (pos[0] == (Py_ssize_t)e->ecount) {
-            memo_put(k, 0, MEMO_INTACT | MEMO_ALIVE);
-            sp.reread++;
-            return 1;
-        }
+        memo_put(k, 0, MEMO_INTACT | MEMO_ALIVE);
+        sp.reread++;
+        return 1;
     }
     uint32_t old_off = e->eoff, old_count = e->ecount;
     for (uint32_t x = 0; x < old_count; x++) {
