@@ -44,6 +44,7 @@ core = Extension(
         "src/cyclegc/_core/module.c",
         "src/cyclegc/_core/collector.c",
         "src/cyclegc/_core/incremental.c",
+        "src/cyclegc/_core/immortal.c",
         "src/cyclegc/_core/introspect.c",
         "src/cyclegc/_core/layout.c",
         "src/cyclegc/_core/metrics.c",

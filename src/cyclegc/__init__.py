@@ -33,6 +33,7 @@ from .api import (  # noqa: E402
     get_referrers,
     get_stats,
     get_threshold,
+    immortalize_heap,
     is_finalized,
     is_fork_friendly,
     is_tracked,
@@ -51,7 +52,7 @@ __all__ = [
     "DEBUG_COLLECTABLE", "DEBUG_LEAK", "DEBUG_SAVEALL", "DEBUG_STATS",
     "DEBUG_UNCOLLECTABLE", "callbacks", "collect", "collection_stats", "disable",
     "enable", "find_cycles", "freeze", "garbage", "get_count", "get_debug", "get_freeze_count",
-    "get_objects", "get_referents", "get_referrers", "get_stats", "get_threshold",
+    "get_objects", "get_referents", "get_referrers", "get_stats", "get_threshold", "immortalize_heap",
     "incremental_stats", "install", "installed", "is_finalized", "is_fork_friendly", "is_tracked", "isenabled", "set_debug",
     "set_fork_friendly", "set_threshold", "unfreeze", "uninstall", "why_alive",
 ]

@@ -90,6 +90,37 @@ def set_fork_friendly(mode=True):
     _core._set_fork_friendly(mode is True)
 
 
+def immortalize_heap():
+    """Make every object alive now immortal, for a pre-fork server's master
+    to call once its application is loaded, before it forks its workers.
+
+    Immortal objects (PEP 683, CPython 3.12+) are left alone by reference
+    counting: a worker that reads them does not write their pages, so it
+    keeps sharing them with the master and its other workers instead of
+    copying what its requests touched.  They are also outside every
+    collection, as CPython's own immortal objects are: not collected, not
+    walked, not listed by ``get_objects()``, ``get_referrers()`` or
+    ``get_freeze_count()``.
+
+    What becomes immortal: the tracked objects of every generation and of
+    the permanent one, what they reference, and the constants and names of
+    their code.  Objects that run code when they die (``__del__``, files,
+    sockets, generators) stay mortal, so files are still flushed and closed.
+    The price: an object alive now is never freed, even if the program
+    drops it later, and its weakref callbacks never run.  Call it once
+    (gunicorn: the ``when_ready`` hook), not before every fork.
+
+    Returns how many objects it made immortal.  On CPython 3.11, which has
+    no immortal objects, it freezes them instead (``freeze()``: collections
+    leave them alone, reference counting still writes them) and returns 0.
+    """
+    if not _core.CAN_IMMORTALIZE:
+        freeze()
+        return 0
+    made, _kept_mortal = _core._immortalize_heap()
+    return made
+
+
 def is_fork_friendly():
     """Whether full collections in this process are fork-friendly now."""
     previous = _core._set_fork_friendly(False)

@@ -82,6 +82,46 @@ enum cg_immortal_action { CG_IMMORTAL_NONE, CG_IMMORTAL_FREEZE, CG_IMMORTAL_UNTR
 #  define CG_IMMORTAL_ACTION CG_IMMORTAL_NONE
 #endif
 
+/* Making an object immortal (immortal.c, 3.12+, PEP 683): a reference
+ * count of _Py_IMMORTAL_REFCNT makes Py_INCREF and Py_DECREF leave the
+ * object alone (they test the low 32 bits), so it is never written by them
+ * and never freed.  3.11 has no immortal objects.  A debug build asserts
+ * that an immortal str is interned, so there strings stay mortal.  Code
+ * objects are not GC objects in either version: their constants and names,
+ * which every execution of the code reads, are reached through these
+ * fields (the same in 3.12 and 3.13). */
+#if PY_VERSION_HEX >= 0x030C0000
+#  define CG_CAN_IMMORTALIZE 1
+#  define CG_SET_IMMORTAL(op) ((op)->ob_refcnt = _Py_IMMORTAL_REFCNT)
+#  ifdef Py_DEBUG
+#    define CG_IMMORTAL_STR_OK 0
+#  else
+#    define CG_IMMORTAL_STR_OK 1
+#  endif
+static inline void
+cg_visit_code_members(PyObject *op, visitproc visit, void *arg)
+{
+    PyCodeObject *co = (PyCodeObject *)op;
+    PyObject *members[] = {co->co_consts, co->co_names, co->co_localsplusnames,
+                           co->co_localspluskinds, co->co_filename, co->co_name,
+                           co->co_qualname, co->co_linetable, co->co_exceptiontable};
+    for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+        if (members[i] != NULL) {
+            visit(members[i], arg);
+        }
+    }
+}
+#else
+#  define CG_CAN_IMMORTALIZE 0
+#  define CG_SET_IMMORTAL(op) ((void)(op))
+#  define CG_IMMORTAL_STR_OK 0
+static inline void
+cg_visit_code_members(PyObject *op, visitproc visit, void *arg)
+{
+    (void)op; (void)visit; (void)arg;
+}
+#endif
+
 /* Weakref list of an object whose type supports weakrefs.  Offset form only:
  * 3.12+ _PyObject_GET_WEAKREFS_LISTPTR() pulls in a non-exported symbol, and
  * static builtin types (the case it handles) are never garbage. */

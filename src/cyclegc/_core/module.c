@@ -248,6 +248,26 @@ api_get_freeze_count(PyObject *self, PyObject *Py_UNUSED(ignored))
     return PyLong_FromSsize_t(cg_freeze_count(cg_state()));
 }
 
+/* _immortalize_heap() -> (made immortal, kept mortal): see immortal.c. */
+static PyObject *
+core_immortalize_heap(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    CgState *st = cg_state();
+    if (st->collecting) {
+        PyErr_SetString(PyExc_RuntimeError, "immortalize_heap() cannot run during a collection");
+        return NULL;
+    }
+    Py_ssize_t kept = 0;
+    Py_ssize_t made = cg_immortalize_heap(st, &kept);
+    return Py_BuildValue("(nn)", made, kept);
+}
+
+static PyObject *
+core_immortal_count(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSsize_t(cg_immortal_count());
+}
+
 /* Docstrings carry text signatures so inspect.signature() matches gc's. */
 static PyMethodDef api_methods[] = {
     {"enable", api_enable, METH_NOARGS,
@@ -831,6 +851,10 @@ static PyMethodDef core_methods[] = {
     {"metrics_snapshot", core_metrics_snapshot, METH_NOARGS,
      "(totals per generation, recent collections, duration histogram)"},
     {"metrics_reset", core_metrics_reset, METH_NOARGS, "Forget the core's metrics."},
+    {"_immortalize_heap", core_immortalize_heap, METH_NOARGS,
+     "_immortalize_heap() -> (made immortal, kept mortal): see cyclegc.immortalize_heap()."},
+    {"_immortal_count", core_immortal_count, METH_NOARGS,
+     "_immortal_count() -> tracked objects made immortal, outside the generations."},
     {"_set_marking", core_set_marking, METH_O,
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
     {"_write_watch_selftest", core_write_watch_selftest, METH_NOARGS,
@@ -987,6 +1011,7 @@ module_exec(PyObject *module)
         || PyModule_AddIntConstant(module, "DEBUG_UNCOLLECTABLE", CG_DEBUG_UNCOLLECTABLE) < 0
         || PyModule_AddIntConstant(module, "DEBUG_SAVEALL", CG_DEBUG_SAVEALL) < 0
         || PyModule_AddIntConstant(module, "DEBUG_LEAK", CG_DEBUG_LEAK) < 0
+        || PyModule_AddIntConstant(module, "CAN_IMMORTALIZE", CG_CAN_IMMORTALIZE) < 0
         || PyModule_AddIntConstant(module, "NUM_GENERATIONS", CG_NUM_GENERATIONS) < 0) {
         return -1;
     }
