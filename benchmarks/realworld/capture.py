@@ -19,7 +19,7 @@ from prefork_memory import smaps as _smaps  # noqa: E402
 
 #: Environment variables of the hooks (see envs.py).
 MODE_VAR, RECORD_VAR, GC_DIR_VAR = "CYCLEGC_REGRTEST", "CYCLEGC_REGRTEST_DIR", "CYCLEGC_REALWORLD_DIR"
-MODES = ("builtin", "plain", "pause2", "fork", "freeze")
+MODES = ("builtin", "plain", "pause2", "fork", "immortal", "freeze")
 
 # What legitimately varies between two runs of the same program, and is
 # replaced before outputs are compared: durations printed by the programs

@@ -1,7 +1,7 @@
 """The real programs of the realworld benchmark: what each runs and what of
 its output is compared.
 
-Each program has a name, whether it forks (then mode "fork" applies too),
+Each program has a name, whether it forks (then modes "fork", "immortal" and "freeze" apply too),
 `prepare(ctx)` (sources, once per interpreter) and `run(ctx, mode, run_dir)`
 returning the capture.run_command figures plus ``compare``: {what: text or
 digest}, compared byte for byte between runs (after capture.normalise).
@@ -47,7 +47,7 @@ class Program:
         pass
 
     def modes(self, modes):
-        return [m for m in modes if m not in ("fork", "freeze") or self.forks]
+        return [m for m in modes if m not in ("fork", "immortal", "freeze") or self.forks]
 
     def renormalise(self, compare):
         """What else varies legitimately in this program's output (applied on

@@ -2,7 +2,7 @@
 ratios against the built-in collector, and markdown tables."""
 import statistics
 
-MODE_ORDER = ("builtin", "plain", "pause2", "fork", "freeze")
+MODE_ORDER = ("builtin", "plain", "pause2", "fork", "immortal", "freeze")
 #: the parts of a cyclegc collection its core times (collector.h, CG_PHASE_*)
 PHASES = ("mark", "split", "trial", "untrack", "dispose", "other")
 

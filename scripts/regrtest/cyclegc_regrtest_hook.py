@@ -4,6 +4,8 @@ records that it did.  Does nothing when CYCLEGC_REGRTEST is unset.
 
 Modes: builtin (cyclegc imported, not installed), plain (install()),
 pause2 (install(max_pause_ms=2)), fork (install(fork_friendly=True)),
+immortal (as fork; benchmarks/realworld's gunicorn master also calls
+cyclegc.immortalize_heap() once its application is loaded),
 freeze (as builtin; benchmarks/realworld's gunicorn master calls
 gc.freeze() before forking its workers).
 Each process appends one JSON line to CYCLEGC_REGRTEST_DIR/<pid>.jsonl at
@@ -51,7 +53,7 @@ if _MODE:
         cyclegc.install()
     elif _MODE == "pause2":
         cyclegc.install(max_pause_ms=2)
-    elif _MODE == "fork":
+    elif _MODE in ("fork", "immortal"):
         cyclegc.install(fork_friendly=True)
     _argv = list(getattr(sys, "orig_argv", sys.argv))
     _worker = any("worker" in a for a in _argv) and any("test" in a for a in _argv)

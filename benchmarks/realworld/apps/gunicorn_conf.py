@@ -22,3 +22,14 @@ def pre_fork(server, worker):
     if os.environ.get("CYCLEGC_REGRTEST") == "freeze":
         import gc
         gc.freeze()
+
+
+def when_ready(server):
+    """Mode "immortal": cyclegc fork-friendly, and the master makes its
+    preloaded heap immortal once, before the first worker is forked
+    (cyclegc.immortalize_heap(), 3.12+; on 3.11 it freezes instead).
+    Workers then neither collect nor reference-count the shared heap: what
+    remains of their private memory is what they allocate themselves."""
+    if os.environ.get("CYCLEGC_REGRTEST") == "immortal":
+        import cyclegc
+        cyclegc.immortalize_heap()
