@@ -125,7 +125,7 @@ int cg_park_safe_point(PyThreadState *ts);  /* a slot, or -1 */
 void cg_unpark_safe_point(int slot);
 void cg_unpark_all(void);                   /* in a forked child */
 int cg_stack_roots_configure(void);
-void cg_stack_roots_adopt(void);    /* loads them if `opcode` is imported */
+void cg_stack_roots_adopt(void);    /* after a collection: if `opcode` is imported, loads them at a safe point */
 void cg_stack_roots_reserve(void);  /* takes our co_extra slot (at import) */
 void cg_visit_stack_roots(visitproc visit, void *arg);
 PyObject *cg_stack_depths(PyObject *code, int any);  /* test hook */

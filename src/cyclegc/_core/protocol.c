@@ -84,15 +84,15 @@ cg_run_collection(int gen, int reason)
         return 0;
     }
     claim(st);
-    if (gen == CG_NUM_GENERATIONS - 1) {
-        cg_stack_roots_adopt();     /* marking's value-stack roots (stackroots.c) */
-    }
     invoke_callbacks(st, "start", gen, NULL);
     CgResult r;
     cg_collect_generation(st, gen, &r);
     cg_metrics_record(gen, reason, &r);
     invoke_callbacks(st, "stop", gen, &r);
     release(st);
+    if (gen == CG_NUM_GENERATIONS - 1) {
+        cg_stack_roots_adopt();     /* marking's value-stack roots, loaded later (stackroots.c) */
+    }
     return r.collected + r.uncollectable;
 }
 

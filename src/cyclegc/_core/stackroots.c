@@ -298,37 +298,59 @@ cg_stack_roots_reserve(void)
     }
 }
 
-/* Full collections call this before they start (protocol.c), with the
- * GIL and no collection's state in the headers yet: the tables are loaded
- * as soon as the program itself has imported `opcode`, so that a plain
- * install() adds no import to the program (`opcode` costs ~1.5 ms at
+/* Full collections call this when they have ended (protocol.c): the tables
+ * are loaded once the program itself has imported `opcode`, so that a
+ * plain install() adds no import to the program (`opcode` costs ~1.5 ms at
  * start-up).  Until then only suspended frames give value-stack roots.
- * It runs `cyclegc._opcodes.tables()`, Python code, at the point where
- * gc.callbacks run; a failure leaves the tables unusable, silently (they
- * only save time). */
+ *
+ * Loading them imports cyclegc._opcodes and runs its tables(): Python code,
+ * which must not run inside a collection.  A collection can start inside
+ * any allocation (on 3.11 inside the very allocation that made it due, as
+ * the built-in's does), in the middle of C code that does not expect an
+ * import: loaded at the start of a full collection, the import ran the
+ * program's import hooks in the middle of compile(), and pytest's
+ * assertion rewriter, parsing the imported module, broke the AST state of
+ * the compile() it interrupted ("AST constructor recursion depth
+ * mismatch": pytest on networkx's tests, 3.11, every run).  So the load is
+ * a pending call: the main thread runs it at an eval-breaker check, between
+ * two bytecodes, where a signal handler could run too.  Such a check also
+ * comes inside a collection, in the Python code of its gc.callbacks or
+ * finalizers: there the load declines, and the end of the next full
+ * collection asks again.  A failure leaves the tables unusable, silently (they only save
+ * time). */
+static int load_pending;
+
+static int
+load_at_safe_point(void *Py_UNUSED(arg))
+{
+    load_pending = 0;
+    if (tab.loaded != 0 || cg_state()->collecting) {
+        return 0;
+    }
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+    if (cg_stack_roots_configure() < 0) {
+        PyErr_Clear();
+    }
+    PyErr_Restore(exc_type, exc_value, exc_tb);
+    return 0;
+}
+
 void
 cg_stack_roots_adopt(void)
 {
-    if (tab.loaded != 0) {
-        return;
-    }
-    PyObject *name = PyUnicode_FromString("opcode");
-    if (name == NULL) {
-        PyErr_Clear();
+    if (tab.loaded != 0 || load_pending) {
         return;
     }
     PyObject *exc_type, *exc_value, *exc_tb;
     PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-    PyObject *mod = PyImport_GetModule(name);       /* no import: a lookup */
-    Py_DECREF(name);
+    PyObject *name = PyUnicode_FromString("opcode");
+    PyObject *mod = name != NULL ? PyImport_GetModule(name) : NULL;   /* no import: a lookup */
+    Py_XDECREF(name);
+    PyErr_Clear();
     if (mod != NULL) {
         Py_DECREF(mod);
-        if (cg_stack_roots_configure() < 0) {
-            PyErr_Clear();
-        }
-    }
-    else {
-        PyErr_Clear();
+        load_pending = Py_AddPendingCall(load_at_safe_point, NULL) == 0;
     }
     PyErr_Restore(exc_type, exc_value, exc_tb);
 }
