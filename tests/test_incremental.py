@@ -643,6 +643,50 @@ def test_young_generation_larger_than_a_stop_is_collected_in_chunks():
     assert doc["dead_probes"] >= doc["probes"] - 3
 
 
+def test_a_young_generation_bigger_than_its_count_says_is_still_chunked():
+    """Every GC object freed lowers generation 0's count, wherever it lived:
+    a program dropping old structures while it builds new ones (pylint drops
+    its ASTs) leaves generation 0 far bigger than its count.  The stop must
+    look at the generation, not the count: a generation-1 collection of
+    21,946 objects took 5.6 ms on 3.13 where the counts said it fit."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import gc, json, cyclegc
+        from cyclegc._core import _cyclegc as core
+        cyclegc.install(max_pause_ms=2)
+        old = [[i] for i in range(200_000)]
+        cyclegc.collect()                      # old: in generation 2
+        core._set_young_chunk(5000)            # what a stop may examine, fixed for the test
+        young = []
+        for i in range(60_000):
+            young.append([i])                  # a young object kept ...
+            old.pop()                          # ... and an old one freed: count0 stays put
+        before = cyclegc.incremental_stats()["young_chunks"]
+        largest = 0
+        def watch(phase, info):
+            global largest
+            if phase == "stop":
+                last = cyclegc.incremental_stats()["last_stop"]["parts"]
+                largest = max(largest, last.get("young collection", {"objects": 0})["objects"])
+        gc.callbacks.append(watch)
+        junk = [[i] for i in range(3 * gc.get_threshold()[0])]   # now a young collection is due
+        gc.callbacks.remove(watch)
+        s = cyclegc.incremental_stats()
+        print(json.dumps({"chunks": s["young_chunks"] - before, "young": largest,
+                          "intact": all(y == [n] for n, y in enumerate(young))}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    import json
+    doc = json.loads(out.stdout)
+    assert doc["intact"]
+    assert doc["chunks"] > 0
+    assert 0 < doc["young"] <= 5000
+
+
 def test_chunks_keep_up_when_callbacks_let_other_threads_allocate():
     """Threads allocating while a gc callback (Python code) lets them run
     inside each stop, when no collection can start: stops come far apart,

@@ -127,6 +127,17 @@ cg_list_size(PyGC_Head *list)
     return n;
 }
 
+/* The size of `list`, or `limit` if it holds at least that many. */
+static inline Py_ssize_t
+cg_list_size_upto(PyGC_Head *list, Py_ssize_t limit)
+{
+    Py_ssize_t n = 0;
+    for (PyGC_Head *g = cg_next(list); g != list && n < limit; g = cg_next(g)) {
+        n++;
+    }
+    return n;
+}
+
 static inline PyGC_Head *
 cg_gen_head(CgState *st, int gen)
 {
