@@ -301,7 +301,10 @@ heap_all_candidates(CgState *st)
 int
 cg_readonly_due(CgState *st)
 {
-    return cg_fork_friendly && (cg_heap_shared || !can_mark_alive(st));
+    /* After immortalize_heap() what was shared is out of every list: the
+     * lists hold the process's own objects, and the ordinary collection
+     * writes only pages that are private already. */
+    return cg_fork_friendly && ((cg_heap_shared && !cg_heap_immortalized) || !can_mark_alive(st));
 }
 
 static int

@@ -221,6 +221,7 @@ Py_ssize_t cg_freeze_count(CgState *st);
  * ones leave the generations for a list no collection walks. */
 Py_ssize_t cg_immortalize_heap(CgState *st, Py_ssize_t *kept_mortal);
 Py_ssize_t cg_immortal_count(void);
+extern int cg_heap_immortalized;    /* immortalize_heap() made objects immortal */
 
 /* Step 7 of a collection (collector.c): clears every weakref that is garbage
  * or refers to garbage (`unreachable`, all COLLECTING), then runs the
