@@ -50,6 +50,9 @@ class Tally(collections.Counter):
     """A dict subclass defined in Python."""
 
 
+Pair = collections.namedtuple("Pair", "tag items")     # a tuple-like class (no __dict__)
+
+
 class Other:                 # __class__ assignments switch between Plain and Other
     pass
 
@@ -64,7 +67,8 @@ class Final:
 
 Final.finalized = 0
 
-KINDS = ("list", "dict", "slot", "plain", "final", "tuple", "set", "wide_list", "wide_dict", "tally")
+KINDS = ("list", "dict", "slot", "plain", "final", "tuple", "ntuple", "set", "wide_list", "wide_dict",
+         "tally")
 
 
 class Broken(AssertionError):
@@ -112,6 +116,8 @@ class Fuzz:
             return {self.tag()}
         if kind == "tuple":
             return (self.tag(), [self.tag()])     # a tuple made once, holding a list
+        if kind == "ntuple":
+            return Pair(self.tag(), [self.tag()])
         if kind == "slot":
             o = Slot()
             o.tag = self.tag()

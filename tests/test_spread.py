@@ -6,6 +6,7 @@ never gets a freed or cleared object back."""
 import collections
 import gc as builtin_gc
 import os
+import typing
 import weakref
 
 import pytest
@@ -452,9 +453,15 @@ class Pool(set):
     """A set subclass defined in Python."""
 
 
+class Where(typing.NamedTuple):
+    """A tuple-like class (pylint's spreads all ended at astroid's Position)."""
+    node: object
+    peer: object
+
+
 class Rich:
     """Container subclasses defined in Python, which the proof admits."""
-    __slots__ = ("counts", "items", "members", "peer", "__weakref__")
+    __slots__ = ("counts", "items", "members", "where", "peer", "__weakref__")
 
     def __init__(self, peer):
         self.peer = peer
@@ -462,6 +469,7 @@ class Rich:
         self.counts[self] = 1                       # a dict subclass holding the node
         self.items = Bag([self, peer])              # a list subclass
         self.members = Pool({self})                 # a set subclass
+        self.where = Where(self, peer)              # a NamedTuple
 
 
 def test_container_subclasses_are_proven_across_stops(bounded):

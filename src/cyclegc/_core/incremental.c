@@ -1079,11 +1079,35 @@ spread_known_storage(PyTypeObject *tp)
  * kept garbage a round longer than the built-in in 3 seeds of 1,500 (a
  * weakref held from C code seeds a spread kept alive), cause not
  * established, so they end a spread again. */
+/* A class defined in Python on top of tuple whose instances are laid out
+ * as a tuple's: no __dict__, no __weakref__, no slots of its own
+ * (namedtuple and typing.NamedTuple classes, whose __slots__ is empty).
+ * Its traverse (subtype_traverse) visits the class, then the items, all in
+ * the block; items change only by a write to it.  pylint's spreads all
+ * ended at astroid's Position, a NamedTuple, and took their stops whole. */
+static int
+spread_tuple_like(PyTypeObject *tp)
+{
+    for (PyTypeObject *b = tp; b != &PyTuple_Type; b = b->tp_base) {
+        if (b == NULL || !(b->tp_flags & Py_TPFLAGS_HEAPTYPE)
+            || b->tp_traverse != sp.subtype_traverse || b->tp_del != NULL
+            || b->tp_basicsize != PyTuple_Type.tp_basicsize
+            || b->tp_itemsize != PyTuple_Type.tp_itemsize
+            || b->tp_dictoffset != 0 || b->tp_weaklistoffset != 0) {
+            return 0;
+        }
+    }
+    return sp.subtype_traverse != NULL;
+}
+
 static int
 spread_admitted(PyTypeObject *tp)
 {
     if (tp == &PyTuple_Type || spread_known_storage(tp)) {
         return 1;
+    }
+    if (tp->tp_itemsize != 0) {
+        return spread_tuple_like(tp);
     }
     if (tp->tp_traverse != sp.subtype_traverse || sp.subtype_traverse == NULL
         || tp->tp_del != NULL || tp->tp_itemsize != 0) {
@@ -1158,7 +1182,7 @@ spread_layout(PyObject *op, size_t *pre_out, size_t *len_out, uintptr_t *s0_out,
     if (bt != tp && bt != NULL && spread_known_storage(bt) && cg_instance_values(op, &s0, &s1)) {
         return -1;      /* items and attribute values: two storages, one recorded */
     }
-    if (tp == &PyTuple_Type) {
+    if (bt == &PyTuple_Type) {      /* a tuple, or a tuple-like class's instance */
         len += (size_t)Py_SIZE(op) * sizeof(PyObject *);
     }
     else if (bt == &PyList_Type) {
