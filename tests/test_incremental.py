@@ -602,12 +602,22 @@ def test_stats_name_each_stop_and_its_cause(bounded):
     del keep
 
 
+def child_json(code):
+    """Runs `code` in a child interpreter (its heap and mode its own) and
+    returns the JSON its last line prints."""
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def test_young_generation_larger_than_a_stop_is_collected_in_chunks():
     """A program that raises threshold0 (mypy sets hundreds of thousands):
     generation 0 is examined a chunk per stop, never whole; its garbage is
     still found, and what is alive survives."""
-    import subprocess
-    import sys
     import textwrap
     code = textwrap.dedent("""
         import gc, json, weakref, cyclegc
@@ -630,11 +640,7 @@ def test_young_generation_larger_than_a_stop_is_collected_in_chunks():
                           "alive": alive, "dead_probes": sum(p() is None for p in probes),
                           "probes": len(probes)}))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr
-    import json
-    doc = json.loads(out.stdout)
+    doc = child_json(code)
     assert doc["alive"]
     assert doc["chunks"] > 0
     # no stop examined a whole 200k-object generation 0
@@ -649,8 +655,6 @@ def test_a_young_generation_bigger_than_its_count_says_is_still_chunked():
     its ASTs) leaves generation 0 far bigger than its count.  The stop must
     look at the generation, not the count: a generation-1 collection of
     21,946 objects took 5.6 ms on 3.13 where the counts said it fit."""
-    import subprocess
-    import sys
     import textwrap
     code = textwrap.dedent("""
         import gc, json, cyclegc
@@ -677,11 +681,7 @@ def test_a_young_generation_bigger_than_its_count_says_is_still_chunked():
         print(json.dumps({"chunks": s["young_chunks"] - before, "young": largest,
                           "intact": all(y == [n] for n, y in enumerate(young))}))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr
-    import json
-    doc = json.loads(out.stdout)
+    doc = child_json(code)
     assert doc["intact"]
     assert doc["chunks"] > 0
     assert 0 < doc["young"] <= 5000
@@ -697,7 +697,6 @@ def test_chunks_keep_up_when_callbacks_let_other_threads_allocate():
     (the test above), up to a limit (10 ms at max_pause_ms=2): this callback
     sleeps longer, so they give up, allocate, and catch-up is what bounds
     generation 0."""
-    import subprocess
     import sys
     import textwrap
     code = textwrap.dedent("""
@@ -728,11 +727,7 @@ def test_chunks_keep_up_when_callbacks_let_other_threads_allocate():
         print(json.dumps({"catchup": s["young_catchup_chunks"], "peak": peak[0],
                           "gave_up": s["stop_wait_timeouts"]}))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr
-    import json
-    doc = json.loads(out.stdout)
+    doc = child_json(code)
     assert doc["gave_up"] > 0, doc
     assert doc["catchup"] > 0, doc
     # Without catch-up chunks the peak was 1.46-1.49M.  With them it depends
@@ -835,8 +830,6 @@ def test_overflow_garbage_is_parked_then_cleared_a_slice_per_stop():
     run) and parks it; later stops tp_clear it a slice at a time.
     Meanwhile nothing reaches it: a weakref a finalizer made to it is dead,
     get_objects does not list it; collect() clears what is left."""
-    import subprocess
-    import sys
     import textwrap
     code = textwrap.dedent("""
         import gc, json, weakref, cyclegc
@@ -894,11 +887,7 @@ def test_overflow_garbage_is_parked_then_cleared_a_slice_per_stop():
                           "after_proof": after_proof, "left": s["parked_now"],
                           "cleared": s["parked_cleared"], "log": log}))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr
-    import json
-    doc = json.loads(out.stdout)
+    doc = child_json(code)
     assert doc["parked"] >= 60_000 and doc["oversized"] == doc["overflow"] >= 1, doc
     # proven in the first round after the one that met it: there the
     # closure of the ring (taken whole) was referenced from `holder`, other
@@ -1014,8 +1003,6 @@ def test_a_live_structure_marking_cannot_reach_is_not_taken_whole_every_round(sp
     oversized stop; after two in a row that find it alive, truncations
     wait for the rule of two truncated rounds again for two rounds: about
     two oversized stops in four rounds, not one per round."""
-    import subprocess
-    import sys
     import textwrap
     code = textwrap.dedent(f"""
         import atexit, gc, json, cyclegc
@@ -1043,11 +1030,7 @@ def test_a_live_structure_marking_cannot_reach_is_not_taken_whole_every_round(sp
                           "parked": s["parked_total"], "kept": s["spread"]["kept_alive"],
                           "objects": sum(isinstance(o, N) for o in gc.get_objects())}}))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr
-    import json
-    doc = json.loads(out.stdout)
+    doc = child_json(code)
     assert doc["rounds"] >= 12 and doc["parked"] == 0 and doc["objects"] == 60_000, doc
     if spread:
         # kept alive across stops; an oversized stop only after two spreads
@@ -1062,8 +1045,6 @@ def test_an_extra_stop_asked_for_before_a_collect_is_dropped():
     """A young collection asks for an extra stop at the halfway mark; if a
     collect() ends the round first, the mark must not make every later
     allocation queue a collection that finds nothing to do."""
-    import subprocess
-    import sys
     import textwrap
     code = textwrap.dedent("""
         import gc, json, cyclegc
@@ -1085,11 +1066,7 @@ def test_an_extra_stop_asked_for_before_a_collect_is_dropped():
         print(json.dumps({"asked": asked, "wrong": core.trigger_stats()["wrong_guesses"] - wrong,
                           "mark": core.trigger_stats()["extra_stop_at"]}))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr
-    import json
-    doc = json.loads(out.stdout)
+    doc = child_json(code)
     assert doc["asked"] > 0, doc
     assert doc["wrong"] <= 2, doc
 
