@@ -3670,23 +3670,23 @@ young_chunked(CgState *st, int young_gen, CgResult *out)
     }
     /* Until generation 0 is empty again after chunking began, it is
      * chunked.  Otherwise the counts say whether it fits, and when they
-     * say it does the generations are counted too: the counts are no
-     * measure of them.  count0 is lowered by every GC object freed
-     * anywhere (a program dropping old structures, as pylint drops its
-     * ASTs, leaves generation 0 several times count0), and gen1_estimate
-     * misses what the counts missed: a generation-1 collection of 21,946
-     * objects took 5.6 ms on 3.13 (pylint, pause2) where both said it fit.
-     * Counting stops at cap + 1; the objects counted are the ones the
-     * collection reads next.  (Counting also while chunking, a walk of
-     * cold objects the chunk then reads again, doubled big_young's
-     * chunks: 5.3 ms.) */
+     * say it does generation 0 is counted too: count0 is no measure of
+     * it.  Every GC object freed anywhere lowers count0, so a program
+     * dropping old structures while it builds new ones (pylint drops its
+     * ASTs) has a generation 0 several times count0: a generation-1
+     * collection of 21,946 objects took 5.6 ms on 3.13 where the counts
+     * said it fit.  Generation 0's objects are recent, mostly in cache,
+     * and the collection reads them next; counting stops at what fits.
+     * gen1_estimate adds what young collections left (their real sizes),
+     * so generation 1, whose objects are cold, is not walked.  (Walking
+     * cold objects the collection then reads again cost Sphinx's
+     * generation-1 collections on 3.13 and, while chunking, doubled
+     * big_young's chunks: 5.3 ms.) */
     if (!inc.young_backlog) {
-        Py_ssize_t est = (Py_ssize_t)st->generations[0].count + (young_gen == 1 ? inc.gen1_estimate : 0);
+        Py_ssize_t g1 = young_gen == 1 ? Py_MIN(inc.gen1_estimate, cap) : 0;
+        Py_ssize_t est = (Py_ssize_t)st->generations[0].count + g1;
         if (est <= cap) {
-            est = cg_list_size_upto(cg_gen_head(st, 0), cap + 1);
-            if (young_gen == 1 && est <= cap) {
-                est += cg_list_size_upto(cg_gen_head(st, 1), cap + 1 - est);
-            }
+            est = g1 + cg_list_size_upto(cg_gen_head(st, 0), cap + 1 - g1);
         }
         if (est <= cap) {
             return 0;
