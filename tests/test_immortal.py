@@ -72,9 +72,10 @@ def test_objects_that_run_code_when_they_die_stay_mortal_and_still_die():
         class Finalized:
             def __del__(self):
                 log.append("del")
-        holder = {"fin": Finalized(), "file": open(tempfile.mktemp(), "w")}
+        fd, path = tempfile.mkstemp()
+        os.close(fd)
+        holder = {"fin": Finalized(), "file": open(path, "w")}
         holder["file"].write("buffered, flushed only when the file is closed")
-        path = holder["file"].name
         cyclegc.immortalize_heap()
         mortal = not immortal(holder["fin"]) and not immortal(holder["file"])
         del holder["fin"], holder["file"]              # the dict is immortal; they are not
