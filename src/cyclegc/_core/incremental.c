@@ -1068,17 +1068,6 @@ spread_known_storage(PyTypeObject *tp)
     return tp == &PyList_Type || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type;
 }
 
-/* Types whose tp_traverse reads only the block and the storage
- * spread_layout() names: exact tuples, lists, dicts, sets and frozensets,
- * and classes defined in Python on top of object, of a list, dict, set or
- * frozenset (Counter, defaultdict's Python subclasses...: subtype_traverse,
- * then the base's traverse on the same object), or of a builtin that holds
- * no references and has no items (str, float: subtype_traverse stops
- * there).  Bound methods, weakrefs, cells and functions read only their
- * own block too, and were admitted for a while: the differential soak then
- * kept garbage a round longer than the built-in in 3 seeds of 1,500 (a
- * weakref held from C code seeds a spread kept alive), cause not
- * established, so they end a spread again. */
 /* A class defined in Python on top of tuple whose instances are laid out
  * as a tuple's: no __dict__, no __weakref__, no slots of its own
  * (namedtuple and typing.NamedTuple classes, whose __slots__ is empty).
@@ -1100,6 +1089,17 @@ spread_tuple_like(PyTypeObject *tp)
     return sp.subtype_traverse != NULL;
 }
 
+/* Types whose tp_traverse reads only the block and the storage
+ * spread_layout() names: exact tuples, lists, dicts, sets and frozensets,
+ * and classes defined in Python on top of object, of a list, dict, set or
+ * frozenset (Counter, defaultdict's Python subclasses...: subtype_traverse,
+ * then the base's traverse on the same object), or of a builtin that holds
+ * no references and has no items (str, float: subtype_traverse stops
+ * there); and tuple-like classes (above).  Bound methods, weakrefs, cells
+ * and functions read only their own block too, and were admitted for a
+ * while: the differential soak then kept garbage a round longer than the
+ * built-in in 3 seeds of 1,500 (a weakref held from C code seeds a spread
+ * kept alive), cause not established, so they end a spread again. */
 static int
 spread_admitted(PyTypeObject *tp)
 {
@@ -1110,7 +1110,7 @@ spread_admitted(PyTypeObject *tp)
         return spread_tuple_like(tp);
     }
     if (tp->tp_traverse != sp.subtype_traverse || sp.subtype_traverse == NULL
-        || tp->tp_del != NULL || tp->tp_itemsize != 0) {
+        || tp->tp_del != NULL) {
         return 0;
     }
     for (PyTypeObject *b = tp->tp_base; b != NULL; b = b->tp_base) {
