@@ -117,8 +117,7 @@ def immortalize_heap():
     if not _core.CAN_IMMORTALIZE:
         freeze()
         return 0
-    made, _kept_mortal = _core._immortalize_heap()
-    return made
+    return _core._immortalize_heap()
 
 
 def is_fork_friendly():

@@ -217,10 +217,9 @@ void cg_freeze(CgState *st);
 void cg_unfreeze(CgState *st);
 Py_ssize_t cg_freeze_count(CgState *st);
 /* immortal.c: every object alive now made immortal (3.12+; 0 on 3.11),
- * except those that run code when they die (*kept_mortal); the tracked
- * ones leave the generations for a list no collection walks. */
-Py_ssize_t cg_immortalize_heap(CgState *st, Py_ssize_t *kept_mortal);
-Py_ssize_t cg_immortal_count(void);
+ * except those that run code when they die; the tracked ones leave the
+ * generations for a list no collection walks.  Returns how many it made. */
+Py_ssize_t cg_immortalize_heap(CgState *st);
 extern int cg_heap_immortalized;    /* immortalize_heap() made objects immortal */
 
 /* Step 7 of a collection (collector.c): clears every weakref that is garbage

@@ -54,7 +54,6 @@ int cg_heap_immortalized;
 typedef struct {
     CgStack todo;           /* untracked containers and code objects to traverse */
     Py_ssize_t made;        /* objects made immortal */
-    Py_ssize_t kept_mortal; /* objects left mortal: they run code when they die */
 } Immortalize;
 
 static int
@@ -72,7 +71,6 @@ make_immortal(Immortalize *im, PyObject *op)
         return 0;
     }
     if (dies_with_code(op) || (PyUnicode_Check(op) && !CG_IMMORTAL_STR_OK)) {
-        im->kept_mortal++;
         return 0;
     }
     CG_SET_IMMORTAL(op);
@@ -151,9 +149,8 @@ immortalize_list(Immortalize *im, PyGC_Head *list)
 }
 
 Py_ssize_t
-cg_immortalize_heap(CgState *st, Py_ssize_t *kept_mortal)
+cg_immortalize_heap(CgState *st)
 {
-    *kept_mortal = 0;
     if (!CG_CAN_IMMORTALIZE) {
         return 0;
     }
@@ -163,7 +160,7 @@ cg_immortalize_heap(CgState *st, Py_ssize_t *kept_mortal)
     }
     /* A bounded round's lists go back to the oldest generation first. */
     cg_inc_abort(st);
-    Immortalize im = {{NULL, 0, 0}, 0, 0};
+    Immortalize im = {{NULL, 0, 0}, 0};
     for (int i = 0; i < CG_NUM_GENERATIONS; i++) {
         immortalize_list(&im, cg_gen_head(st, i));
     }
@@ -171,12 +168,5 @@ cg_immortalize_heap(CgState *st, Py_ssize_t *kept_mortal)
     cg_stack_free(&im.todo);
     st->generations[0].count = 0;
     cg_heap_immortalized |= im.made > 0;
-    *kept_mortal = im.kept_mortal;
     return im.made;
-}
-
-Py_ssize_t
-cg_immortal_count(void)
-{
-    return immortal_list_ready ? cg_list_size(&immortal_list) : 0;
 }

@@ -248,7 +248,7 @@ api_get_freeze_count(PyObject *self, PyObject *Py_UNUSED(ignored))
     return PyLong_FromSsize_t(cg_freeze_count(cg_state()));
 }
 
-/* _immortalize_heap() -> (made immortal, kept mortal): see immortal.c. */
+/* _immortalize_heap() -> objects made immortal: see immortal.c. */
 static PyObject *
 core_immortalize_heap(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -257,15 +257,7 @@ core_immortalize_heap(PyObject *self, PyObject *Py_UNUSED(ignored))
         PyErr_SetString(PyExc_RuntimeError, "immortalize_heap() cannot run during a collection");
         return NULL;
     }
-    Py_ssize_t kept = 0;
-    Py_ssize_t made = cg_immortalize_heap(st, &kept);
-    return Py_BuildValue("(nn)", made, kept);
-}
-
-static PyObject *
-core_immortal_count(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyLong_FromSsize_t(cg_immortal_count());
+    return PyLong_FromSsize_t(cg_immortalize_heap(st));
 }
 
 /* Docstrings carry text signatures so inspect.signature() matches gc's. */
@@ -852,9 +844,7 @@ static PyMethodDef core_methods[] = {
      "(totals per generation, recent collections, duration histogram)"},
     {"metrics_reset", core_metrics_reset, METH_NOARGS, "Forget the core's metrics."},
     {"_immortalize_heap", core_immortalize_heap, METH_NOARGS,
-     "_immortalize_heap() -> (made immortal, kept mortal): see cyclegc.immortalize_heap()."},
-    {"_immortal_count", core_immortal_count, METH_NOARGS,
-     "_immortal_count() -> tracked objects made immortal, outside the generations."},
+     "_immortalize_heap() -> objects made immortal: see cyclegc.immortalize_heap()."},
     {"_set_marking", core_set_marking, METH_O,
      "_set_marking(flag) -> previous: mark from the roots before trial deletion."},
     {"_write_watch_selftest", core_write_watch_selftest, METH_NOARGS,

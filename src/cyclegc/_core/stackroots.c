@@ -316,8 +316,8 @@ cg_stack_roots_reserve(void)
  * two bytecodes, where a signal handler could run too.  Such a check also
  * comes inside a collection, in the Python code of its gc.callbacks or
  * finalizers: there the load declines, and the end of the next full
- * collection asks again.  A failure leaves the tables unusable, silently (they only save
- * time). */
+ * collection asks again.  A failure leaves the tables unusable, silently
+ * (they only save time). */
 static int load_pending;
 
 static int
